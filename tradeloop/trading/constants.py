@@ -1,0 +1,36 @@
+"""Default configuration values shared by every stage of the decision cycle."""
+
+from __future__ import annotations
+
+DEFAULT_FEE_BPS = 10.0
+"""Simulated taker fee for paper trading: 10 bps = 0.1 % of notional."""
+
+DEFAULT_MAX_SLIPPAGE_BPS = 5
+"""Paper fills move the price against the trader by this many basis points."""
+
+DEFAULT_DECIDE_INTERVAL_S = 60
+MIN_DECIDE_INTERVAL_S = 1
+DEFAULT_MAX_LEVERAGE = 1.0
+MAX_LEVERAGE_CAP = 125.0
+"""No venue we support offers more; anything above is a mistake."""
+
+DEFAULT_MAX_POSITIONS = 5
+DEFAULT_FEATURE_INTERVALS: tuple[str, ...] = ("1m", "1h")
+DEFAULT_CANDLE_LOOKBACK = 200
+DEFAULT_QUOTE = "USDT"
+DEFAULT_EXCHANGE_ID = "binance"
+
+DEFAULT_LLM_MODEL = "claude-sonnet-4-5"
+DEFAULT_LLM_MAX_TOKENS = 2048
+DEFAULT_LLM_TIMEOUT_S = 60.0
+
+BUYING_POWER_SLIPPAGE_BUFFER_BPS = 20
+"""Guardrails keep this much headroom so that slippage and fees never overspend."""
+
+DEFAULT_SHARPE_WINDOW = 500
+"""Number of most recent equity points (one per cycle) the digest's Sharpe ratio looks at."""
+
+SECONDS_PER_YEAR = 365 * 24 * 3600
+
+QUANTITY_DUST = 1e-12
+"""Quantities whose magnitude is below this are zero: no dust positions."""

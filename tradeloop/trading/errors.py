@@ -1,0 +1,35 @@
+"""Exceptions named for what the caller should do.
+
+TradeloopError
+├── ConfigError            bad user input; fix the request (names the field)
+├── TemporaryError         try again next cycle (network, exchange busy, LLM timeout)
+│   └── MarketDataUnavailable
+├── OperationalError       stop the strategy (bad credentials, config no longer valid)
+└── AccountingError        an invariant broke; a bug, never swallowed
+"""
+
+from __future__ import annotations
+
+
+class TradeloopError(Exception):
+    pass
+
+
+class ConfigError(TradeloopError, ValueError):
+    pass
+
+
+class TemporaryError(TradeloopError):
+    pass
+
+
+class MarketDataUnavailable(TemporaryError):
+    pass
+
+
+class OperationalError(TradeloopError):
+    pass
+
+
+class AccountingError(TradeloopError):
+    pass

@@ -1,0 +1,438 @@
+"""Pydantic DTOs and enums: the data contracts between the stages of the decision cycle.
+
+Configs are frozen and reject unknown fields, so a typo in a strategy file is an error naming the
+field rather than a silently ignored setting. Views are immutable; stages return new ones.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from tradeloop.trading import constants as C
+from tradeloop.trading.utils import normalize_symbol, parse_interval_seconds
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Record(BaseModel):
+    """A DTO that is created by the framework; unknown fields are still rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- enums
+
+
+class TradingMode(StrEnum):
+    VIRTUAL = "virtual"
+    LIVE = "live"
+
+
+class MarketType(StrEnum):
+    SPOT = "spot"
+    PERPETUAL = "perpetual"
+
+
+class TradeSide(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class TradeType(StrEnum):
+    LONG = "LONG"
+    SHORT = "SHORT"
+
+
+class TxStatus(StrEnum):
+    FILLED = "FILLED"
+    PARTIAL = "PARTIAL"
+    REJECTED = "REJECTED"
+    ERROR = "ERROR"
+
+
+class TradeAction(StrEnum):
+    OPEN_LONG = "open_long"
+    OPEN_SHORT = "open_short"
+    CLOSE_LONG = "close_long"
+    CLOSE_SHORT = "close_short"
+    HOLD = "hold"
+
+
+class StrategyStatus(StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    ERROR = "error"
+
+
+class CycleStatus(StrEnum):
+    OK = "ok"
+    SKIPPED = "skipped"
+    ERROR = "error"
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+class LLMModelConfig(_Frozen):
+    """Which model decides. The API key is never stored: it is read from the environment."""
+
+    provider: Literal["anthropic", "openai_compatible"] = "anthropic"
+    model_id: str = Field(default=C.DEFAULT_LLM_MODEL, min_length=1)
+    max_tokens: int = Field(default=C.DEFAULT_LLM_MAX_TOKENS, ge=64, le=64_000)
+    timeout_s: float = Field(default=C.DEFAULT_LLM_TIMEOUT_S, gt=0, le=600)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    base_url: str | None = None
+    api_key_env: str = Field(default="ANTHROPIC_API_KEY", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    """Name of the environment variable holding the key (never the key itself)."""
+
+
+class ExchangeConfig(_Frozen):
+    """Where market data comes from and where orders go. Credentials are excluded from dumps."""
+
+    trading_mode: TradingMode = TradingMode.VIRTUAL
+    exchange_id: str = Field(default=C.DEFAULT_EXCHANGE_ID, pattern=r"^[a-z0-9_]+$")
+    market_type: MarketType = MarketType.SPOT
+    testnet: bool = False
+    fee_bps: float = Field(default=C.DEFAULT_FEE_BPS, ge=0, le=1000)
+    max_slippage_bps: int = Field(default=C.DEFAULT_MAX_SLIPPAGE_BPS, ge=0, le=1000)
+    margin_mode: Literal["cross", "isolated"] = "cross"
+    credentials_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+    """Names an entry of the credentials file / environment prefix; the secrets stay there."""
+    api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    secret_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    passphrase: SecretStr | None = Field(default=None, exclude=True, repr=False)
+
+
+class RuleComposerConfig(_Frozen):
+    """Thresholds of the default rule composer (used whenever no LLM is configured)."""
+
+    interval: str | None = None
+    """Candle interval whose RSI and trend drive the rules; None means the first feature interval."""
+    rsi_buy_below: float = Field(default=30.0, ge=0, le=100)
+    rsi_sell_above: float = Field(default=70.0, ge=0, le=100)
+    trend_filter: bool = False
+    """Only open longs when EMA20 > EMA50 (and shorts when below)."""
+    allow_short: bool = False
+    position_size_pct: float = Field(default=0.2, gt=0, le=1)
+    """Fraction of equity committed to each new position (before leverage)."""
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> RuleComposerConfig:
+        if self.rsi_buy_below >= self.rsi_sell_above:
+            raise ValueError("rsi_buy_below must be lower than rsi_sell_above")
+        return self
+
+
+class TradingConfig(_Frozen):
+    strategy_name: str | None = Field(default=None, max_length=120)
+    initial_capital: float = Field(gt=0, allow_inf_nan=False)
+    max_leverage: float = Field(
+        default=C.DEFAULT_MAX_LEVERAGE, ge=1, le=C.MAX_LEVERAGE_CAP, allow_inf_nan=False
+    )
+    max_positions: int = Field(default=C.DEFAULT_MAX_POSITIONS, ge=1, le=100)
+    symbols: list[str] = Field(min_length=1, max_length=50)
+    decide_interval: int = Field(default=C.DEFAULT_DECIDE_INTERVAL_S, ge=C.MIN_DECIDE_INTERVAL_S)
+    custom_prompt: str | None = Field(default=None, max_length=20_000)
+    prompt_text: str | None = Field(default=None, max_length=20_000)
+    template: str = Field(default="default", pattern=r"^[a-z0-9_]+$")
+    composer: Literal["rules", "llm"] = "rules"
+    feature_intervals: list[str] = Field(
+        default_factory=lambda: list(C.DEFAULT_FEATURE_INTERVALS), min_length=1, max_length=4
+    )
+    candle_lookback: int = Field(default=C.DEFAULT_CANDLE_LOOKBACK, ge=60, le=2000)
+    max_notional_per_symbol: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_order_value: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_daily_traded_value: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_drawdown_pct: float | None = Field(default=None, gt=0, le=100)
+    daily_loss_limit: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    close_on_stop: bool = False
+    sharpe_window: int = Field(default=C.DEFAULT_SHARPE_WINDOW, ge=2, le=100_000)
+    rules: RuleComposerConfig = Field(default_factory=RuleComposerConfig)
+
+    @field_validator("symbols")
+    @classmethod
+    def _normalize_symbols(cls, symbols: list[str]) -> list[str]:
+        normalized = [normalize_symbol(s) for s in symbols]
+        duplicates = sorted({s for s in normalized if normalized.count(s) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate symbols: {', '.join(duplicates)}")
+        return normalized
+
+    @field_validator("feature_intervals")
+    @classmethod
+    def _valid_intervals(cls, intervals: list[str]) -> list[str]:
+        for interval in intervals:
+            parse_interval_seconds(interval)
+        if len(set(intervals)) != len(intervals):
+            raise ValueError("feature_intervals must not repeat")
+        return intervals
+
+
+class UserRequest(_Frozen):
+    """Everything that defines one strategy."""
+
+    llm_model_config: LLMModelConfig = Field(default_factory=LLMModelConfig)
+    exchange_config: ExchangeConfig = Field(default_factory=ExchangeConfig)
+    trading_config: TradingConfig
+
+    @model_validator(mode="after")
+    def _spot_has_no_leverage(self) -> UserRequest:
+        spot = self.exchange_config.market_type is MarketType.SPOT
+        if spot and self.trading_config.max_leverage > 1:
+            raise ValueError("trading_config.max_leverage must be 1 for spot markets")
+        return self
+
+
+# --------------------------------------------------------------------------- market data
+
+
+class InstrumentRef(_Frozen):
+    symbol: str
+    exchange_id: str | None = None
+
+
+class Candle(_Frozen):
+    ts: int
+    instrument: InstrumentRef
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    interval: str
+
+
+class FeatureVector(_Frozen):
+    ts: int
+    instrument: InstrumentRef
+    values: dict[str, float]
+    meta: dict[str, Any] | None = None
+
+
+class FeaturesPipelineResult(_Record):
+    features: list[FeatureVector] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- portfolio
+
+
+class Constraints(_Frozen):
+    max_positions: int | None = None
+    max_leverage: float | None = None
+    max_notional_per_symbol: float | None = None
+    quantity_step: float | None = None
+    min_trade_qty: float | None = None
+    min_notional: float | None = None
+
+
+class PositionSnapshot(_Frozen):
+    instrument: InstrumentRef
+    quantity: float
+    """Signed: + long, - short."""
+    avg_price: float | None = None
+    mark_price: float | None = None
+    unrealized_pnl: float | None = None
+    leverage: float | None = None
+    entry_ts: int | None = None
+    notional: float | None = None
+
+
+class PortfolioView(_Frozen):
+    strategy_id: str
+    ts: int
+    account_balance: float
+    """Cash (spot) or wallet balance (perpetual), in the quote currency."""
+    positions: dict[str, PositionSnapshot] = Field(default_factory=dict)
+    total_value: float | None = None
+    total_unrealized_pnl: float | None = None
+    buying_power: float | None = None
+    constraints: Constraints | None = None
+    realized_pnl: float = 0.0
+    fees_paid: float = 0.0
+    initial_capital: float | None = None
+    gross_exposure: float = 0.0
+
+
+# --------------------------------------------------------------------------- decision
+
+
+class TradeDigestEntry(_Frozen):
+    trade_count: int = 0
+    realized_pnl: float = 0.0
+    win_rate: float | None = None
+    avg_holding_ms: int | None = None
+    last_trade_ts: int | None = None
+
+
+class TradeDigest(_Frozen):
+    ts: int
+    by_instrument: dict[str, TradeDigestEntry] = Field(default_factory=dict)
+    sharpe_ratio: float | None = None
+    max_drawdown_pct: float | None = None
+    total_return_pct: float | None = None
+    fees_paid: float = 0.0
+    realized_pnl: float = 0.0
+    equity: float | None = None
+    llm_cost_usd: float = 0.0
+    sharpe_window: int | None = None
+
+
+class DecisionSummary(_Frozen):
+    """One earlier cycle, as the composer sees it when deciding the next."""
+
+    compose_id: str
+    ts: int
+    rationale: str | None = None
+    actions: list[str] = Field(default_factory=list)
+    outcome: str | None = None
+
+
+class ComposeContext(_Frozen):
+    ts: int
+    compose_id: str
+    strategy_id: str
+    features: list[FeatureVector]
+    portfolio: PortfolioView
+    digest: TradeDigest
+    recent_decisions: list[DecisionSummary] = Field(default_factory=list)
+
+
+class TradeInstruction(_Frozen):
+    instruction_id: str
+    compose_id: str
+    instrument: InstrumentRef
+    side: TradeSide
+    quantity: float
+    leverage: float | None = None
+    max_slippage_bps: int | None = None
+    meta: dict[str, Any] | None = None
+    action: TradeAction | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
+
+    @property
+    def reduce_only(self) -> bool:
+        return self.action in (TradeAction.CLOSE_LONG, TradeAction.CLOSE_SHORT)
+
+
+class LLMUsage(_Frozen):
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    latency_ms: int = 0
+    cost_usd: float = 0.0
+
+
+class ComposeResult(_Record):
+    instructions: list[TradeInstruction] = Field(default_factory=list)
+    rationale: str | None = None
+    skipped_reason: str | None = None
+    """Set when the composer decided not to decide (e.g. ``llm_invalid: ...``)."""
+    raw: dict[str, Any] | None = None
+    """What the decision was made from: prompt and reply for an LLM, signals for rules."""
+    usage: LLMUsage | None = None
+
+
+class GuardNote(_Frozen):
+    """Why the guardrails changed or dropped one proposed instruction."""
+
+    instruction_id: str
+    symbol: str
+    outcome: Literal["dropped", "clamped", "split"]
+    reason: str
+
+
+# --------------------------------------------------------------------------- execution
+
+
+class TxResult(_Frozen):
+    instruction_id: str
+    instrument: InstrumentRef
+    side: TradeSide
+    status: TxStatus
+    requested_qty: float
+    filled_qty: float
+    avg_exec_price: float | None = None
+    fee_cost: float | None = None
+    leverage: float | None = None
+    reason: str | None = None
+    ts: int | None = None
+    client_order_id: str | None = None
+    exchange_order_id: str | None = None
+
+    @field_validator("filled_qty", "requested_qty")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value) or value < 0:
+            raise ValueError("must be a finite, non-negative quantity")
+        return value
+
+
+# --------------------------------------------------------------------------- history
+
+
+class TradeHistoryEntry(_Frozen):
+    trade_id: str
+    compose_id: str
+    instruction_id: str
+    instrument: InstrumentRef
+    side: TradeSide
+    type: TradeType
+    quantity: float
+    entry_price: float | None = None
+    exit_price: float | None = None
+    entry_ts: int | None = None
+    exit_ts: int | None = None
+    realized_pnl: float | None = None
+    holding_ms: int | None = None
+    fee_cost: float = 0.0
+
+
+class StrategySummary(_Frozen):
+    strategy_id: str
+    ts: int
+    equity: float
+    cash: float
+    realized_pnl: float
+    unrealized_pnl: float
+    fees_paid: float
+    total_return_pct: float
+    open_positions: int
+
+
+class CycleResult(_Frozen):
+    """Everything one decision cycle did, as recorded in history."""
+
+    compose_id: str
+    strategy_id: str
+    ts: int
+    status: CycleStatus = CycleStatus.OK
+    reason: str | None = None
+    features: list[FeatureVector] = Field(default_factory=list)
+    rationale: str | None = None
+    raw: dict[str, Any] | None = None
+    usage: LLMUsage | None = None
+    proposed: list[TradeInstruction] = Field(default_factory=list)
+    instructions: list[TradeInstruction] = Field(default_factory=list)
+    guard_notes: list[GuardNote] = Field(default_factory=list)
+    tx_results: list[TxResult] = Field(default_factory=list)
+    trades: list[TradeHistoryEntry] = Field(default_factory=list)
+    portfolio: PortfolioView | None = None
+    strategy_summary: StrategySummary
