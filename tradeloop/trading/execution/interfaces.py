@@ -16,7 +16,9 @@ class BaseExecutionGateway(ABC):
 
     @abstractmethod
     async def execute(
-        self, instructions: list[TradeInstruction], market_features: list[FeatureVector] | None = None
+        self,
+        instructions: list[TradeInstruction],
+        market_features: list[FeatureVector] | None = None,
     ) -> list[TxResult]: ...
 
     async def close(self) -> None:

@@ -1,0 +1,184 @@
+"""DefaultDecisionCoordinator: one decision cycle, step by step as the spec numbers them."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+from tradeloop.trading.clock import Clock
+from tradeloop.trading.decision.guardrails import GuardLimits, GuardResult, apply_guardrails
+from tradeloop.trading.decision.interfaces import BaseComposer
+from tradeloop.trading.execution.interfaces import BaseExecutionGateway
+from tradeloop.trading.features.interfaces import BaseFeaturesPipeline
+from tradeloop.trading.history.interfaces import BaseDigestBuilder, BaseHistoryRecorder
+from tradeloop.trading.models import (
+    ComposeContext,
+    ComposeResult,
+    CycleResult,
+    CycleStatus,
+    DecisionSummary,
+    PortfolioView,
+    StrategySummary,
+    TxResult,
+    UserRequest,
+)
+from tradeloop.trading.portfolio.interfaces import BasePortfolioService
+from tradeloop.trading.utils import new_compose_id
+
+logger = logging.getLogger(__name__)
+RECENT_DECISIONS = 5
+
+
+class DefaultDecisionCoordinator:
+    def __init__(
+        self,
+        *,
+        strategy_id: str,
+        request: UserRequest,
+        pipeline: BaseFeaturesPipeline,
+        composer: BaseComposer,
+        gateway: BaseExecutionGateway,
+        portfolio: BasePortfolioService,
+        recorder: BaseHistoryRecorder,
+        digest: BaseDigestBuilder,
+        clock: Clock,
+    ) -> None:
+        self.strategy_id = strategy_id
+        self.request = request
+        self.pipeline = pipeline
+        self.composer = composer
+        self.gateway = gateway
+        self.portfolio = portfolio
+        self.recorder = recorder
+        self.digest = digest
+        self.clock = clock
+        self.recent: deque[DecisionSummary] = deque(maxlen=RECENT_DECISIONS)
+
+    async def run_once(self, compose_id: str | None = None) -> CycleResult:
+        """Run one full cycle and record it; errors propagate to the caller's cycle boundary."""
+        context = await self.build_context(compose_id)
+        proposal = await self.composer.compose(context)
+        guarded = self.guard(proposal, context)
+        tx_results = await self.gateway.execute(guarded.instructions, context.features)
+        trades = await self.portfolio.apply_trades(tx_results, context.features)
+        after = await self.portfolio.get_view()
+        result = self._result(context, proposal, guarded, tx_results, trades, after)
+        await self.recorder.record(result)
+        await self.digest.update(result)
+        self._remember(result)
+        _log_cycle(result)
+        return result
+
+    async def build_context(self, compose_id: str | None = None) -> ComposeContext:
+        """Steps 1-4: portfolio view, market data, features, context assembly."""
+        ts = self.clock.now_ms()
+        features = (await self.pipeline.build()).features
+        portfolio = await self.portfolio.mark(features, ts)
+        return ComposeContext(
+            ts=ts,
+            compose_id=compose_id or new_compose_id(),
+            strategy_id=self.strategy_id,
+            features=features,
+            portfolio=portfolio,
+            digest=await self.digest.build(ts),
+            recent_decisions=list(self.recent),
+        )
+
+    def guard(self, proposal: ComposeResult, context: ComposeContext) -> GuardResult:
+        constraints = context.portfolio.constraints
+        limits = GuardLimits.from_request(
+            self.request,
+            quantity_step=constraints.quantity_step if constraints else None,
+            min_trade_qty=constraints.min_trade_qty if constraints else None,
+            min_notional=constraints.min_notional if constraints else None,
+        )
+        return apply_guardrails(proposal.instructions, context, limits)
+
+    async def record_failure(self, status: CycleStatus, reason: str) -> CycleResult:
+        """Record a cycle that did not run (error or skipped slot) with the current portfolio."""
+        view = await self.portfolio.get_view()
+        result = CycleResult(
+            compose_id=new_compose_id(),
+            strategy_id=self.strategy_id,
+            ts=self.clock.now_ms(),
+            status=status,
+            reason=reason,
+            portfolio=view,
+            strategy_summary=summarize(view),
+        )
+        await self.recorder.record(result)
+        return result
+
+    def _result(
+        self,
+        context: ComposeContext,
+        proposal: ComposeResult,
+        guarded: GuardResult,
+        tx_results: list[TxResult],
+        trades: list,
+        after: PortfolioView,
+    ) -> CycleResult:
+        skipped = proposal.skipped_reason is not None
+        return CycleResult(
+            compose_id=context.compose_id,
+            strategy_id=self.strategy_id,
+            ts=context.ts,
+            status=CycleStatus.SKIPPED if skipped else CycleStatus.OK,
+            reason=proposal.skipped_reason,
+            features=context.features,
+            rationale=proposal.rationale,
+            raw=proposal.raw,
+            usage=proposal.usage,
+            proposed=proposal.instructions,
+            instructions=guarded.instructions,
+            guard_notes=guarded.notes,
+            tx_results=tx_results,
+            trades=trades,
+            portfolio=after,
+            strategy_summary=summarize(after),
+        )
+
+    def _remember(self, result: CycleResult) -> None:
+        fills = sum(1 for tx in result.tx_results if tx.filled_qty > 0)
+        self.recent.append(
+            DecisionSummary(
+                compose_id=result.compose_id,
+                ts=result.ts,
+                rationale=(result.rationale or result.reason or "")[:500],
+                actions=[
+                    f"{i.action.value if i.action else i.side.value} {i.quantity:.6g} "
+                    f"{i.instrument.symbol}"
+                    for i in result.instructions
+                ],
+                outcome=f"{fills} filled, equity {result.strategy_summary.equity:.2f}",
+            )
+        )
+
+
+def summarize(view: PortfolioView) -> StrategySummary:
+    equity = view.total_value if view.total_value is not None else view.account_balance
+    initial = view.initial_capital or equity
+    return StrategySummary(
+        strategy_id=view.strategy_id,
+        ts=view.ts,
+        equity=equity,
+        cash=view.account_balance,
+        realized_pnl=view.realized_pnl,
+        unrealized_pnl=view.total_unrealized_pnl or 0.0,
+        fees_paid=view.fees_paid,
+        total_return_pct=(equity / initial - 1) * 100 if initial else 0.0,
+        open_positions=len(view.positions),
+    )
+
+
+def _log_cycle(result: CycleResult) -> None:
+    fills = sum(1 for tx in result.tx_results if tx.filled_qty > 0)
+    logger.info(
+        "cycle strategy_id=%s compose_id=%s status=%s instructions=%d fills=%d equity=%.2f",
+        result.strategy_id,
+        result.compose_id,
+        result.status.value,
+        len(result.instructions),
+        fills,
+        result.strategy_summary.equity,
+    )

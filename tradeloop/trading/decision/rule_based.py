@@ -1,0 +1,98 @@
+"""The default composer when no LLM is configured: RSI thresholds with an optional EMA trend filter."""
+
+from __future__ import annotations
+
+from tradeloop.trading.decision.interfaces import BaseComposer
+from tradeloop.trading.models import (
+    ComposeContext,
+    ComposeResult,
+    FeatureVector,
+    MarketType,
+    TradeAction,
+    TradeInstruction,
+    TradeSide,
+    UserRequest,
+)
+from tradeloop.trading.portfolio.views import SNAPSHOT_GROUP
+
+
+class RuleBasedComposer(BaseComposer):
+    def __init__(self, request: UserRequest) -> None:
+        self.request = request
+        self.rules = request.trading_config.rules
+        self.interval = self.rules.interval or request.trading_config.feature_intervals[0]
+        self.allow_short = (
+            self.rules.allow_short and request.exchange_config.market_type is MarketType.PERPETUAL
+        )
+
+    async def compose(self, context: ComposeContext) -> ComposeResult:
+        signals = _by_symbol(context.features, self.interval)
+        prices = _by_symbol(context.features, None)
+        instructions: list[TradeInstruction] = []
+        notes: dict[str, str] = {}
+        for symbol in self.request.trading_config.symbols:
+            values, snapshot = signals.get(symbol), prices.get(symbol)
+            if values is None or snapshot is None or "rsi" not in values:
+                notes[symbol] = "no signal (not enough history)"
+                continue
+            action = self._decide(values, context.portfolio.positions.get(symbol))
+            notes[symbol] = f"rsi={values['rsi']:.1f} -> {action.value}"
+            if action is not TradeAction.HOLD:
+                inst = self._instruction(
+                    context, symbol, action, snapshot["price"], len(instructions)
+                )
+                if inst is not None:
+                    instructions.append(inst)
+        rationale = "; ".join(f"{s}: {n}" for s, n in notes.items())
+        return ComposeResult(instructions=instructions, rationale=rationale, raw={"signals": notes})
+
+    def _decide(self, values: dict[str, float], position: object | None) -> TradeAction:
+        rsi = values["rsi"]
+        qty = getattr(position, "quantity", 0.0) or 0.0
+        up = values.get("ema_20", 0.0) > values.get("ema_50", 0.0)
+        trend_ok_long = not self.rules.trend_filter or up
+        trend_ok_short = not self.rules.trend_filter or not up
+        if qty > 0:
+            return TradeAction.CLOSE_LONG if rsi > self.rules.rsi_sell_above else TradeAction.HOLD
+        if qty < 0:
+            return TradeAction.CLOSE_SHORT if rsi < self.rules.rsi_buy_below else TradeAction.HOLD
+        if rsi < self.rules.rsi_buy_below and trend_ok_long:
+            return TradeAction.OPEN_LONG
+        if rsi > self.rules.rsi_sell_above and trend_ok_short and self.allow_short:
+            return TradeAction.OPEN_SHORT
+        return TradeAction.HOLD
+
+    def _instruction(
+        self, context: ComposeContext, symbol: str, action: TradeAction, price: float, index: int
+    ) -> TradeInstruction | None:
+        position = context.portfolio.positions.get(symbol)
+        if action in (TradeAction.CLOSE_LONG, TradeAction.CLOSE_SHORT):
+            quantity = abs(position.quantity) if position else 0.0
+        else:
+            equity = context.portfolio.total_value or context.portfolio.account_balance
+            leverage = self.request.trading_config.max_leverage
+            quantity = equity * self.rules.position_size_pct * leverage / price
+        if quantity <= 0 or price <= 0:
+            return None
+        buy = action in (TradeAction.OPEN_LONG, TradeAction.CLOSE_SHORT)
+        return TradeInstruction(
+            instruction_id=f"{context.compose_id}:{index}",
+            compose_id=context.compose_id,
+            instrument=next(
+                fv.instrument for fv in context.features if fv.instrument.symbol == symbol
+            ),
+            side=TradeSide.BUY if buy else TradeSide.SELL,
+            quantity=quantity,
+            leverage=self.request.trading_config.max_leverage,
+            action=action,
+        )
+
+
+def _by_symbol(features: list[FeatureVector], interval: str | None) -> dict[str, dict[str, float]]:
+    """Values per symbol of the candle vectors of ``interval`` (None: the market snapshot)."""
+    wanted = SNAPSHOT_GROUP if interval is None else f"candles_{interval}"
+    return {
+        fv.instrument.symbol: fv.values
+        for fv in features
+        if (fv.meta or {}).get("group_by_key") == wanted
+    }

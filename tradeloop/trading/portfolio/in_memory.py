@@ -1,0 +1,93 @@
+"""Portfolio service that keeps the ledger in memory; persistence wraps it (see tradeloop.store)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tradeloop.trading.models import (
+    Constraints,
+    FeatureVector,
+    MarketType,
+    PortfolioView,
+    TradeHistoryEntry,
+    TxResult,
+    TxStatus,
+    UserRequest,
+)
+from tradeloop.trading.portfolio.interfaces import BasePortfolioService
+from tradeloop.trading.portfolio.ledger import Fill, Ledger, apply_fill
+from tradeloop.trading.portfolio.views import (
+    constraints_for,
+    effects_to_entries,
+    ledger_to_view,
+    snapshot_prices,
+)
+from tradeloop.trading.utils import to_decimal
+
+
+class InMemoryPortfolioService(BasePortfolioService):
+    def __init__(
+        self,
+        strategy_id: str,
+        request: UserRequest,
+        *,
+        ledger: Ledger | None = None,
+        ts: int = 0,
+        constraints: Constraints | None = None,
+    ) -> None:
+        self.strategy_id = strategy_id
+        self._request = request
+        market_type = request.exchange_config.market_type
+        capital = to_decimal(request.trading_config.initial_capital)
+        self.ledger = ledger or Ledger.open_account(market_type, capital)
+        self._ts = ts
+        self._constraints = constraints or constraints_for(request)
+
+    @property
+    def market_type(self) -> MarketType:
+        return self.ledger.market_type
+
+    async def get_view(self) -> PortfolioView:
+        return ledger_to_view(
+            self.ledger, self.strategy_id, self._ts, self._constraints, self._request
+        )
+
+    async def mark(self, market_features: list[FeatureVector], ts: int) -> PortfolioView:
+        self.ledger = self.ledger.with_marks(snapshot_prices(market_features))
+        self._ts = ts
+        return await self.get_view()
+
+    async def apply_trades(
+        self, trades: list[TxResult], market_features: list[FeatureVector] | None = None
+    ) -> list[TradeHistoryEntry]:
+        ledger = self.ledger
+        entries: list[TradeHistoryEntry] = []
+        for tx in trades:
+            if tx.status not in (TxStatus.FILLED, TxStatus.PARTIAL) or tx.filled_qty <= 0:
+                continue
+            fill = fill_from_tx(tx, self._ts)
+            ledger, effect = apply_fill(ledger, fill)
+            entries.extend(effects_to_entries(effect, tx, fill))
+        if market_features:
+            ledger = ledger.with_marks(snapshot_prices(market_features))
+        self.ledger = ledger
+        return entries
+
+    def restore(self, ledger: Ledger, ts: int) -> None:
+        """Replace the state with one rebuilt from storage."""
+        self.ledger = ledger
+        self._ts = ts
+
+
+def fill_from_tx(tx: TxResult, default_ts: int) -> Fill:
+    if tx.avg_exec_price is None:
+        raise ValueError(f"fill {tx.instruction_id} has no execution price")
+    return Fill(
+        symbol=tx.instrument.symbol,
+        side=tx.side,
+        quantity=to_decimal(tx.filled_qty),
+        price=to_decimal(tx.avg_exec_price),
+        fee=to_decimal(tx.fee_cost or 0.0),
+        ts=tx.ts if tx.ts is not None else default_ts,
+        leverage=to_decimal(tx.leverage or 1.0) if tx.leverage else Decimal(1),
+    )
