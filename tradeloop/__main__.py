@@ -1,0 +1,5 @@
+import sys
+
+from tradeloop.cli import main
+
+sys.exit(main())
