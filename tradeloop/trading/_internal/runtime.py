@@ -69,6 +69,14 @@ def default_clock(market_data: BaseMarketDataSource | None, request: UserRequest
     return SystemClock()
 
 
+def _default_pipeline(
+    request: UserRequest, parts: Components, clock: Clock
+) -> BaseFeaturesPipeline:
+    from tradeloop.trading.features.pipeline import DefaultFeaturesPipeline
+
+    return DefaultFeaturesPipeline(request, market_data=parts.market_data, clock=clock)
+
+
 async def create_strategy_runtime(
     request: UserRequest,
     *,
@@ -79,7 +87,6 @@ async def create_strategy_runtime(
 ) -> StrategyRuntime:
     from tradeloop.trading.decision.factory import create_composer
     from tradeloop.trading.execution.factory import create_execution_gateway
-    from tradeloop.trading.features.pipeline import DefaultFeaturesPipeline
     from tradeloop.trading.history.digest import RollingDigestBuilder
     from tradeloop.trading.history.recorder import InMemoryHistoryRecorder
     from tradeloop.trading.portfolio.in_memory import InMemoryPortfolioService
@@ -88,11 +95,7 @@ async def create_strategy_runtime(
     sid = strategy_id or new_id("s")
     clock = parts.clock or default_clock(parts.market_data, request)
     cfg = request.trading_config
-    pipeline = (
-        parts.pipeline
-        or default_pipeline
-        or DefaultFeaturesPipeline(request, market_data=parts.market_data, clock=clock)
-    )
+    pipeline = parts.pipeline or default_pipeline or _default_pipeline(request, parts, clock)
     coordinator = DefaultDecisionCoordinator(
         strategy_id=sid,
         request=request,

@@ -23,6 +23,13 @@ from tradeloop.trading.models import MarketType, TradeSide, TradeType
 EXACT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.InvalidOperation])
 DUST = Decimal(repr(QUANTITY_DUST))
 ZERO = Decimal(0)
+SHARE_QUANTUM = Decimal("1e-18")
+"""Pro-rata shares (cost or fees removed by a partial close) are rounded here, so every amount keeps
+a bounded number of decimals and all sums stay exact within EXACT's 60 digits."""
+
+
+def pro_rata(amount: Decimal, part: Decimal, whole: Decimal) -> Decimal:
+    return EXACT.divide(EXACT.multiply(amount, part), whole).quantize(SHARE_QUANTUM, context=EXACT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,14 +152,14 @@ def apply_fill(ledger: Ledger, fill: Fill) -> tuple[Ledger, FillEffect]:
             raise AccountingError(f"spot sell of {fill.quantity} {fill.symbol} exceeds {held} held")
     closing = position is not None and (position.quantity > 0) != (signed > 0)
     close_qty = min(abs(signed), abs(position.quantity)) if closing and position else ZERO
-    if closing and position and abs(signed) - abs(position.quantity) <= DUST:
+    if closing and position and abs(abs(signed) - abs(position.quantity)) <= DUST:
         close_qty = abs(position.quantity)  # close all; a dust remainder never stays behind
     open_qty = max(ZERO, fill.quantity - close_qty)
     if open_qty <= DUST:
         open_qty = ZERO
     if open_qty == 0 and close_qty == 0:
         raise AccountingError(f"fill for {fill.symbol} moved nothing")
-    close_fee = EXACT.divide(EXACT.multiply(fill.fee, close_qty), fill.quantity)
+    close_fee = pro_rata(fill.fee, close_qty, fill.quantity)
     open_fee = EXACT.subtract(fill.fee, close_fee)
     ledger = replace(ledger, fees_paid=EXACT.add(ledger.fees_paid, fill.fee))
     effect = FillEffect(symbol=fill.symbol, side=fill.side)
@@ -174,14 +181,12 @@ def _close_part(
     closed_signed = sign * close_qty
     full = close_qty == abs(position.quantity)
     cost_removed = (
-        position.cost
-        if full
-        else EXACT.divide(EXACT.multiply(position.cost, closed_signed), position.quantity)
+        position.cost if full else pro_rata(position.cost, closed_signed, position.quantity)
     )
     fees_removed = (
         position.entry_fees
         if full
-        else EXACT.divide(EXACT.multiply(position.entry_fees, close_qty), abs(position.quantity))
+        else pro_rata(position.entry_fees, close_qty, abs(position.quantity))
     )
     proceeds = EXACT.multiply(closed_signed, fill.price)
     pnl = EXACT.subtract(proceeds, cost_removed)
