@@ -2,6 +2,8 @@
 
 TradeloopError
 ├── ConfigError            bad user input; fix the request (names the field)
+│   ├── NotFound           no strategy / cycle with that id
+│   └── InvalidTransition  the strategy's status does not allow that action
 ├── TemporaryError         try again next cycle (network, exchange busy, LLM timeout)
 │   └── MarketDataUnavailable
 ├── OperationalError       stop the strategy (bad credentials, config no longer valid)
@@ -16,6 +18,14 @@ class TradeloopError(Exception):
 
 
 class ConfigError(TradeloopError, ValueError):
+    pass
+
+
+class NotFound(ConfigError):
+    pass
+
+
+class InvalidTransition(ConfigError):
     pass
 
 

@@ -423,6 +423,8 @@ class CycleResult(_Frozen):
     compose_id: str
     strategy_id: str
     ts: int
+    slot_ts: int | None = None
+    """The scheduled slot this cycle ran for (None for unscheduled cycles, e.g. a forced close)."""
     status: CycleStatus = CycleStatus.OK
     reason: str | None = None
     features: list[FeatureVector] = Field(default_factory=list)

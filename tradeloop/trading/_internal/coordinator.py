@@ -54,18 +54,22 @@ class DefaultDecisionCoordinator:
         self.clock = clock
         self.recent: deque[DecisionSummary] = deque(maxlen=RECENT_DECISIONS)
 
-    async def run_once(self, compose_id: str | None = None) -> CycleResult:
-        """Run one full cycle and record it; errors propagate to the caller's cycle boundary."""
+    async def run_once(
+        self, compose_id: str | None = None, *, slot_ts: int | None = None
+    ) -> CycleResult:
+        """Run one full cycle and record it; errors propagate to the caller's cycle boundary.
+
+        ``slot_ts`` names the scheduled slot the cycle runs for; a store keys cycles on it."""
         context = await self.build_context(compose_id)
         proposal = await self.composer.compose(context)
         guarded = self.guard(proposal, context)
         tx_results = await self.gateway.execute(guarded.instructions, context.features)
         trades = await self.portfolio.apply_trades(tx_results, context.features)
         after = await self.portfolio.get_view()
-        result = self._result(context, proposal, guarded, tx_results, trades, after)
+        result = self._result(context, proposal, guarded, tx_results, trades, after, slot_ts)
         await self.recorder.record(result)
         await self.digest.update(result)
-        self._remember(result)
+        self.remember(result)
         _log_cycle(result)
         return result
 
@@ -117,12 +121,14 @@ class DefaultDecisionCoordinator:
         tx_results: list[TxResult],
         trades: list,
         after: PortfolioView,
+        slot_ts: int | None,
     ) -> CycleResult:
         skipped = proposal.skipped_reason is not None
         return CycleResult(
             compose_id=context.compose_id,
             strategy_id=self.strategy_id,
             ts=context.ts,
+            slot_ts=slot_ts,
             status=CycleStatus.SKIPPED if skipped else CycleStatus.OK,
             reason=proposal.skipped_reason,
             features=context.features,
@@ -138,7 +144,8 @@ class DefaultDecisionCoordinator:
             strategy_summary=summarize(after),
         )
 
-    def _remember(self, result: CycleResult) -> None:
+    def remember(self, result: CycleResult) -> None:
+        """Add a cycle to the recent decisions the composer sees (also used to restore them)."""
         fills = sum(1 for tx in result.tx_results if tx.filled_qty > 0)
         self.recent.append(
             DecisionSummary(
