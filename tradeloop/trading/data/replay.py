@@ -1,0 +1,333 @@
+"""Historical candles replayed against a simulated clock, for backtests and offline tests.
+
+Each CSV (``timestamp,open,high,low,close,volume``, timestamp = candle open time in ms) is read once
+into read-only numpy arrays. Candle ``i`` is visible at clock time ``now`` iff
+``ts[i] + interval_ms <= now``: a replay never shows a candle that had not closed yet, so a
+backtest cannot peek into the future. A coarser interval without its own file is resampled from
+the coarsest finer file that divides it, in epoch-aligned buckets, keeping complete buckets only
+(weekly buckets are therefore aligned to Thursday 1970-01-01, unlike venues' Monday weeks).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradeloop.trading.clock import Clock
+from tradeloop.trading.data.interfaces import BaseMarketDataSource
+from tradeloop.trading.errors import ConfigError
+from tradeloop.trading.models import Candle, InstrumentRef
+from tradeloop.trading.utils import normalize_symbol, parse_interval_seconds
+
+logger = logging.getLogger(__name__)
+
+_FILE_RE = re.compile(
+    r"^(?:(?P<venue>.+)_)?(?P<symbol>[A-Za-z0-9-]+)_(?P<interval>\d+[smhdw])\.csv$"
+)
+_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+_DTYPES = {"timestamp": "int64"} | {name: "float64" for name in _COLUMNS[1:]}
+_MAX_LISTED = 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Series:
+    """One symbol at one interval: read-only arrays, oldest first."""
+
+    interval_ms: int
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    close_ts: np.ndarray
+
+    @classmethod
+    def of(cls, interval_ms: int, columns: Mapping[str, np.ndarray]) -> _Series:
+        ts = np.ascontiguousarray(columns["ts"], dtype=np.int64)
+        arrays = {
+            name: np.ascontiguousarray(columns[name], dtype=np.float64) for name in _COLUMNS[1:]
+        }
+        series = cls(interval_ms=interval_ms, ts=ts, close_ts=ts + interval_ms, **arrays)
+        for array in (series.ts, series.close_ts, *arrays.values()):
+            array.flags.writeable = False
+        return series
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def visible_count(self, now_ms: int) -> int:
+        return int(np.searchsorted(self.close_ts, now_ms, side="right"))
+
+
+class ReplayMarketDataSource(BaseMarketDataSource):
+    """Candles from CSV files, as a live venue would have shown them at the clock's time."""
+
+    def __init__(self, files: Mapping[tuple[str, str], str | Path], clock: Clock) -> None:
+        """``files`` maps ``(symbol, interval)`` to a CSV path; ``clock`` is usually a SimulatedClock."""
+        self._clock = clock
+        self._files: dict[str, dict[int, Path]] = {}
+        self._names: dict[int, str] = {}
+        for (symbol, interval), path in files.items():
+            interval_ms = _interval_ms(interval)
+            self._files.setdefault(_canonical(symbol), {})[interval_ms] = Path(path).resolve()
+            self._names.setdefault(interval_ms, interval)
+        self._by_path: dict[tuple[Path, int], _Series] = {}
+        self._resampled: dict[tuple[str, int], _Series] = {}
+        self._frames: dict[tuple[str, int], pd.DataFrame] = {}
+
+    @classmethod
+    def from_dir(
+        cls, directory: str | Path, clock: Clock, venue: str | None = None
+    ) -> ReplayMarketDataSource:
+        """Every ``[venue_]SYMBOL_INTERVAL.csv`` in ``directory`` (e.g. ``binance_spot_BTCUSDT_1h.csv``)."""
+        files: dict[tuple[str, str], Path] = {}
+        for path in sorted(Path(directory).glob("*.csv")):
+            key = _parse_name(path.name, venue)
+            if key is None:
+                continue
+            if key in files:
+                raise ConfigError(
+                    f"{files[key].name} and {path.name} both hold {key[0]} {key[1]}; pass venue= to pick one"
+                )
+            files[key] = path
+        if not files:
+            raise ConfigError(f"no candle files like binance_spot_BTCUSDT_1h.csv in {directory}")
+        return cls(files, clock)
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def available(self) -> list[tuple[str, str]]:
+        """The ``(symbol, interval)`` pairs that have a file (coarser ones can be resampled)."""
+        return [
+            (symbol, self._name(ms))
+            for symbol, by_ms in sorted(self._files.items())
+            for ms in sorted(by_ms)
+        ]
+
+    # ------------------------------------------------------------------ the interface
+
+    async def get_recent_candles(
+        self, symbols: list[str], interval: str, lookback: int
+    ) -> list[Candle]:
+        return [c for symbol in symbols for c in self._recent(symbol, interval, lookback)]
+
+    async def get_market_snapshot(self, symbols: list[str]) -> dict[str, dict[str, Any]]:
+        """Per symbol, the latest closed candle of its finest file: price = close, and its high/low."""
+        snapshot: dict[str, dict[str, Any]] = {}
+        for symbol in symbols:
+            canonical = _canonical(symbol)
+            series = self._native(canonical, min(self._known(canonical)))
+            n = series.visible_count(self._clock.now_ms())
+            if n == 0:
+                continue
+            i = n - 1
+            snapshot[canonical] = {
+                "price": float(series.close[i]),
+                "high": float(series.high[i]),
+                "low": float(series.low[i]),
+                "ts": int(series.close_ts[i]),
+            }
+        return snapshot
+
+    # ------------------------------------------------------------------ replay helpers
+
+    def visible_count(self, symbol: str, interval: str) -> int:
+        """How many candles of ``series(symbol, interval)`` had closed at the clock's time."""
+        return self._series(symbol, interval).visible_count(self._clock.now_ms())
+
+    def series(self, symbol: str, interval: str) -> pd.DataFrame:
+        """The whole series (future included), rows 0..n-1, columns ts/open/high/low/close/volume."""
+        key = (_canonical(symbol), _interval_ms(interval))
+        frame = self._frames.get(key)
+        if frame is None:
+            series = self._series(symbol, interval)
+            frame = pd.DataFrame({"ts": series.ts} | {c: getattr(series, c) for c in _COLUMNS[1:]})
+            self._frames[key] = frame
+        return frame.copy(deep=False)  # copy-on-write: callers cannot change the cached frame
+
+    def latest_candle(self, symbol: str, interval: str) -> Candle | None:
+        """The most recent closed candle, or None before the first one closes."""
+        candles = self._recent(symbol, interval, 1)
+        return candles[0] if candles else None
+
+    def first_ts(self) -> int:
+        """Open time of the first candle from which every file has data (common coverage start)."""
+        return max(int(s.ts[0]) for s in self._all_native())
+
+    def last_ts(self) -> int:
+        """Close time of the last candle that every file still covers (common coverage end)."""
+        return min(int(s.close_ts[-1]) for s in self._all_native())
+
+    def start_ms(
+        self,
+        warmup_candles: int,
+        intervals: Iterable[str] | None = None,
+        symbols: Iterable[str] | None = None,
+    ) -> int:
+        """The earliest clock time at which each series has ``warmup_candles`` closed candles.
+
+        Series are the given symbols x intervals (resampled as needed), else every file.
+        """
+        if warmup_candles <= 0:
+            return self.first_ts()
+        chosen = [_canonical(s) for s in symbols] if symbols is not None else sorted(self._files)
+        if intervals is None:
+            pairs = [(s, ms) for s in chosen for ms in self._known(s)]
+        else:
+            pairs = [(s, _interval_ms(iv)) for s in chosen for iv in intervals]
+        return max(self._warm_time(s, ms, warmup_candles) for s, ms in pairs)
+
+    # ------------------------------------------------------------------ internals
+
+    def _warm_time(self, symbol: str, interval_ms: int, warmup_candles: int) -> int:
+        series = self._series_ms(symbol, interval_ms)
+        if len(series) < warmup_candles:
+            raise ConfigError(
+                f"{symbol} {self._name(interval_ms)} has {len(series)} candles, "
+                f"fewer than the {warmup_candles} needed to warm up"
+            )
+        return int(series.close_ts[warmup_candles - 1])
+
+    def _recent(self, symbol: str, interval: str, lookback: int) -> list[Candle]:
+        canonical = _canonical(symbol)
+        series = self._series(canonical, interval)
+        end = series.visible_count(self._clock.now_ms())
+        instrument = InstrumentRef(symbol=canonical)
+        return [
+            _candle(series, i, instrument, interval) for i in range(max(0, end - lookback), end)
+        ]
+
+    def _series(self, symbol: str, interval: str) -> _Series:
+        return self._series_ms(_canonical(symbol), _interval_ms(interval))
+
+    def _series_ms(self, symbol: str, interval_ms: int) -> _Series:
+        if interval_ms in self._known(symbol):
+            return self._native(symbol, interval_ms)
+        cached = self._resampled.get((symbol, interval_ms))
+        if cached is None:
+            finer = [ms for ms in self._known(symbol) if ms < interval_ms and interval_ms % ms == 0]
+            if not finer:
+                raise self._missing(f"{symbol} {self._name(interval_ms)}")
+            cached = _resample(self._native(symbol, max(finer)), interval_ms)
+            self._resampled[(symbol, interval_ms)] = cached
+        return cached
+
+    def _known(self, symbol: str) -> dict[int, Path]:
+        by_ms = self._files.get(symbol)
+        if by_ms is None:
+            raise self._missing(symbol)
+        return by_ms
+
+    def _native(self, symbol: str, interval_ms: int) -> _Series:
+        key = (self._files[symbol][interval_ms], interval_ms)
+        series = self._by_path.get(key)
+        if series is None:
+            series = self._by_path[key] = _load_csv(key[0], interval_ms)
+        return series
+
+    def _name(self, interval_ms: int) -> str:
+        return self._names.get(interval_ms) or _interval_name(interval_ms)
+
+    def _all_native(self) -> list[_Series]:
+        return [self._native(s, ms) for s, by_ms in self._files.items() for ms in by_ms]
+
+    def _missing(self, what: str) -> ConfigError:
+        listed = [f"{s} {iv}" for s, iv in self.available()]
+        more = f" and {len(listed) - _MAX_LISTED} more" if len(listed) > _MAX_LISTED else ""
+        return ConfigError(
+            f"no replay data for {what}; files exist for {', '.join(listed[:_MAX_LISTED])}{more}"
+            " (coarser intervals are resampled from a finer file that divides them)"
+        )
+
+
+def _load_csv(path: Path, interval_ms: int) -> _Series:
+    try:
+        frame = pd.read_csv(path, dtype=_DTYPES, engine="c")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read candles from {path}: {exc}") from exc
+    if tuple(frame.columns) != _COLUMNS:
+        raise ConfigError(f"{path.name}: header must be {','.join(_COLUMNS)}")
+    ts = frame["timestamp"].to_numpy()
+    if len(ts) > 1 and not bool(np.all(np.diff(ts) > 0)):
+        raise ConfigError(f"{path.name}: timestamps must increase strictly")
+    logger.debug("loaded %d candles from %s", len(ts), path.name)
+    return _Series.of(interval_ms, {"ts": ts} | {c: frame[c].to_numpy() for c in _COLUMNS[1:]})
+
+
+def _resample(fine: _Series, interval_ms: int) -> _Series:
+    """Epoch-aligned buckets of ``interval_ms``; only buckets holding every finer candle."""
+    if len(fine) == 0:
+        return _Series.of(interval_ms, dict.fromkeys(("ts", *_COLUMNS[1:]), fine.ts))
+    per_bucket = interval_ms // fine.interval_ms
+    buckets = fine.ts - fine.ts % interval_ms
+    starts, first, counts = np.unique(buckets, return_index=True, return_counts=True)
+    complete = counts == per_bucket
+    last = first + counts - 1
+    return _Series.of(
+        interval_ms,
+        {
+            "ts": starts[complete],
+            "open": fine.open[first][complete],
+            "high": np.maximum.reduceat(fine.high, first)[complete],
+            "low": np.minimum.reduceat(fine.low, first)[complete],
+            "close": fine.close[last][complete],
+            "volume": np.add.reduceat(fine.volume, first)[complete],
+        },
+    )
+
+
+def _candle(series: _Series, i: int, instrument: InstrumentRef, interval: str) -> Candle:
+    return Candle(
+        ts=int(series.ts[i]),
+        instrument=instrument,
+        open=float(series.open[i]),
+        high=float(series.high[i]),
+        low=float(series.low[i]),
+        close=float(series.close[i]),
+        volume=float(series.volume[i]),
+        interval=interval,
+    )
+
+
+def _parse_name(name: str, venue: str | None) -> tuple[str, str] | None:
+    match = _FILE_RE.match(name)
+    if match is None or (venue is not None and match["venue"] != venue):
+        return None
+    try:
+        return normalize_symbol(match["symbol"]), match["interval"]
+    except ValueError:
+        logger.debug("ignoring %s: %r is not a symbol", name, match["symbol"])
+        return None
+
+
+def _canonical(symbol: str) -> str:
+    try:
+        return normalize_symbol(symbol)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _interval_ms(interval: str) -> int:
+    try:
+        return parse_interval_seconds(interval) * 1000
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _interval_name(interval_ms: int) -> str:
+    """The shortest exact form of an interval: 90m, 4h, 1d."""
+    seconds = interval_ms // 1000
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -1,0 +1,131 @@
+"""The default features pipeline: candle indicators per symbol and interval, plus a market snapshot.
+
+With a live source each cycle fetches ``candle_lookback`` closed candles per symbol and interval
+(concurrently) and computes the indicators on that window. With a ``ReplayMarketDataSource`` it
+takes a fast path instead: the indicator frame of each whole series is computed once, and every
+cycle serves the row of the latest visible candle. Indicators are causal (see ``indicators``), so
+that row is identical to computing on the visible candles alone. It can differ slightly from the
+live path, whose exponential averages start at the window's first candle rather than the series'.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tradeloop.trading.clock import Clock, SystemClock
+from tradeloop.trading.data.ccxt_source import CcxtMarketDataSource
+from tradeloop.trading.data.interfaces import BaseMarketDataSource
+from tradeloop.trading.data.replay import ReplayMarketDataSource
+from tradeloop.trading.features.candle import SimpleCandleFeatureComputer
+from tradeloop.trading.features.indicators import FrameArrays, indicator_frame
+from tradeloop.trading.features.interfaces import BaseFeaturesPipeline
+from tradeloop.trading.features.market_snapshot import MarketSnapshotFeatureComputer
+from tradeloop.trading.features.warmup import is_warm, warm_up
+from tradeloop.trading.models import Candle, FeaturesPipelineResult, FeatureVector, UserRequest
+from tradeloop.trading.utils import parse_interval_seconds
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _ReplayFrame:
+    """A whole replay series' indicators, and the close time of each of its candles."""
+
+    arrays: FrameArrays
+    close_ts: np.ndarray
+
+
+class DefaultFeaturesPipeline(BaseFeaturesPipeline):
+    def __init__(
+        self,
+        request: UserRequest,
+        market_data: BaseMarketDataSource | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        config = request.exchange_config
+        self._symbols = list(request.trading_config.symbols)
+        self._intervals = list(request.trading_config.feature_intervals)
+        self._lookback = request.trading_config.candle_lookback
+        if clock is None and isinstance(market_data, ReplayMarketDataSource):
+            clock = market_data.clock
+        self._clock: Clock = clock or SystemClock()
+        self._owns_market_data = market_data is None
+        self._market_data = market_data or CcxtMarketDataSource(
+            config.exchange_id, config.market_type, config.testnet, clock=self._clock
+        )
+        self._candles = SimpleCandleFeatureComputer(config.exchange_id)
+        self._snapshots = MarketSnapshotFeatureComputer(config.exchange_id)
+        self._replay_frames: dict[tuple[str, str], _ReplayFrame] = {}
+
+    async def build(self) -> FeaturesPipelineResult:
+        if not is_warm():
+            await asyncio.to_thread(warm_up)
+        if isinstance(self._market_data, ReplayMarketDataSource):
+            candle_vectors = self._replay_vectors(self._market_data)
+            snapshot = await self._market_data.get_market_snapshot(self._symbols)
+        else:
+            candle_vectors, snapshot = await self._live_vectors()
+        now_ms = self._clock.now_ms()
+        snapshot_vectors = self._snapshots.compute_features(snapshot, now_ms)
+        return FeaturesPipelineResult(features=candle_vectors + snapshot_vectors)
+
+    async def close(self) -> None:
+        if self._owns_market_data:
+            await self._market_data.close()
+
+    async def _live_vectors(self) -> tuple[list[FeatureVector], dict[str, dict[str, Any]]]:
+        source = self._market_data
+        per_interval, snapshot = await asyncio.gather(
+            asyncio.gather(
+                *(
+                    source.get_recent_candles(self._symbols, iv, self._lookback)
+                    for iv in self._intervals
+                )
+            ),
+            source.get_market_snapshot(self._symbols),
+        )
+        candles: list[Candle] = [c for group in per_interval for c in group]
+        by_key = {
+            (v.instrument.symbol, v.meta["interval"] if v.meta else ""): v
+            for v in self._candles.compute_features(candles)
+        }
+        ordered = [by_key.get((s, iv)) for s in self._symbols for iv in self._intervals]
+        return [v for v in ordered if v is not None], snapshot
+
+    def _replay_vectors(self, source: ReplayMarketDataSource) -> list[FeatureVector]:
+        vectors = []
+        for symbol in self._symbols:
+            for interval in self._intervals:
+                frame = self._replay_frame(source, symbol, interval)
+                n = source.visible_count(symbol, interval)
+                if n == 0:
+                    logger.debug("%s %s: no closed candle yet", symbol, interval)
+                    continue
+                close_ts = int(frame.close_ts[n - 1])
+                vectors.append(
+                    self._candles.vector_at(frame.arrays, n - 1, symbol, interval, close_ts)
+                )
+        return vectors
+
+    def _replay_frame(
+        self, source: ReplayMarketDataSource, symbol: str, interval: str
+    ) -> _ReplayFrame:
+        key = (symbol, interval)
+        cached = self._replay_frames.get(key)
+        if cached is None:
+            series = source.series(symbol, interval)
+            interval_ms = parse_interval_seconds(interval) * 1000
+            cached = _ReplayFrame(
+                arrays=FrameArrays.from_frame(indicator_frame(series)),
+                close_ts=series["ts"].to_numpy() + interval_ms,
+            )
+            self._replay_frames[key] = cached
+            logger.debug(
+                "%s %s: indicators computed over %d candles", symbol, interval, len(series)
+            )
+        return cached
