@@ -250,6 +250,8 @@ class PositionSnapshot(_Frozen):
     leverage: float | None = None
     entry_ts: int | None = None
     notional: float | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
 
 
 class PortfolioView(_Frozen):
@@ -376,6 +378,8 @@ class TxResult(_Frozen):
     ts: int | None = None
     client_order_id: str | None = None
     exchange_order_id: str | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
 
     @field_validator("filled_qty", "requested_qty")
     @classmethod

@@ -8,6 +8,7 @@ from collections import deque
 from tradeloop.trading.clock import Clock
 from tradeloop.trading.decision.guardrails import GuardLimits, GuardResult, apply_guardrails
 from tradeloop.trading.decision.interfaces import BaseComposer
+from tradeloop.trading.decision.protective import protective_exits
 from tradeloop.trading.execution.interfaces import BaseExecutionGateway
 from tradeloop.trading.features.interfaces import BaseFeaturesPipeline
 from tradeloop.trading.history.interfaces import BaseDigestBuilder, BaseHistoryRecorder
@@ -19,6 +20,7 @@ from tradeloop.trading.models import (
     DecisionSummary,
     PortfolioView,
     StrategySummary,
+    TradeInstruction,
     TxResult,
     UserRequest,
 )
@@ -61,8 +63,9 @@ class DefaultDecisionCoordinator:
 
         ``slot_ts`` names the scheduled slot the cycle runs for; a store keys cycles on it."""
         context = await self.build_context(compose_id)
+        exits = protective_exits(context)
         proposal = await self.composer.compose(context)
-        guarded = self.guard(proposal, context)
+        guarded = self.guard(proposal, context, exits)
         tx_results = await self.gateway.execute(guarded.instructions, context.features)
         trades = await self.portfolio.apply_trades(tx_results, context.features)
         after = await self.portfolio.get_view()
@@ -88,7 +91,13 @@ class DefaultDecisionCoordinator:
             recent_decisions=list(self.recent),
         )
 
-    def guard(self, proposal: ComposeResult, context: ComposeContext) -> GuardResult:
+    def guard(
+        self,
+        proposal: ComposeResult,
+        context: ComposeContext,
+        exits: list[TradeInstruction] | None = None,
+    ) -> GuardResult:
+        """Step 5b: protective exits first, then the composer's proposal, through the guardrails."""
         constraints = context.portfolio.constraints
         limits = GuardLimits.from_request(
             self.request,
@@ -96,7 +105,7 @@ class DefaultDecisionCoordinator:
             min_trade_qty=constraints.min_trade_qty if constraints else None,
             min_notional=constraints.min_notional if constraints else None,
         )
-        return apply_guardrails(proposal.instructions, context, limits)
+        return apply_guardrails([*(exits or []), *proposal.instructions], context, limits)
 
     async def record_failure(self, status: CycleStatus, reason: str) -> CycleResult:
         """Record a cycle that did not run (error or skipped slot) with the current portfolio."""

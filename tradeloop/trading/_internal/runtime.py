@@ -54,6 +54,7 @@ class StrategyRuntime:
         self.coordinator.request = request
 
     async def close(self) -> None:
+        await self.coordinator.composer.close()
         await self.coordinator.gateway.close()
         await self.coordinator.pipeline.close()
         if self.market_data is not None:

@@ -232,7 +232,25 @@ def _accept_open(
     book.quantities[symbol] = held + (qty if inst.side is TradeSide.BUY else -qty)
     book.buying_power -= _bp_cost(qty, price, limits)
     action = TradeAction.OPEN_LONG if inst.side is TradeSide.BUY else TradeAction.OPEN_SHORT
-    book.kept.append(_with(inst, qty, leverage, action))
+    book.kept.append(_with(_valid_levels(inst, book, price), qty, leverage, action))
+
+
+def _valid_levels(inst: TradeInstruction, book: _Book, price: Decimal) -> TradeInstruction:
+    """Drop a stop or target on the wrong side of the price: it would trigger at once."""
+    long = inst.side is TradeSide.BUY
+    updates: dict[str, None] = {}
+    for name, level, below in (
+        ("stop_loss", inst.stop_loss, long),
+        ("take_profit", inst.take_profit, not long),
+    ):
+        if level is None:
+            continue
+        ok = math.isfinite(level) and level > 0 and ((to_decimal(level) < price) == below)
+        if not ok:
+            where = "below" if below else "above"
+            book.drop(inst, f"{name} {level} ignored: must be {where} the price {price}", "clamped")
+            updates[name] = None
+    return inst.model_copy(update=updates) if updates else inst
 
 
 def _clamp_leverage(inst: TradeInstruction, book: _Book, limits: GuardLimits) -> float:

@@ -16,3 +16,6 @@ class BaseComposer(ABC):
 
     @abstractmethod
     async def compose(self, context: ComposeContext) -> ComposeResult: ...
+
+    async def close(self) -> None:
+        """Release clients (an LLM's HTTP connection). Default: nothing to release."""

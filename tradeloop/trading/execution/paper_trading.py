@@ -37,6 +37,9 @@ class PaperExecutionGateway(BaseExecutionGateway):
     def _fill(self, inst: TradeInstruction, price: Decimal | None, ts: int) -> TxResult:
         if price is None:
             return _rejected(inst, f"no current price for {inst.instrument.symbol}", ts)
+        trigger = (inst.meta or {}).get("trigger_price")
+        if trigger is not None:
+            price = to_decimal(float(trigger))  # a stop or target fills at its level
         bps = inst.max_slippage_bps if inst.max_slippage_bps is not None else self._slippage_bps
         slip = to_decimal(bps) / BPS
         exec_price = price * (1 + slip) if inst.side is TradeSide.BUY else price * (1 - slip)
@@ -53,6 +56,8 @@ class PaperExecutionGateway(BaseExecutionGateway):
             fee_cost=float(fee),
             leverage=inst.leverage,
             ts=ts,
+            stop_loss=inst.stop_loss,
+            take_profit=inst.take_profit,
         )
 
 

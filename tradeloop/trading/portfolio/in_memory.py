@@ -90,4 +90,10 @@ def fill_from_tx(tx: TxResult, default_ts: int) -> Fill:
         fee=to_decimal(tx.fee_cost or 0.0),
         ts=tx.ts if tx.ts is not None else default_ts,
         leverage=to_decimal(tx.leverage or 1.0) if tx.leverage else Decimal(1),
+        stop_loss=_optional_decimal(tx.stop_loss),
+        take_profit=_optional_decimal(tx.take_profit),
     )
+
+
+def _optional_decimal(value: float | None) -> Decimal | None:
+    return to_decimal(value) if value is not None else None

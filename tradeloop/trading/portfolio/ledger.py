@@ -44,6 +44,9 @@ class LedgerPosition:
     leverage: Decimal
     entry_ts: int
     mark_price: Decimal | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    """Protective levels from the opening instruction; the coordinator closes on a touch."""
 
     @property
     def avg_price(self) -> Decimal:
@@ -73,6 +76,8 @@ class Fill:
     fee: Decimal
     ts: int
     leverage: Decimal = Decimal(1)
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +242,8 @@ def _open_part(ledger: Ledger, fill: Fill, open_qty: Decimal, open_fee: Decimal)
             leverage=fill.leverage,
             entry_ts=fill.ts,
             mark_price=fill.price,
+            stop_loss=fill.stop_loss,
+            take_profit=fill.take_profit,
         )
     else:
         positions[fill.symbol] = replace(
@@ -246,6 +253,8 @@ def _open_part(ledger: Ledger, fill: Fill, open_qty: Decimal, open_fee: Decimal)
             entry_fees=EXACT.add(existing.entry_fees, open_fee),
             leverage=max(existing.leverage, fill.leverage),
             mark_price=fill.price,
+            stop_loss=fill.stop_loss if fill.stop_loss is not None else existing.stop_loss,
+            take_profit=fill.take_profit if fill.take_profit is not None else existing.take_profit,
         )
     cash = ledger.cash
     if ledger.market_type is MarketType.SPOT:

@@ -71,6 +71,8 @@ def ledger_to_view(
             leverage=float(pos.leverage),
             entry_ts=pos.entry_ts,
             notional=float(pos.notional),
+            stop_loss=float(pos.stop_loss) if pos.stop_loss is not None else None,
+            take_profit=float(pos.take_profit) if pos.take_profit is not None else None,
         )
         for symbol, pos in ledger.positions.items()
     }

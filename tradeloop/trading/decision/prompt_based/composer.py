@@ -137,6 +137,9 @@ class LlmComposer(BaseComposer):
             attempts.append(await self._attempt(messages))
         return self._result(context, user, attempts)
 
+    async def close(self) -> None:
+        await self.aclose()
+
     async def aclose(self) -> None:
         """Close the HTTP client if this composer created it."""
         if self._owns_client and self._client is not None:
