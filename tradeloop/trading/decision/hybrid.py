@@ -52,6 +52,9 @@ class HybridComposer(BaseComposer):
             usage=llm_result.usage,
         )
 
+    async def close(self) -> None:
+        await self.llm_composer.close()
+
     def _passes_risk_check(self, inst: TradeInstruction, context: ComposeContext) -> bool:
         """Custom risk rules go here; by default: confidence at least ``min_confidence``."""
         if self.min_confidence <= 0.0:
