@@ -67,11 +67,23 @@ class _Series:
         return int(np.searchsorted(self.close_ts, now_ms, side="right"))
 
 
+SeriesCache = dict[tuple[Path, int], "_Series"]
+"""Loaded CSV arrays by (path, interval ms); read-only, so sources may share one."""
+
+
 class ReplayMarketDataSource(BaseMarketDataSource):
     """Candles from CSV files, as a live venue would have shown them at the clock's time."""
 
-    def __init__(self, files: Mapping[tuple[str, str], str | Path], clock: Clock) -> None:
-        """``files`` maps ``(symbol, interval)`` to a CSV path; ``clock`` is usually a SimulatedClock."""
+    def __init__(
+        self,
+        files: Mapping[tuple[str, str], str | Path],
+        clock: Clock,
+        *,
+        series_cache: SeriesCache | None = None,
+    ) -> None:
+        """``files`` maps ``(symbol, interval)`` to a CSV path; ``clock`` is usually a SimulatedClock.
+
+        Sources given the same ``series_cache`` load each file once between them."""
         self._clock = clock
         self._files: dict[str, dict[int, Path]] = {}
         self._names: dict[int, str] = {}
@@ -79,13 +91,18 @@ class ReplayMarketDataSource(BaseMarketDataSource):
             interval_ms = _interval_ms(interval)
             self._files.setdefault(_canonical(symbol), {})[interval_ms] = Path(path).resolve()
             self._names.setdefault(interval_ms, interval)
-        self._by_path: dict[tuple[Path, int], _Series] = {}
+        self._by_path: SeriesCache = {} if series_cache is None else series_cache
         self._resampled: dict[tuple[str, int], _Series] = {}
         self._frames: dict[tuple[str, int], pd.DataFrame] = {}
 
     @classmethod
     def from_dir(
-        cls, directory: str | Path, clock: Clock, venue: str | None = None
+        cls,
+        directory: str | Path,
+        clock: Clock,
+        venue: str | None = None,
+        *,
+        series_cache: SeriesCache | None = None,
     ) -> ReplayMarketDataSource:
         """Every ``[venue_]SYMBOL_INTERVAL.csv`` in ``directory`` (e.g. ``binance_spot_BTCUSDT_1h.csv``)."""
         files: dict[tuple[str, str], Path] = {}
@@ -100,7 +117,7 @@ class ReplayMarketDataSource(BaseMarketDataSource):
             files[key] = path
         if not files:
             raise ConfigError(f"no candle files like binance_spot_BTCUSDT_1h.csv in {directory}")
-        return cls(files, clock)
+        return cls(files, clock, series_cache=series_cache)
 
     @property
     def clock(self) -> Clock:
