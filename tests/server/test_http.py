@@ -1,0 +1,119 @@
+"""Streamable HTTP: DNS-rebinding protection on loopback, the bearer token, the bind check."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx2
+import pytest
+from pydantic import SecretStr
+
+from tests.server.stub_service import FailingService, opener
+from tradeloop.server.app import build_server
+from tradeloop.server.transports import check_bind, http_app, is_loopback
+from tradeloop.settings import Settings
+from tradeloop.trading.errors import ConfigError, NotFound
+
+TOKEN = "t0ken-for-tests-only"
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+@asynccontextmanager
+async def http_client(
+    settings: Settings, host: str = "127.0.0.1"
+) -> AsyncIterator[httpx2.AsyncClient]:
+    server = build_server(settings, open_service=opener(FailingService(NotFound("none"))))
+    app = http_app(server, host)
+    async with app.router.lifespan_context(app):
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1:8765"
+        ) as client:
+            yield client
+
+
+async def test_initialize_over_http_succeeds_on_loopback(settings) -> None:
+    async with http_client(settings) as client:
+        response = await client.post("/mcp", json=INITIALIZE, headers=HEADERS)
+    assert response.status_code == 200
+    assert "tradeloop" in response.text
+
+
+async def test_a_foreign_host_header_gets_421(settings) -> None:
+    async with http_client(settings) as client:
+        response = await client.post(
+            "/mcp", json=INITIALIZE, headers=HEADERS | {"Host": "evil.example:8765"}
+        )
+    assert response.status_code == 421
+
+
+async def test_a_foreign_origin_gets_403(settings) -> None:
+    async with http_client(settings) as client:
+        response = await client.post(
+            "/mcp", json=INITIALIZE, headers=HEADERS | {"Origin": "http://evil.example"}
+        )
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer wrong-token", f"Basic {TOKEN}", f"Bearer {TOKEN}x"]
+)
+async def test_with_a_token_configured_a_request_without_it_gets_401(
+    tmp_path, authorization
+) -> None:
+    settings = Settings(db_path=tmp_path / "t.db", http_token=SecretStr(TOKEN))
+    headers = HEADERS | ({"Authorization": authorization} if authorization else {})
+    async with http_client(settings) as client:
+        response = await client.post("/mcp", json=INITIALIZE, headers=headers)
+    assert response.status_code == 401
+    assert TOKEN not in response.text
+
+
+async def test_with_a_token_configured_the_right_token_is_let_in(tmp_path) -> None:
+    settings = Settings(db_path=tmp_path / "t.db", http_token=SecretStr(TOKEN))
+    async with http_client(settings) as client:
+        response = await client.post(
+            "/mcp", json=INITIALIZE, headers=HEADERS | {"Authorization": f"Bearer {TOKEN}"}
+        )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_loopback_addresses_are_recognized(host) -> None:
+    assert is_loopback(host)
+    check_bind(host, token_configured=False)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "example.com"])
+def test_a_non_loopback_bind_without_a_token_is_refused(host) -> None:
+    assert not is_loopback(host)
+    with pytest.raises(ConfigError, match="TRADELOOP_HTTP_TOKEN"):
+        check_bind(host, token_configured=False)
+    check_bind(host, token_configured=True)
+
+
+def test_tradeloop_serve_refuses_to_start_on_a_public_address_without_a_token(tmp_path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "TRADELOOP_DB": str(tmp_path / "t.db")}
+    completed = subprocess.run(
+        [sys.executable, "-m", "tradeloop", "serve", "--http", "--host", "0.0.0.0", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 2
+    assert "refusing to listen on 0.0.0.0" in completed.stderr
+    assert completed.stdout == ""

@@ -1,0 +1,43 @@
+"""Start-up stays light: nothing heavy is imported before the handshake."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("pandas", "pandas_ta", "ccxt", "anthropic", "numba")
+
+PROBE = f"""
+import json, sys
+from tradeloop.cli import build_parser
+import tradeloop.commands.serve
+from tradeloop.server.app import build_server
+from tradeloop.settings import Settings
+build_parser()
+build_server(Settings(db_path=sys.argv[1]))
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})))
+"""
+
+
+def test_building_the_server_imports_none_of_the_heavy_libraries(tmp_path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", PROBE, str(tmp_path / "t.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(completed.stdout.splitlines()[-1]) == []
+
+
+def test_serve_help_lists_the_transport_and_replay_options() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "tradeloop", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "--replay DIR" in completed.stdout
+    assert "--http" in completed.stdout

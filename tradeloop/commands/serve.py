@@ -1,0 +1,87 @@
+"""``tradeloop serve``: the MCP server over stdio (default) or streamable HTTP.
+
+Importing this module must stay cheap (``tradeloop --help`` imports every command): the server,
+mcp and everything behind them are imported in the handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HTTP_PORT = 8765
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the MCP server (stdio by default; --http for streamable HTTP)",
+        description="Run the tradeloop MCP server. Logs go to stderr; stdout carries only protocol.",
+    )
+    parser.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_HTTP_PORT, help="HTTP port")
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="extra Host header value to accept over HTTP (repeatable; e.g. myhost:8765)",
+    )
+    parser.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="extra Origin to accept over HTTP (repeatable; e.g. https://myhost:8765)",
+    )
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        metavar="DIR",
+        help="serve market data from the candle CSVs in DIR on simulated time "
+        "(also TRADELOOP_REPLAY_DIR)",
+    )
+    parser.add_argument("--db", type=Path, help="SQLite database path (also TRADELOOP_DB)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import anyio
+
+    from tradeloop.server import transports
+    from tradeloop.server.app import build_server
+    from tradeloop.server.market import check_replay_dir
+    from tradeloop.settings import Settings
+    from tradeloop.trading.errors import ConfigError
+
+    try:
+        overrides = {
+            "db_path": args.db.expanduser().resolve() if args.db else None,
+            "replay_dir": args.replay.expanduser().resolve() if args.replay else None,
+        }
+        settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
+        if settings.replay_dir is not None:
+            check_replay_dir(settings.replay_dir)
+        if args.http:
+            transports.check_bind(args.host, settings.http_token is not None)
+    except ConfigError as exc:
+        print(f"tradeloop serve: {exc}", file=sys.stderr)  # noqa: T201 - stderr, never stdout
+        return 2
+    server = build_server(settings)
+    if args.http:
+        anyio.run(
+            transports.serve_http,
+            server,
+            args.host,
+            args.port,
+            args.allowed_host,
+            args.allowed_origin,
+        )
+    else:
+        anyio.run(transports.serve_stdio, server)
+    return 0

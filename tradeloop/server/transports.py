@@ -1,0 +1,120 @@
+"""Running the server: stdio (what desktop hosts launch) and streamable HTTP.
+
+HTTP binds loopback by default, where Host and Origin are validated against loopback names (DNS
+rebinding protection: a bad Host gets 421, a bad Origin 403). A non-loopback address is refused
+unless a bearer token is configured; with a token every request without it gets 401.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+
+from tradeloop.trading.errors import ConfigError
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+logger = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, token_configured: bool) -> None:
+    """Refuse to expose the server beyond this machine without a bearer token."""
+    if not is_loopback(host) and not token_configured:
+        raise ConfigError(
+            f"refusing to listen on {host}: a non-loopback address needs a bearer token; "
+            "set TRADELOOP_HTTP_TOKEN (clients then send 'Authorization: Bearer <token>') "
+            "or bind 127.0.0.1"
+        )
+
+
+def transport_security(
+    host: str,
+    allowed_hosts: Sequence[str] = (),
+    allowed_origins: Sequence[str] = (),
+) -> TransportSecuritySettings:
+    """Host/Origin validation: loopback names always, plus the bind address and any extras.
+
+    On a wildcard bind (0.0.0.0, ::) without ``allowed_hosts`` the Host header cannot be known in
+    advance, so validation is off and the bearer token alone protects the server.
+    """
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *allowed_hosts]
+    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*", *allowed_origins]
+    wildcard = host in ("0.0.0.0", "::", "")
+    if not is_loopback(host) and not wildcard:
+        shown = f"[{host}]" if ":" in host else host
+        hosts.append(f"{shown}:*")
+        origins += [f"http://{shown}:*", f"https://{shown}:*"]
+    if wildcard and not allowed_hosts:
+        logger.warning(
+            "listening on %s: Host/Origin validation is off, the token guards access", host
+        )
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
+
+
+def http_app(
+    server: MCPServer,
+    host: str = "127.0.0.1",
+    allowed_hosts: Sequence[str] = (),
+    allowed_origins: Sequence[str] = (),
+) -> Starlette:
+    """The streamable HTTP ASGI app at ``/mcp`` (its lifespan runs the server's lifespan)."""
+    return server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        transport_security=transport_security(host, allowed_hosts, allowed_origins),
+        host=host,
+    )
+
+
+async def serve_http(
+    server: MCPServer,
+    host: str,
+    port: int,
+    allowed_hosts: Sequence[str] = (),
+    allowed_origins: Sequence[str] = (),
+) -> None:
+    import uvicorn
+
+    app = http_app(server, host, allowed_hosts, allowed_origins)
+    # log_config=None: uvicorn's loggers propagate to ours (stderr) instead of its own handlers.
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
+    logger.info("tradeloop MCP over HTTP at http://%s:%d%s", host, port, MCP_PATH)
+    await uvicorn.Server(config).serve()
+
+
+async def serve_stdio(server: MCPServer) -> None:
+    """Serve over stdin/stdout until the host closes stdin or sends SIGTERM / SIGINT."""
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(_cancel_on_signal, tasks.cancel_scope)
+        await server.run_stdio_async()
+        tasks.cancel_scope.cancel()
+
+
+async def _cancel_on_signal(scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for received in signals:
+            logger.info("received %s, shutting down", signal.Signals(received).name)
+            scope.cancel()
+            return

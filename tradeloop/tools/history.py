@@ -1,0 +1,81 @@
+"""Digest and history tools: performance, trades, cycles and everything stored for one cycle."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import MCPServer
+from pydantic import Field
+
+from tradeloop.tools import _views as views
+from tradeloop.tools._common import READ_ONLY, Ctx, Cursor, PageLimit, StrategyId, add_tool, service
+from tradeloop.tools.models import CyclePage, CycleRecord, DigestResult, TradePage
+from tradeloop.trading.models import CycleStatus
+
+
+async def get_digest(strategy_id: StrategyId, ctx: Ctx) -> DigestResult:
+    """How a strategy is doing: per-instrument trade count, realized PnL, win rate and holding
+    time, plus Sharpe ratio, max drawdown, total return, fees and LLM cost."""
+    digest = await (await service(ctx)).get_digest(strategy_id)
+    return views.digest(strategy_id, digest)
+
+
+async def list_trades(
+    strategy_id: StrategyId,
+    ctx: Ctx,
+    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    symbol: Annotated[
+        str | None,
+        Field(
+            description="Only trades of this symbol, e.g. BTC-USDT.", min_length=1, max_length=30
+        ),
+    ] = None,
+) -> TradePage:
+    """A strategy's trades (opens and closes with prices, PnL and fees), newest first, one page
+    at a time; pass next_cursor back as cursor for the next page."""
+    page = await (await service(ctx)).list_trades(
+        strategy_id, cursor=cursor, limit=limit, symbol=symbol
+    )
+    return views.trade_page(strategy_id, page)
+
+
+async def list_cycles(
+    strategy_id: StrategyId,
+    ctx: Ctx,
+    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    status: Annotated[
+        CycleStatus | None, Field(description="Only cycles with this status (ok, skipped, error).")
+    ] = None,
+) -> CyclePage:
+    """A strategy's decision cycles, one line each (status, rationale, orders, fills, equity),
+    newest first, one page at a time; get_cycle shows everything about one of them."""
+    page = await (await service(ctx)).list_cycles(
+        strategy_id, cursor=cursor, limit=limit, status=status
+    )
+    return views.cycle_page(strategy_id, page)
+
+
+async def get_cycle(
+    compose_id: Annotated[
+        str,
+        Field(
+            description="The cycle's compose_id (c_ followed by 32 hex digits), from list_cycles.",
+            min_length=1,
+            max_length=80,
+            pattern=r"^[A-Za-z0-9_.:-]+$",
+        ),
+    ],
+    ctx: Ctx,
+) -> CycleRecord:
+    """Everything stored for one cycle: the features it saw, the prompt and reply (or rule
+    signals), proposed and guarded instructions with drop reasons, fills, trades, portfolio after."""
+    return views.cycle_record(await (await service(ctx)).get_cycle(compose_id))
+
+
+def register(server: MCPServer) -> None:
+    add_tool(server, get_digest, title="Get a performance digest", annotations=READ_ONLY)
+    add_tool(server, list_trades, title="List trades", annotations=READ_ONLY)
+    add_tool(server, list_cycles, title="List cycles", annotations=READ_ONLY)
+    add_tool(server, get_cycle, title="Get a cycle", annotations=READ_ONLY)

@@ -1,0 +1,319 @@
+"""Lifecycle tools: create, start, pause, resume, stop, update, delete, list, inspect, run a cycle."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import MCPServer
+from pydantic import Field
+
+from tradeloop.tools import _views as views
+from tradeloop.tools._common import (
+    READ_ONLY,
+    Ctx,
+    StrategyId,
+    add_tool,
+    changes,
+    service,
+)
+from tradeloop.tools.models import (
+    CycleOutcome,
+    Deleted,
+    StatusChange,
+    StrategyCreated,
+    StrategyDetail,
+    StrategyList,
+)
+from tradeloop.trading import constants as C
+from tradeloop.trading.errors import ConfigError
+from tradeloop.trading.models import StrategyStatus
+
+Symbols = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=30)]],
+    Field(
+        description="Instruments to trade, e.g. ['BTC-USDT', 'ETH-USDT'] (BTC/USDT and BTCUSDT work too).",
+        min_length=1,
+        max_length=50,
+    ),
+]
+DecideInterval = Annotated[
+    int,
+    Field(
+        description=f"Seconds between decision cycles (at least {C.MIN_DECIDE_INTERVAL_S}); "
+        "3600 decides hourly.",
+        ge=C.MIN_DECIDE_INTERVAL_S,
+        le=30 * 86400,
+    ),
+]
+MaxLeverage = Annotated[
+    float,
+    Field(
+        description=f"Maximum leverage, 1 to {C.MAX_LEVERAGE_CAP:g}; spot markets allow only 1.",
+        ge=1,
+        le=C.MAX_LEVERAGE_CAP,
+        allow_inf_nan=False,
+    ),
+]
+MaxPositions = Annotated[
+    int, Field(description="Maximum number of concurrently open positions (1-100).", ge=1, le=100)
+]
+StrategyPrompt = Annotated[
+    str,
+    Field(
+        description="Your own strategy instructions for the llm composer, in plain language.",
+        max_length=20_000,
+    ),
+]
+Template = Annotated[
+    Literal["default", "aggressive", "conservative"],
+    Field(description="Built-in strategy prompt template for the llm composer."),
+]
+Composer = Annotated[
+    Literal["rules", "llm"],
+    Field(
+        description="'rules' (RSI/trend rules, no API key needed) or 'llm' (Claude decides; "
+        "needs ANTHROPIC_API_KEY on the server)."
+    ),
+]
+FeatureIntervals = Annotated[
+    list[Annotated[str, Field(pattern=r"^[1-9][0-9]{0,3}[smhdw]$")]],
+    Field(
+        description="Candle intervals the features are computed on (1-4 of 1m, 5m, 15m, 1h, 4h, 1d).",
+        min_length=1,
+        max_length=4,
+    ),
+]
+DrawdownPct = Annotated[
+    float,
+    Field(
+        description="Stop opening positions once equity falls this % below its peak.", gt=0, le=100
+    ),
+]
+OrderValue = Annotated[
+    float,
+    Field(description="Largest notional value of a single order.", gt=0, allow_inf_nan=False),
+]
+Name = Annotated[str, Field(description="A display name (unique).", min_length=1, max_length=120)]
+
+
+async def create_strategy(
+    symbols: Symbols,
+    initial_capital: Annotated[
+        float,
+        Field(
+            description="Starting capital in the quote currency (USDT); must be greater than 0.",
+            gt=0,
+            le=1e12,
+            allow_inf_nan=False,
+        ),
+    ],
+    ctx: Ctx,
+    decide_interval: DecideInterval = 3600,
+    max_leverage: MaxLeverage = C.DEFAULT_MAX_LEVERAGE,
+    max_positions: MaxPositions = C.DEFAULT_MAX_POSITIONS,
+    composer: Composer = "rules",
+    strategy_prompt: StrategyPrompt | None = None,
+    template: Template = "default",
+    feature_intervals: FeatureIntervals | None = None,
+    exchange: Annotated[
+        str,
+        Field(
+            description="ccxt exchange id for market data (and orders when live).",
+            pattern=r"^[a-z0-9_]{2,30}$",
+        ),
+    ] = C.DEFAULT_EXCHANGE_ID,
+    market_type: Annotated[
+        Literal["spot", "perpetual"], Field(description="Spot or linear USDT perpetual market.")
+    ] = "spot",
+    trading_mode: Annotated[
+        Literal["paper", "live"],
+        Field(
+            description="'paper' simulates fills (default); 'live' needs the operator's live gate."
+        ),
+    ] = "paper",
+    name: Name | None = None,
+    max_drawdown_pct: DrawdownPct | None = None,
+    max_order_value: OrderValue | None = None,
+) -> StrategyCreated:
+    """Create a trading strategy (paper trading unless you ask for live). It starts in status
+    'created': call start_strategy to schedule it, or run_cycle_now to run one cycle. Returns the
+    strategy id and the normalized configuration."""
+    request = views.user_request(
+        symbols=symbols,
+        initial_capital=initial_capital,
+        decide_interval=decide_interval,
+        max_leverage=max_leverage,
+        max_positions=max_positions,
+        composer=composer,
+        strategy_prompt=strategy_prompt,
+        template=template,
+        feature_intervals=feature_intervals or ["1h", "4h"],
+        exchange=exchange,
+        market_type=market_type,
+        trading_mode=trading_mode,
+        max_drawdown_pct=max_drawdown_pct,
+        max_order_value=max_order_value,
+    )
+    info = await (await service(ctx)).create(request, name=name)
+    return views.created(info)
+
+
+async def start_strategy(strategy_id: StrategyId, ctx: Ctx) -> StatusChange:
+    """Start a created (or stopped) strategy: its cycles run every decide_interval seconds while
+    the server runs, and resume after a restart."""
+    info = await (await service(ctx)).start(strategy_id)
+    return views.status_change(info, "started: cycles are scheduled")
+
+
+async def pause_strategy(strategy_id: StrategyId, ctx: Ctx) -> StatusChange:
+    """Pause a running strategy: no more cycles until resume_strategy; positions stay open."""
+    info = await (await service(ctx)).pause(strategy_id)
+    return views.status_change(info, "paused: no cycles run; positions are kept")
+
+
+async def resume_strategy(strategy_id: StrategyId, ctx: Ctx) -> StatusChange:
+    """Resume a paused strategy."""
+    info = await (await service(ctx)).resume(strategy_id)
+    return views.status_change(info, "resumed: cycles are scheduled again")
+
+
+async def stop_strategy(
+    strategy_id: StrategyId,
+    ctx: Ctx,
+    close_positions: Annotated[
+        bool,
+        Field(description="Also close every open position (through the guardrails and gateway)."),
+    ] = False,
+) -> StatusChange:
+    """Stop a strategy for good (it can be started again later). With close_positions=true its open
+    positions are closed first; otherwise they are kept as they are."""
+    svc = await service(ctx)
+    before = await svc.get_portfolio(strategy_id) if close_positions else None
+    info = await svc.stop(strategy_id, close_positions=close_positions)
+    closed = sorted(before.positions) if before is not None else []
+    return views.status_change(info, "stopped", closed_positions=closed)
+
+
+async def update_strategy(
+    strategy_id: StrategyId,
+    ctx: Ctx,
+    name: Name | None = None,
+    decide_interval: DecideInterval | None = None,
+    max_leverage: MaxLeverage | None = None,
+    max_positions: MaxPositions | None = None,
+    composer: Composer | None = None,
+    strategy_prompt: StrategyPrompt | None = None,
+    template: Template | None = None,
+    feature_intervals: FeatureIntervals | None = None,
+    max_drawdown_pct: DrawdownPct | None = None,
+    max_order_value: OrderValue | None = None,
+) -> StrategyDetail:
+    """Change a strategy's settings; pass only what changes. Takes effect at its next cycle."""
+    given: dict[str, Any] = {
+        "name": name,
+        "decide_interval": decide_interval,
+        "max_leverage": max_leverage,
+        "max_positions": max_positions,
+        "composer": composer,
+        "custom_prompt": strategy_prompt,
+        "template": template,
+        "feature_intervals": feature_intervals,
+        "max_drawdown_pct": max_drawdown_pct,
+        "max_order_value": max_order_value,
+    }
+    updates = {k: v for k, v in given.items() if v is not None}
+    if not updates:
+        raise ConfigError(
+            "update_strategy needs at least one setting to change: name, decide_interval, "
+            "max_leverage, max_positions, composer, strategy_prompt, template, feature_intervals, "
+            "max_drawdown_pct or max_order_value"
+        )
+    info = await (await service(ctx)).update(strategy_id, **updates)
+    return views.detail(info)
+
+
+async def delete_strategy(strategy_id: StrategyId, ctx: Ctx) -> Deleted:
+    """Delete a strategy and its whole history (cycles, trades). It must not be running: stop it
+    first. This cannot be undone."""
+    await (await service(ctx)).delete(strategy_id)
+    return Deleted(strategy_id=strategy_id)
+
+
+async def list_strategies(
+    ctx: Ctx,
+    status: Annotated[
+        StrategyStatus | None, Field(description="Only strategies with this status.")
+    ] = None,
+) -> StrategyList:
+    """List strategies with their status, equity, PnL, next run and whether they replay history."""
+    infos = await (await service(ctx)).list()
+    items = [views.summary(i) for i in infos]
+    if status is not None:
+        items = [i for i in items if i.status is status]
+    return StrategyList(strategies=items, count=len(items))
+
+
+async def get_strategy(strategy_id: StrategyId, ctx: Ctx) -> StrategyDetail:
+    """One strategy: status, normalized config, equity, PnL, next run, data source."""
+    return views.detail(await (await service(ctx)).get(strategy_id))
+
+
+async def run_cycle_now(strategy_id: StrategyId, ctx: Ctx) -> CycleOutcome:
+    """Run one decision cycle now (features -> decision -> guardrails -> execution) and return
+    what it did. On replayed data each call steps the simulated clock by decide_interval."""
+    return views.cycle_outcome(await (await service(ctx)).run_cycle_now(strategy_id))
+
+
+async def preview_decision(strategy_id: StrategyId, ctx: Ctx) -> CycleOutcome:
+    """Compose a decision on the current state and pass it through the guardrails without
+    executing or storing anything: what the strategy would do right now."""
+    return views.preview_outcome(await (await service(ctx)).preview_decision(strategy_id))
+
+
+def register(server: MCPServer) -> None:
+    add_tool(
+        server,
+        create_strategy,
+        title="Create a strategy",
+        annotations=changes(destructive=False, idempotent=False, open_world=True),
+    )
+    for fn, title in (
+        (start_strategy, "Start a strategy"),
+        (pause_strategy, "Pause a strategy"),
+        (resume_strategy, "Resume a strategy"),
+    ):
+        add_tool(server, fn, title=title, annotations=changes(destructive=False, idempotent=True))
+    add_tool(
+        server,
+        stop_strategy,
+        title="Stop a strategy",
+        annotations=changes(destructive=True, idempotent=True, open_world=True),
+    )
+    add_tool(
+        server,
+        update_strategy,
+        title="Update a strategy",
+        annotations=changes(destructive=False, idempotent=True),
+    )
+    add_tool(
+        server,
+        delete_strategy,
+        title="Delete a strategy",
+        annotations=changes(destructive=True, idempotent=True),
+    )
+    add_tool(server, list_strategies, title="List strategies", annotations=READ_ONLY)
+    add_tool(server, get_strategy, title="Get a strategy", annotations=READ_ONLY)
+    add_tool(
+        server,
+        run_cycle_now,
+        title="Run one cycle now",
+        annotations=changes(destructive=False, idempotent=False, open_world=True),
+    )
+    add_tool(
+        server,
+        preview_decision,
+        title="Preview a decision",
+        annotations=READ_ONLY.model_copy(
+            update={"idempotent_hint": False, "open_world_hint": True}
+        ),
+    )
