@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from decimal import Decimal
+from functools import lru_cache
 
 from tradeloop.trading.constants import DEFAULT_QUOTE
 
@@ -14,6 +15,7 @@ _INTERVAL_RE = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+@lru_cache(maxsize=4096)
 def normalize_symbol(raw: str) -> str:
     """Return the canonical ``BASE-QUOTE`` form of BTC/USDT, btc-usdt, BTCUSDT, BTC/USDT:USDT or BTC."""
     text = raw.strip().upper()
@@ -42,6 +44,7 @@ def to_ccxt_symbol(symbol: str, *, perpetual: bool) -> str:
     return f"{base}/{quote}:{quote}" if perpetual else f"{base}/{quote}"
 
 
+@lru_cache(maxsize=256)
 def parse_interval_seconds(interval: str) -> int:
     """``1m`` -> 60. Raises ValueError naming the accepted forms."""
     match = _INTERVAL_RE.match(interval)

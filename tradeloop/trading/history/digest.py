@@ -5,7 +5,9 @@ per cycle and can be rebuilt from stored cycles by folding them again in order.
 
 Sharpe: mean / stdev of per-cycle simple equity returns over the last ``window`` cycles
 (``TradingConfig.sharpe_window``, default 500), annualized by sqrt(seconds per year / decide_interval);
-None until there are two returns with non-zero spread. Max drawdown: largest peak-to-trough fall of
+None until there are two returns with non-zero spread. The state keeps exact running sums of the
+window's returns (``ReturnSums``), so the Sharpe ratio costs O(1) per cycle, does not drift over long
+runs and sees a flat window as exactly zero spread. Max drawdown: largest peak-to-trough fall of
 equity in percent over the whole run.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from tradeloop.trading.constants import SECONDS_PER_YEAR
@@ -53,6 +56,58 @@ class InstrumentStats:
         )
 
 
+_SCALE_BITS = 53
+"""A return ``b / a - 1`` is a multiple of 2**-53 (the subtraction is exact for quotients in
+[0.5, 2], and rounds to a multiple of at least 2**-53 outside), so ``r * 2**53`` is an exact int."""
+
+
+def _scaled(value: float) -> int:
+    numerator, denominator = value.as_integer_ratio()  # the denominator is a power of two
+    shift = _SCALE_BITS + 1 - denominator.bit_length()
+    if shift < 0:
+        raise ValueError(f"{value!r} is not a multiple of 2**-{_SCALE_BITS}")
+    return numerator << shift
+
+
+def _simple_return(before: float, after: float) -> float | None:
+    return after / before - 1 if before > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnSums:
+    """Exact sums of a window's returns r (as ``r * 2**53``) and their squares (``r**2 * 2**106``)."""
+
+    count: int = 0
+    total: int = 0
+    squares: int = 0
+
+    @classmethod
+    def of(cls, equity: Iterable[float]) -> ReturnSums:
+        sums, points = cls(), list(equity)
+        for before, after in zip(points, points[1:], strict=False):
+            sums = sums.plus(_simple_return(before, after))
+        return sums
+
+    def plus(self, r: float | None, sign: int = 1) -> ReturnSums:
+        if r is None:
+            return self
+        scaled = _scaled(r)
+        return ReturnSums(
+            self.count + sign, self.total + sign * scaled, self.squares + sign * scaled * scaled
+        )
+
+    def sharpe(self, interval_s: int) -> float | None:
+        n = self.count
+        if n < 2:
+            return None
+        spread = n * self.squares - self.total * self.total  # n (n - 1) var, scaled by 2**106
+        var = spread / ((n * (n - 1)) << (2 * _SCALE_BITS))
+        if var <= 0:
+            return None
+        mean = self.total / (n << _SCALE_BITS)
+        return mean / math.sqrt(var) * math.sqrt(SECONDS_PER_YEAR / interval_s)
+
+
 @dataclass(frozen=True)
 class DigestState:
     interval_s: int
@@ -67,6 +122,11 @@ class DigestState:
     realized_pnl: float = 0.0
     llm_cost_usd: float = 0.0
     ts: int = 0
+    returns: ReturnSums | None = None
+    """Sums of the returns in ``equity``; None means not computed yet (built from ``equity``)."""
+
+    def return_sums(self) -> ReturnSums:
+        return self.returns if self.returns is not None else ReturnSums.of(self.equity)
 
 
 def fold_cycle(state: DigestState, result: CycleResult) -> DigestState:
@@ -77,6 +137,11 @@ def fold_cycle(state: DigestState, result: CycleResult) -> DigestState:
         stats[symbol] = stats.get(symbol, InstrumentStats()).fold(trade)
     summary = result.strategy_summary
     equity = deque(state.equity, maxlen=state.window + 1)
+    returns = state.return_sums()
+    if len(equity) == equity.maxlen:  # the oldest point leaves, and with it its return
+        returns = returns.plus(_simple_return(equity[0], equity[1]), sign=-1)
+    if equity:
+        returns = returns.plus(_simple_return(equity[-1], summary.equity))
     equity.append(summary.equity)
     peak = summary.equity if state.peak is None else max(state.peak, summary.equity)
     drawdown = (peak - summary.equity) / peak * 100 if peak > 0 else 0.0
@@ -92,6 +157,7 @@ def fold_cycle(state: DigestState, result: CycleResult) -> DigestState:
         realized_pnl=summary.realized_pnl,
         llm_cost_usd=state.llm_cost_usd + cost,
         ts=result.ts,
+        returns=returns,
     )
 
 
@@ -112,7 +178,7 @@ def to_digest(state: DigestState, ts: int | None = None) -> TradeDigest:
     return TradeDigest(
         ts=ts if ts is not None else state.ts,
         by_instrument={s: st.entry() for s, st in sorted(state.by_instrument.items())},
-        sharpe_ratio=sharpe_ratio(list(state.equity), state.interval_s),
+        sharpe_ratio=state.return_sums().sharpe(state.interval_s),
         max_drawdown_pct=state.max_drawdown_pct,
         total_return_pct=total_return,
         fees_paid=state.fees_paid,
@@ -128,10 +194,16 @@ class RollingDigestBuilder(BaseDigestBuilder):
         self.state = DigestState(
             interval_s=interval_s, window=window, initial_capital=initial_capital
         )
+        self._last: tuple[DigestState, TradeDigest] | None = None
 
     async def update(self, result: CycleResult) -> TradeDigest:
         self.state = fold_cycle(self.state, result)
-        return to_digest(self.state)
+        digest = to_digest(self.state)
+        self._last = (self.state, digest)
+        return digest
 
     async def build(self, ts: int | None = None) -> TradeDigest:
+        if self._last is not None and self._last[0] is self.state:  # unchanged since update
+            digest = self._last[1]
+            return digest if ts is None else digest.model_copy(update={"ts": ts})
         return to_digest(self.state, ts)

@@ -42,15 +42,21 @@ class InMemoryPortfolioService(BasePortfolioService):
         self.ledger = ledger or Ledger.open_account(market_type, capital)
         self._ts = ts
         self._constraints = constraints or constraints_for(request)
+        self._view: tuple[Ledger, int, PortfolioView] | None = None
 
     @property
     def market_type(self) -> MarketType:
         return self.ledger.market_type
 
     async def get_view(self) -> PortfolioView:
-        return ledger_to_view(
+        cached = self._view
+        if cached is not None and cached[0] is self.ledger and cached[1] == self._ts:
+            return cached[2]  # views are immutable: the same ledger at the same time is this view
+        view = ledger_to_view(
             self.ledger, self.strategy_id, self._ts, self._constraints, self._request
         )
+        self._view = (self.ledger, self._ts, view)
+        return view
 
     async def mark(self, market_features: list[FeatureVector], ts: int) -> PortfolioView:
         self.ledger = self.ledger.with_marks(snapshot_prices(market_features))

@@ -138,11 +138,15 @@ class Ledger:
         return total
 
     def with_marks(self, prices: Mapping[str, Decimal]) -> Ledger:
-        positions = {
-            symbol: replace(pos, mark_price=prices.get(symbol, pos.mark_price))
+        """The ledger at these mark prices; ``self`` when no mark changes (flat, or same prices)."""
+        changed = {
+            symbol: replace(pos, mark_price=prices[symbol])
             for symbol, pos in self.positions.items()
+            if symbol in prices and prices[symbol] != pos.mark_price
         }
-        return replace(self, positions=positions)
+        if not changed:
+            return self
+        return replace(self, positions={**self.positions, **changed})
 
 
 def apply_fill(ledger: Ledger, fill: Fill) -> tuple[Ledger, FillEffect]:
