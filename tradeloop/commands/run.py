@@ -1,0 +1,210 @@
+"""``tradeloop run``: run strategies headless under the scheduler until Ctrl-C / SIGTERM.
+
+Each ``--config`` file is a strategy (a UserRequest as JSON); its name is
+``trading_config.strategy_name`` or the file's stem. A strategy of that name already in the
+database is resumed, otherwise it is created. With ``--replay DIR`` the strategies replay the CSV
+candles in DIR on simulated time, as fast as cycles compute. One progress line per cycle goes to
+stderr. The first Ctrl-C / SIGTERM lets the cycles in flight finish, pauses the strategies
+(reason "interrupted by SIGTERM") and closes the database; a second one abandons what is in flight
+(each cycle's transaction commits whole or not at all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from tradeloop.trading.errors import ConfigError, OperationalError
+from tradeloop.trading.models import CycleResult, StrategyStatus, UserRequest
+
+if TYPE_CHECKING:
+    from tradeloop.services.models import ReplaySpec, ServiceEvent, StrategyInfo
+    from tradeloop.services.strategies import StrategyService
+
+logger = logging.getLogger(__name__)
+QUIETED = ("apscheduler", "tradeloop.trading._internal.coordinator")
+"""Loggers whose per-cycle INFO lines the progress line replaces."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run strategies headless until Ctrl-C / SIGTERM", description=__doc__
+    )
+    parser.add_argument(
+        "--config", action="append", required=True, type=Path, help="strategy JSON (repeatable)"
+    )
+    parser.add_argument(
+        "--db", type=Path, help="database file (default: TRADELOOP_DB or user data)"
+    )
+    parser.add_argument("--replay", type=Path, help="replay the candle CSVs of this folder")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        help="with --replay: simulated time runs this many times wall time (default: flat out)",
+    )
+    parser.add_argument(
+        "--max-cycles", type=int, help="pause each strategy after this many cycles in this run"
+    )
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for name in QUIETED:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        return asyncio.run(_run(args))
+    except (ConfigError, OperationalError) as exc:
+        logger.error("%s", exc)
+        return 2
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from tradeloop.services.models import ReplaySpec
+    from tradeloop.services.strategies import StrategyService
+    from tradeloop.settings import Settings
+
+    settings = Settings.from_env(db_path=args.db, replay_dir=args.replay)
+    strategies = [_load_config(path) for path in args.config]
+    spec = None
+    if settings.replay_dir is not None:
+        spec = ReplaySpec(data_dir=str(settings.replay_dir.resolve()), speed=args.speed)
+    stop = _Stop()
+    stop.install()
+    async with StrategyService.open(settings) as svc:
+        events = svc.subscribe()
+        ids = [await _create_or_resume(svc, n, r, spec, args.max_cycles) for n, r in strategies]
+        names = {sid: name for sid, (name, _) in zip(ids, strategies, strict=True)}
+        statuses = {sid: (await svc.get(sid)).status for sid in ids}
+        await _watch(events, statuses, names, stop)
+        if stop.event.is_set():
+            for sid in ids:
+                if (await svc.get(sid)).status is StrategyStatus.RUNNING:
+                    await svc.pause(sid, reason=f"interrupted by {stop.name}")
+        final = [await svc.get(sid) for sid in ids]
+    for info in final:
+        _line(f"done name={info.name} status={info.status.value} reason={info.reason}")
+    return 1 if any(info.status is StrategyStatus.ERROR for info in final) else 0
+
+
+def _load_config(path: Path) -> tuple[str, UserRequest]:
+    try:
+        request = UserRequest.model_validate_json(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    except ValidationError as exc:
+        raise ConfigError(f"{path} is not a valid strategy config: {exc}") from exc
+    return request.trading_config.strategy_name or path.stem, request
+
+
+async def _create_or_resume(
+    svc: StrategyService,
+    name: str,
+    request: UserRequest,
+    spec: ReplaySpec | None,
+    max_cycles: int | None,
+) -> str:
+    info = await svc.find(name)
+    if info is None:
+        info = await svc.create(request, name=name, replay=spec)
+    else:
+        _check_same(info, request, spec)
+    sid = info.strategy_id
+    if max_cycles is not None:
+        await svc.limit_cycles(sid, max_cycles)
+    if info.status is StrategyStatus.PAUSED:
+        await svc.resume(sid)
+    elif info.status is not StrategyStatus.RUNNING:
+        await svc.start(sid)
+    _line(f"running name={name} strategy_id={sid} data={info.data} cycles_so_far={info.cycles}")
+    return sid
+
+
+def _check_same(info: StrategyInfo, request: UserRequest, spec: ReplaySpec | None) -> None:
+    stored_dir = info.replay.data_dir if info.replay else None
+    wanted_dir = spec.data_dir if spec else None
+    if info.request.model_dump() != request.model_dump() or stored_dir != wanted_dir:
+        raise ConfigError(
+            f"strategy {info.name!r} ({info.strategy_id}) is stored with a different config or "
+            "data source; rename it (trading_config.strategy_name) or use another --db"
+        )
+
+
+async def _watch(
+    events: asyncio.Queue[ServiceEvent],
+    statuses: dict[str, StrategyStatus],
+    names: dict[str, str],
+    stop: _Stop,
+) -> None:
+    """Print a line per cycle until a signal or until none of ``statuses`` is running."""
+    stopper = asyncio.ensure_future(stop.event.wait())
+    try:
+        while not stop.event.is_set() and StrategyStatus.RUNNING in statuses.values():
+            getter = asyncio.ensure_future(events.get())
+            done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                break
+            event = getter.result()
+            if event.strategy_id not in statuses:
+                continue
+            statuses[event.strategy_id] = event.status
+            if event.cycle is not None:
+                _line(_progress(names[event.strategy_id], event.cycle))
+    finally:
+        stopper.cancel()
+
+
+def _progress(name: str, cycle: CycleResult) -> str:
+    fills = sum(1 for tx in cycle.tx_results if tx.filled_qty > 0)
+    slot = "-" if cycle.slot_ts is None else _iso(cycle.slot_ts)
+    text = (
+        f"cycle name={name} slot={slot} compose_id={cycle.compose_id} status={cycle.status.value}"
+        f" instructions={len(cycle.instructions)} fills={fills}"
+        f" equity={cycle.strategy_summary.equity:.2f}"
+    )
+    return text if cycle.reason is None else f"{text} reason={cycle.reason}"
+
+
+@dataclass
+class _Stop:
+    """Set by the first SIGINT / SIGTERM; the second one exits at once."""
+
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    signum: int = signal.SIGTERM
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+
+    def _on_signal(self, signum: int) -> None:
+        if self.event.is_set():
+            _line("second signal: abandoning the cycles in flight")
+            os._exit(128 + signum)
+        self.signum = signum
+        _line(f"{self.name}: finishing the cycles in flight, then pausing")
+        self.event.set()
+
+
+def _line(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _iso(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,2 @@
+"""APScheduler wiring (``jobs``), the cycle boundary that classifies failures (``boundary``) and the
+risk stops (``risk``)."""

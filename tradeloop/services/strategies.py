@@ -1,0 +1,723 @@
+"""StrategyService: the lifecycle and history API the MCP tools and ``tradeloop run`` call.
+
+It owns the store, the loaded strategies and the scheduler::
+
+    async with StrategyService.open(settings) as svc:   # resumes every strategy stored as running
+        info = await svc.create(request, name="btc-rsi")
+        await svc.start(info.strategy_id)
+
+Statuses: created -> running <-> paused; any but stopped -> stopped; a failing cycle may move a
+running strategy to error; start works from created, stopped and error. Every method that changes
+a strategy waits for its cycle in flight (one lock per strategy) and changes nothing when it
+raises. Unknown ids raise ``NotFound``, a status that does not allow the action
+``InvalidTransition`` (both ``ConfigError``s, naming the id or the status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from tradeloop.scheduler.boundary import CycleOutcome, run_cycle, status_after
+from tradeloop.scheduler.jobs import StrategyScheduler
+from tradeloop.scheduler.risk import day_start_ms, risk_stop_reason
+from tradeloop.services.closing import ClosePositionsComposer
+from tradeloop.services.loaded import LoadedStrategy, load_strategy
+from tradeloop.services.models import (
+    CyclePage,
+    ReplaySpec,
+    ServiceEvent,
+    StrategyInfo,
+    TradePage,
+)
+from tradeloop.services.replay import ReplayLibrary
+from tradeloop.settings import Settings
+from tradeloop.store.cycles import CycleRepository, PageCursor
+from tradeloop.store.db import Database, ProcessLock
+from tradeloop.store.sqlite_digest import SqliteDigestBuilder
+from tradeloop.store.sqlite_portfolio import SqlitePortfolioService
+from tradeloop.store.strategies import StrategyRepository, StrategyRow, check_allowed
+from tradeloop.trading._internal.coordinator import summarize
+from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
+from tradeloop.trading.clock import Clock, SystemClock
+from tradeloop.trading.decision.guardrails import GuardResult
+from tradeloop.trading.errors import ConfigError, NotFound, OperationalError
+from tradeloop.trading.models import (
+    ComposeContext,
+    ComposeResult,
+    CycleResult,
+    CycleStatus,
+    PortfolioView,
+    StrategyStatus,
+    TradeDigest,
+    TradingConfig,
+    TradingMode,
+    UserRequest,
+)
+from tradeloop.trading.utils import new_id, normalize_symbol
+
+logger = logging.getLogger(__name__)
+
+S = StrategyStatus
+CAN_START = frozenset({S.CREATED, S.STOPPED, S.ERROR})
+CAN_STOP = frozenset({S.CREATED, S.RUNNING, S.PAUSED, S.ERROR})
+CAN_RUN_NOW = frozenset({S.CREATED, S.RUNNING, S.PAUSED})
+FIXED_FIELDS = frozenset({"initial_capital", "symbols"})
+"""The ledger was opened with them; changing them would rewrite history."""
+UPDATABLE_FIELDS = frozenset(TradingConfig.model_fields) - FIXED_FIELDS
+REPLAY_FINISHED = "replay finished"
+MAX_PAGE = 500
+
+
+class StrategyService:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        agents: Mapping[str, BaseStrategyAgent],
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self._db = db
+        self._strategies = StrategyRepository(db)
+        self._cycles = CycleRepository(db)
+        self._agents = dict(agents)
+        self._clock = clock
+        self._replays = ReplayLibrary()
+        self._loaded: dict[str, LoadedStrategy] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._budgets: dict[str, tuple[int, int]] = {}
+        self._subscribers: list[asyncio.Queue[ServiceEvent]] = []
+        self.scheduler = StrategyScheduler(misfire_grace_s=settings.misfire_grace_s)
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        agents: Mapping[str, BaseStrategyAgent] | None = None,
+        clock: Clock | None = None,
+    ) -> AsyncIterator[StrategyService]:
+        """Open the store, resume the strategies stored as running, run the scheduler; on exit
+        let cycles in flight finish (``shutdown_grace_s``), then close everything."""
+        with ProcessLock(settings.db_path):
+            db = await Database.open(settings.db_path)
+            service = cls(
+                settings,
+                db,
+                agents=agents or {"default": DefaultStrategyAgent()},
+                clock=clock or SystemClock(),
+            )
+            try:
+                service.scheduler.start()
+                await service._resume_all()
+                yield service
+            finally:
+                await service._close()
+                await db.close()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def create(
+        self,
+        request: UserRequest,
+        *,
+        name: str | None = None,
+        agent_kind: str = "default",
+        replay: ReplaySpec | str | Path | None = None,
+    ) -> StrategyInfo:
+        """Store a new strategy (status created). ``replay`` None: the server's ``replay_dir`` if
+        set, else live market data. Raises ConfigError for what cannot run (unknown agent kind,
+        missing replay data) and OperationalError for live trading."""
+        self._check_trading_mode(request)
+        self._agent(agent_kind)
+        spec = self._replay_spec(replay)
+        if spec is not None:
+            self._replays.timeline(spec, request)
+        strategy_id = new_id("s")
+        row = await self._strategies.insert(
+            strategy_id=strategy_id,
+            name=name or request.trading_config.strategy_name or strategy_id,
+            agent_kind=agent_kind,
+            request=request,
+            replay=None if spec is None else spec.model_dump(),
+        )
+        logger.info("created strategy_id=%s name=%s", row.id, row.name)
+        return await self._info(row)
+
+    async def start(self, strategy_id: str) -> StrategyInfo:
+        """created, stopped or error -> running, scheduled from the next slot."""
+        async with self._locks[strategy_id]:
+            row = await self._strategies.require(strategy_id)
+            check_allowed(row.id, row.status, "start", CAN_START)
+            loaded = await self._load(row)
+            await self._move(loaded, S.RUNNING, None, action="start", allowed=CAN_START)
+            self._schedule(loaded)
+        return await self.get(strategy_id)
+
+    async def pause(self, strategy_id: str, *, reason: str | None = None) -> StrategyInfo:
+        """running -> paused; the cycle in flight finishes first."""
+        async with self._locks[strategy_id]:
+            row = await self._strategies.transition(
+                strategy_id, S.PAUSED, reason, action="pause", allowed_from={S.RUNNING}
+            )
+            self._after_move(row)
+        return await self.get(strategy_id)
+
+    async def resume(self, strategy_id: str) -> StrategyInfo:
+        """paused -> running."""
+        async with self._locks[strategy_id]:
+            row = await self._strategies.require(strategy_id)
+            check_allowed(row.id, row.status, "resume", {S.PAUSED})
+            loaded = await self._load(row)
+            await self._move(loaded, S.RUNNING, None, action="resume", allowed={S.PAUSED})
+            self._schedule(loaded)
+        return await self.get(strategy_id)
+
+    async def stop(self, strategy_id: str, close_positions: bool = False) -> StrategyInfo:
+        """-> stopped. With ``close_positions`` the strategy's own open positions are closed first
+        (through guardrails and gateway, recorded as a cycle); nothing else is touched."""
+        async with self._locks[strategy_id]:
+            row = await self._strategies.require(strategy_id)
+            check_allowed(row.id, row.status, "stop", CAN_STOP)
+            self.scheduler.cancel(strategy_id)
+            reason = "stopped by request"
+            if close_positions:
+                loaded = await self._load(row)
+                outcome = await self._close_positions(loaded, None, reason)
+                if outcome.failure is not None:
+                    reason = f"{reason}; closing positions failed: {outcome.failure.reason}"
+            row = await self._strategies.transition(
+                strategy_id, S.STOPPED, reason, action="stop", allowed_from=CAN_STOP
+            )
+            self._after_move(row)
+            await self._unload(strategy_id)
+        return await self.get(strategy_id)
+
+    async def delete(self, strategy_id: str) -> None:
+        """Delete a stopped strategy with its whole history."""
+        async with self._locks[strategy_id]:
+            await self._strategies.delete(strategy_id, allowed_from={S.STOPPED})
+            await self._unload(strategy_id)
+        self._locks.pop(strategy_id, None)
+        logger.info("deleted strategy_id=%s", strategy_id)
+
+    async def update(self, strategy_id: str, **changes: Any) -> StrategyInfo:
+        """Change ``name`` or TradingConfig fields (interval, prompts, limits, ...); validated
+        like a new config. A running strategy uses the new config from its next cycle."""
+        async with self._locks[strategy_id]:
+            row = await self._strategies.require(strategy_id)
+            name = changes.pop("name", None)
+            request = _updated_request(row.request, changes)
+            if name is not None and name != row.name:
+                row = await self._strategies.rename(strategy_id, name)
+            if request != row.request:
+                row = await self._strategies.set_request(strategy_id, request)
+                await self._reload_if_loaded(row)
+        return await self.get(strategy_id)
+
+    async def limit_cycles(self, strategy_id: str, cycles: int | None) -> None:
+        """Pause the strategy after ``cycles`` more cycles (None: no limit)."""
+        await self._strategies.require(strategy_id)
+        if cycles is None:
+            self._budgets.pop(strategy_id, None)
+        else:
+            self._budgets[strategy_id] = (cycles, cycles)
+
+    # ------------------------------------------------------------------ cycles on demand
+
+    async def run_cycle_now(self, strategy_id: str) -> CycleResult:
+        """Run one cycle now (a replay steps to its next slot) and return what was stored."""
+        async with self._locks[strategy_id]:
+            row = await self._strategies.require(strategy_id)
+            check_allowed(row.id, row.status, "run a cycle of", CAN_RUN_NOW)
+            loaded = await self._load(row)
+            if loaded.timeline is not None:
+                slot = loaded.next_replay_slot()
+                if loaded.timeline.finished(slot):
+                    await self._finish_replay(loaded)
+                    raise ConfigError(f"strategy {strategy_id}: {REPLAY_FINISHED}, no data left")
+            else:
+                slot = loaded.now_ms()
+            outcome = await self._run_slot(loaded, slot)
+        return _stored(outcome, strategy_id)
+
+    async def preview_decision(self, strategy_id: str) -> CycleResult:
+        """Context, composer and guardrails on the current state (a replay: at its next slot).
+        Nothing is executed or stored; the result has no fills."""
+        async with self._locks[strategy_id]:
+            loaded = await self._load(await self._strategies.require(strategy_id))
+            coordinator = loaded.runtime.coordinator
+            ledger, view_ts = loaded.portfolio.ledger, (await loaded.portfolio.get_view()).ts
+            before = loaded.now_ms()
+            if loaded.timeline is not None:
+                loaded.timeline.clock.set(loaded.next_replay_slot())
+            try:
+                context = await coordinator.build_context()
+                proposal = await coordinator.composer.compose(context)
+                guarded = coordinator.guard(proposal, context)
+            finally:
+                loaded.portfolio.restore(ledger, view_ts)
+                if loaded.timeline is not None:
+                    loaded.timeline.clock.set(before)
+        return _preview_result(context, proposal, guarded)
+
+    async def close_position(self, strategy_id: str, symbol: str) -> CycleResult:
+        """Close the strategy's own position in ``symbol`` now, recorded as a cycle."""
+        try:
+            symbol = normalize_symbol(symbol)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        async with self._locks[strategy_id]:
+            loaded = await self._load(await self._strategies.require(strategy_id))
+            if symbol not in (await loaded.portfolio.get_view()).positions:
+                raise ConfigError(f"strategy {strategy_id} has no open {symbol} position")
+            outcome = await self._close_positions(loaded, [symbol], f"close {symbol} by request")
+        return _stored(outcome, strategy_id)
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, strategy_id: str) -> StrategyInfo:
+        return await self._info(await self._strategies.require(strategy_id))
+
+    async def list(self, status: StrategyStatus | None = None) -> list[StrategyInfo]:
+        return [await self._info(row) for row in await self._strategies.all(status)]
+
+    async def find(self, name: str) -> StrategyInfo | None:
+        row = await self._strategies.by_name(name)
+        return None if row is None else await self._info(row)
+
+    async def get_portfolio(self, strategy_id: str) -> PortfolioView:
+        """The portfolio as stored after the latest cycle."""
+        row = await self._strategies.require(strategy_id)
+        portfolio = await SqlitePortfolioService.load(self._cycles, row.id, row.request)
+        return await portfolio.get_view()
+
+    async def get_digest(self, strategy_id: str) -> TradeDigest:
+        loaded = self._loaded.get(strategy_id)
+        if loaded is not None:
+            return await loaded.digest.build()
+        row = await self._strategies.require(strategy_id)
+        return await (await SqliteDigestBuilder.load(self._cycles, row.id, row.request)).build()
+
+    async def list_trades(
+        self,
+        strategy_id: str,
+        cursor: str | None = None,
+        limit: int = 50,
+        symbol: str | None = None,
+        *,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        newest_first: bool = False,
+    ) -> TradePage:
+        await self._strategies.require(strategy_id)
+        page = _page_cursor(cursor, limit, newest_first)
+        rows = await self._cycles.trade_page(
+            strategy_id,
+            page,
+            symbol=_symbol_filter(symbol),
+            since_ms=since_ms,
+            until_ms=until_ms,
+        )
+        items, next_cursor = _split_page(rows, limit, key=lambda r: r[0])
+        return TradePage(items=[trade for _, trade in items], next_cursor=next_cursor)
+
+    async def list_cycles(
+        self,
+        strategy_id: str,
+        cursor: str | None = None,
+        limit: int = 50,
+        status: CycleStatus | None = None,
+        *,
+        symbol: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        newest_first: bool = False,
+    ) -> CyclePage:
+        await self._strategies.require(strategy_id)
+        page = _page_cursor(cursor, limit, newest_first)
+        rows = await self._cycles.page(
+            strategy_id,
+            page,
+            status=status,
+            symbol=_symbol_filter(symbol),
+            since_ms=since_ms,
+            until_ms=until_ms,
+        )
+        items, next_cursor = _split_page(rows, limit, key=lambda r: r.cycle_id)
+        return CyclePage(items=items, next_cursor=next_cursor)
+
+    async def get_cycle(self, compose_id: str) -> CycleResult:
+        result = await self._cycles.get(compose_id)
+        if result is None:
+            raise NotFound(f"no cycle with compose_id {compose_id!r}")
+        return result
+
+    def subscribe(self) -> asyncio.Queue[ServiceEvent]:
+        """A queue that receives an event after every stored cycle and every status change."""
+        queue: asyncio.Queue[ServiceEvent] = asyncio.Queue()
+        self._subscribers.append(queue)
+        return queue
+
+    # ------------------------------------------------------------------ scheduling
+
+    def _schedule(self, loaded: LoadedStrategy) -> None:
+        sid = loaded.strategy_id
+        spec = _spec(loaded.row)
+        if spec is None:
+            self.scheduler.every(sid, loaded.interval_s, partial(self._on_live_slot, sid))
+        elif spec.speed is None:
+            self.scheduler.soon(sid, partial(self._on_replay_slot, sid))
+        else:
+            interval = loaded.interval_s / spec.speed
+            self.scheduler.every(sid, interval, partial(self._on_replay_slot, sid))
+
+    async def _on_live_slot(self, strategy_id: str, slot: int) -> None:
+        """The job body of a live strategy: one call into the cycle boundary per slot."""
+        async with self._locks[strategy_id]:
+            loaded = self._loaded.get(strategy_id)
+            if loaded is None or not loaded.running:
+                return
+            if loaded.last_slot is not None and slot <= loaded.last_slot:
+                return  # already ran (a manual cycle, or the clock stepped back)
+            if loaded.check_gap:
+                await self._record_gap(loaded, slot)
+            loaded.check_gap = True
+            await self._run_slot(loaded, slot)
+
+    async def _on_replay_slot(self, strategy_id: str, _wall_ms: int) -> None:
+        """The job body of a replay: the next simulated slot, then (back to back) the one after."""
+        async with self._locks[strategy_id]:
+            loaded = self._loaded.get(strategy_id)
+            if loaded is None or not loaded.running:
+                return
+            slot = loaded.next_replay_slot()
+            if loaded.timeline is not None and loaded.timeline.finished(slot):
+                await self._finish_replay(loaded)
+                return
+            await self._run_slot(loaded, slot)
+            back_to_back = loaded.running and _spec(loaded.row).speed is None  # type: ignore[union-attr]
+        if back_to_back:
+            self.scheduler.soon(strategy_id, partial(self._on_replay_slot, strategy_id))
+
+    async def _record_gap(self, loaded: LoadedStrategy, slot: int) -> None:
+        last, step = loaded.last_slot, loaded.interval_s * 1000
+        if last is None or slot - last <= step:
+            return
+        first, missed = last + step, (slot - last) // step - 1
+        why = self.scheduler.take_missed(loaded.strategy_id) or (
+            "the process was not running or its event loop was blocked"
+        )
+        reason = f"missed {missed} slot(s) from {_iso(first)} to {_iso(slot - step)}: {why}"
+        result = await loaded.record_failure(first, CycleStatus.SKIPPED, reason)
+        self._publish(loaded.row, result)
+
+    async def _run_slot(self, loaded: LoadedStrategy, slot: int | None) -> CycleOutcome:
+        """One cycle through the boundary, then what its outcome means for the strategy."""
+        outcome = await run_cycle(loaded, slot)
+        if outcome.result is not None:
+            self._publish(loaded.row, outcome.result)
+        verdict = status_after(
+            outcome, loaded.recorder.consecutive_failures, self.settings.max_consecutive_failures
+        )
+        if verdict is not None:
+            await self._move(loaded, *verdict, action="fail", allowed=CAN_STOP)
+        elif outcome.result is not None and outcome.failure is None:
+            await self._check_risk(loaded, outcome.result)
+        await self._spend_budget(loaded)
+        return outcome
+
+    async def _check_risk(self, loaded: LoadedStrategy, result: CycleResult) -> None:
+        cfg = loaded.row.request.trading_config
+        if cfg.max_drawdown_pct is None and cfg.daily_loss_limit is None:
+            return
+        day = day_start_ms(result.ts)
+        if loaded.day is None or loaded.day[0] != day:
+            before = await self._cycles.equity_before(loaded.strategy_id, day)
+            loaded.day = (day, cfg.initial_capital if before is None else before)
+        reason = risk_stop_reason(
+            cfg,
+            equity=result.strategy_summary.equity,
+            peak_equity=loaded.digest.state.peak,
+            day_start_equity=loaded.day[1],
+        )
+        if reason is None:
+            return
+        logger.warning("risk stop strategy_id=%s: %s", loaded.strategy_id, reason)
+        if cfg.close_on_stop:
+            outcome = await self._close_positions(loaded, None, reason)
+            if outcome.failure is not None:
+                reason = f"{reason}; closing positions failed: {outcome.failure.reason}"
+        await self._move(loaded, S.STOPPED, reason, action="stop", allowed=CAN_STOP)
+
+    async def _close_positions(
+        self, loaded: LoadedStrategy, symbols: list[str] | None, why: str
+    ) -> CycleOutcome:
+        with loaded.composer(ClosePositionsComposer(symbols, why)):
+            outcome = await run_cycle(loaded, None)
+        if outcome.result is not None:
+            self._publish(loaded.row, outcome.result)
+        return outcome
+
+    async def _finish_replay(self, loaded: LoadedStrategy) -> None:
+        logger.info("replay finished strategy_id=%s", loaded.strategy_id)
+        await self._move(loaded, S.STOPPED, REPLAY_FINISHED, action="stop", allowed=CAN_STOP)
+
+    async def _spend_budget(self, loaded: LoadedStrategy) -> None:
+        budget = self._budgets.get(loaded.strategy_id)
+        if budget is None:
+            return
+        left, total = budget[0] - 1, budget[1]
+        self._budgets[loaded.strategy_id] = (left, total)
+        if left <= 0 and loaded.running:
+            del self._budgets[loaded.strategy_id]
+            reason = f"max cycles reached ({total})"
+            await self._move(loaded, S.PAUSED, reason, action="pause", allowed={S.RUNNING})
+
+    # ------------------------------------------------------------------ internals
+
+    async def _resume_all(self) -> None:
+        for row in await self._strategies.all(S.RUNNING):
+            async with self._locks[row.id]:
+                try:
+                    loaded = await self._load(row)
+                except (ConfigError, OperationalError) as exc:
+                    await self._fail_to_resume(row, str(exc))
+                    continue
+                except Exception as exc:  # a bug in one strategy must not keep the others down
+                    logger.exception("could not resume strategy_id=%s", row.id)
+                    await self._fail_to_resume(row, f"{type(exc).__name__}: {exc}")
+                    continue
+                loaded.check_gap = True
+                self._schedule(loaded)
+                logger.info("resumed strategy_id=%s name=%s", row.id, row.name)
+
+    async def _fail_to_resume(self, row: StrategyRow, why: str) -> None:
+        reason = f"could not resume: {why}"
+        logger.error("strategy_id=%s %s", row.id, reason)
+        moved = await self._strategies.transition(
+            row.id, S.ERROR, reason, action="fail", allowed_from={S.RUNNING}
+        )
+        self._publish(moved)
+
+    async def _load(self, row: StrategyRow) -> LoadedStrategy:
+        loaded = self._loaded.get(row.id)
+        if loaded is None:
+            loaded = await load_strategy(
+                row,
+                agent=self._agent(row.agent_kind),
+                cycles=self._cycles,
+                replays=self._replays,
+                clock=self._clock,
+            )
+            self._loaded[row.id] = loaded
+        loaded.row = row
+        return loaded
+
+    async def _unload(self, strategy_id: str) -> None:
+        self.scheduler.cancel(strategy_id)
+        loaded = self._loaded.pop(strategy_id, None)
+        if loaded is not None:
+            await loaded.runtime.close()
+
+    async def _reload_if_loaded(self, row: StrategyRow) -> None:
+        """Rebuild a loaded strategy with its new config; reschedule it when it runs."""
+        old = self._loaded.get(row.id)
+        if old is None:
+            return
+        await self._unload(row.id)
+        loaded = await self._load(row)
+        loaded.check_gap = False
+        if loaded.running:
+            self._schedule(loaded)
+
+    async def _move(
+        self,
+        loaded: LoadedStrategy,
+        to: StrategyStatus,
+        reason: str | None,
+        *,
+        action: str,
+        allowed: frozenset[StrategyStatus] | set[StrategyStatus],
+    ) -> None:
+        row = await self._strategies.transition(
+            loaded.strategy_id, to, reason, action=action, allowed_from=allowed
+        )
+        loaded.row = row
+        self._after_move(row)
+
+    def _after_move(self, row: StrategyRow) -> None:
+        loaded = self._loaded.get(row.id)
+        if loaded is not None:
+            loaded.row = row
+        if row.status is not S.RUNNING:
+            self.scheduler.cancel(row.id)
+        logger.info(
+            "strategy_id=%s name=%s status=%s reason=%s",
+            row.id,
+            row.name,
+            row.status.value,
+            row.reason,
+        )
+        self._publish(row)
+
+    def _publish(self, row: StrategyRow, cycle: CycleResult | None = None) -> None:
+        event = ServiceEvent(row.id, row.name, row.status, row.reason, cycle)
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+
+    async def _info(self, row: StrategyRow) -> StrategyInfo:
+        count, last, summary = await self._cycles.stats(row.id)
+        cfg, ex = row.request.trading_config, row.request.exchange_config
+        spec = _spec(row)
+        return StrategyInfo(
+            strategy_id=row.id,
+            name=row.name,
+            agent_kind=row.agent_kind,
+            status=row.status,
+            reason=row.reason,
+            trading_mode=ex.trading_mode,
+            data="live" if spec is None else "replay",
+            replay=spec,
+            symbols=list(cfg.symbols),
+            decide_interval=cfg.decide_interval,
+            request=row.request,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            cycles=count,
+            consecutive_failures=row.consecutive_failures,
+            last_slot_ts=row.last_slot_ts,
+            last_cycle_ts=None if last is None else last.ts,
+            next_run_ms=self.scheduler.next_run_ms(row.id) if row.status is S.RUNNING else None,
+            equity=summary.equity if summary else cfg.initial_capital,
+            initial_capital=cfg.initial_capital,
+            realized_pnl=summary.realized_pnl if summary else 0.0,
+            unrealized_pnl=summary.unrealized_pnl if summary else 0.0,
+            fees_paid=summary.fees_paid if summary else 0.0,
+            total_return_pct=summary.total_return_pct if summary else 0.0,
+            open_positions=summary.open_positions if summary else 0,
+        )
+
+    async def _close(self) -> None:
+        await self.scheduler.shutdown(self.settings.shutdown_grace_s)
+        for strategy_id in list(self._loaded):
+            await self._unload(strategy_id)
+
+    def _agent(self, kind: str) -> BaseStrategyAgent:
+        agent = self._agents.get(kind)
+        if agent is None:
+            known = ", ".join(sorted(self._agents))
+            raise ConfigError(f"unknown agent_kind {kind!r}; known: {known}")
+        return agent
+
+    def _check_trading_mode(self, request: UserRequest) -> None:
+        if request.exchange_config.trading_mode is not TradingMode.LIVE:
+            return
+        if not self.settings.live_trading_enabled:
+            raise OperationalError(
+                "live trading is disabled on this server; it can only be enabled in the server's "
+                "environment (TRADELOOP_LIVE_TRADING=1). Use trading_mode='virtual' (paper)."
+            )
+        raise OperationalError(
+            "live trading is enabled on this server but not implemented yet; "
+            "use trading_mode='virtual' (paper)"
+        )
+
+    def _replay_spec(self, replay: ReplaySpec | str | Path | None) -> ReplaySpec | None:
+        if replay is None:
+            if self.settings.replay_dir is None:
+                return None
+            replay = self.settings.replay_dir
+        if isinstance(replay, str | Path):
+            replay = ReplaySpec(data_dir=str(replay))
+        return replay.model_copy(update={"data_dir": str(Path(replay.data_dir).resolve())})
+
+
+def _updated_request(request: UserRequest, changes: dict[str, Any]) -> UserRequest:
+    unknown = sorted(set(changes) - UPDATABLE_FIELDS - FIXED_FIELDS)
+    if unknown:
+        allowed = ", ".join(sorted(UPDATABLE_FIELDS | {"name"}))
+        raise ConfigError(f"unknown setting(s): {', '.join(unknown)}; settable: {allowed}")
+    fixed = sorted(set(changes) & FIXED_FIELDS)
+    if fixed:
+        raise ConfigError(f"cannot be changed after creation: {', '.join(fixed)}")
+    body = request.model_dump()
+    body["trading_config"].update(changes)
+    try:
+        return UserRequest.model_validate(body)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid update: {exc}") from exc
+
+
+def _spec(row: StrategyRow) -> ReplaySpec | None:
+    return None if row.replay is None else ReplaySpec.model_validate(row.replay)
+
+
+def _stored(outcome: CycleOutcome, strategy_id: str) -> CycleResult:
+    if outcome.result is None:
+        raise OperationalError(f"strategy {strategy_id}: the cycle could not be recorded")
+    return outcome.result
+
+
+def _page_cursor(cursor: str | None, limit: int, newest_first: bool) -> PageCursor:
+    if not 1 <= limit <= MAX_PAGE:
+        raise ConfigError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+    after: int | None = None
+    if cursor is not None:
+        if not cursor.isdigit():
+            raise ConfigError(f"invalid cursor {cursor!r}: pass back a next_cursor unchanged")
+        after = int(cursor)
+    return PageCursor(after_id=after, limit=limit + 1, ascending=not newest_first)
+
+
+def _split_page(rows: list, limit: int, *, key: Any) -> tuple[list, str | None]:
+    if len(rows) <= limit:
+        return rows, None
+    items = rows[:limit]
+    return items, str(key(items[-1]))
+
+
+def _symbol_filter(symbol: str | None) -> str | None:
+    if symbol is None:
+        return None
+    try:
+        return normalize_symbol(symbol)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _iso(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat()
+
+
+def _preview_result(
+    context: ComposeContext, proposal: ComposeResult, guarded: GuardResult
+) -> CycleResult:
+    return CycleResult(
+        compose_id=context.compose_id,
+        strategy_id=context.strategy_id,
+        ts=context.ts,
+        status=CycleStatus.SKIPPED if proposal.skipped_reason else CycleStatus.OK,
+        reason=proposal.skipped_reason,
+        features=context.features,
+        rationale=proposal.rationale,
+        raw=proposal.raw,
+        usage=proposal.usage,
+        proposed=proposal.instructions,
+        instructions=guarded.instructions,
+        guard_notes=guarded.notes,
+        portfolio=context.portfolio,
+        strategy_summary=summarize(context.portfolio),
+    )

@@ -1,0 +1,59 @@
+"""The exact ledger as JSON: every Decimal as its string, so a round trip is exact."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from tradeloop.trading.models import MarketType
+from tradeloop.trading.portfolio.ledger import Ledger, LedgerPosition
+
+_MONEY = ("initial_capital", "cash", "realized_pnl", "fees_paid")
+
+
+def ledger_to_json(ledger: Ledger) -> str:
+    body: dict[str, Any] = {"market_type": ledger.market_type.value}
+    body.update({name: str(getattr(ledger, name)) for name in _MONEY})
+    body["positions"] = {symbol: _position(pos) for symbol, pos in ledger.positions.items()}
+    return json.dumps(body, separators=(",", ":"))
+
+
+def ledger_from_json(text: str) -> Ledger:
+    body = json.loads(text)
+    return Ledger(
+        market_type=MarketType(body["market_type"]),
+        positions={s: _position_from(s, p) for s, p in body["positions"].items()},
+        **{name: Decimal(body[name]) for name in _MONEY},
+    )
+
+
+def without_marks(ledger: Ledger) -> Ledger:
+    """The ledger with mark prices dropped: what fills alone determine."""
+    positions = {s: replace(p, mark_price=None) for s, p in ledger.positions.items()}
+    return replace(ledger, positions=positions)
+
+
+def _position(pos: LedgerPosition) -> dict[str, Any]:
+    return {
+        "quantity": str(pos.quantity),
+        "cost": str(pos.cost),
+        "entry_fees": str(pos.entry_fees),
+        "leverage": str(pos.leverage),
+        "entry_ts": pos.entry_ts,
+        "mark_price": None if pos.mark_price is None else str(pos.mark_price),
+    }
+
+
+def _position_from(symbol: str, body: dict[str, Any]) -> LedgerPosition:
+    mark = body["mark_price"]
+    return LedgerPosition(
+        symbol=symbol,
+        quantity=Decimal(body["quantity"]),
+        cost=Decimal(body["cost"]),
+        entry_fees=Decimal(body["entry_fees"]),
+        leverage=Decimal(body["leverage"]),
+        entry_ts=int(body["entry_ts"]),
+        mark_price=None if mark is None else Decimal(mark),
+    )

@@ -1,0 +1,515 @@
+"""Stored cycles: one row per slot plus what the cycle did, written in one transaction.
+
+A cycle row holds the features, the composer's rationale and raw output, the summary, the portfolio
+view and the exact ledger after the cycle. Instructions (proposed and guarded), guard notes,
+TxResults and trades have their own tables. ``UNIQUE (strategy_id, slot_ts)`` makes a second row
+for a slot impossible: ``insert`` raises ``SlotTaken`` and nothing of that cycle is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiosqlite
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic_core import to_json
+
+from tradeloop.store.codec import ledger_from_json, ledger_to_json
+from tradeloop.store.db import Database, SlotTaken, StoreError
+from tradeloop.testing.crashpoints import crash_point
+from tradeloop.trading.models import (
+    CycleResult,
+    CycleStatus,
+    FeatureVector,
+    GuardNote,
+    LLMUsage,
+    PortfolioView,
+    StrategySummary,
+    TradeHistoryEntry,
+    TradeInstruction,
+    TxResult,
+    TxStatus,
+)
+from tradeloop.trading.portfolio.ledger import Ledger
+
+CycleKind = Literal["decision", "failure"]
+"""A decision went through the composer (and is folded into the digest); a failure did not run."""
+
+_FEATURES = TypeAdapter(list[FeatureVector])
+_FILLED = (TxStatus.FILLED.value, TxStatus.PARTIAL.value)
+
+_INSERT_CYCLE = """INSERT INTO cycles (
+    compose_id, strategy_id, slot_ts, ts, kind, status, reason, rationale, features_json, raw_json,
+    usage_json, summary_json, portfolio_json, ledger_json, portfolio_ts, equity, n_proposed,
+    n_instructions, n_notes, n_tx, n_fills, n_trades, recorded_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_INSERT_INSTRUCTION = """INSERT INTO instructions (
+    cycle_id, stage, position, instruction_id, symbol, side, action, quantity, body_json
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_INSERT_NOTE = """INSERT INTO guard_notes (
+    cycle_id, position, instruction_id, symbol, outcome, reason) VALUES (?, ?, ?, ?, ?, ?)"""
+_INSERT_TX = """INSERT INTO tx_results (
+    cycle_id, strategy_id, position, instruction_id, symbol, side, status, requested_qty,
+    filled_qty, avg_exec_price, fee_cost, ts, body_json
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_INSERT_TRADE = """INSERT INTO trades (
+    cycle_id, strategy_id, trade_id, compose_id, symbol, side, type, quantity, entry_price,
+    exit_price, entry_ts, exit_ts, realized_pnl, fee_cost, body_json
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_UPDATE_STRATEGY = """UPDATE strategies SET
+    last_slot_ts = CASE
+        WHEN :slot IS NULL THEN last_slot_ts
+        WHEN last_slot_ts IS NULL OR :slot > last_slot_ts THEN :slot
+        ELSE last_slot_ts END,
+    consecutive_failures = CASE :failures
+        WHEN 'reset' THEN 0 WHEN 'add' THEN consecutive_failures + 1
+        ELSE consecutive_failures END,
+    updated_at = :now
+WHERE id = :id RETURNING consecutive_failures"""
+_SUMMARY_COLUMNS = (
+    "id, compose_id, strategy_id, slot_ts, ts, kind, status, reason, rationale, equity,"
+    " n_proposed, n_instructions, n_notes, n_fills, n_trades"
+)
+
+
+class CycleRecord(BaseModel):
+    """One stored cycle, without its bulky parts (``get_cycle`` has everything)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cycle_id: int
+    compose_id: str
+    strategy_id: str
+    slot_ts: int | None
+    ts: int
+    kind: CycleKind
+    status: CycleStatus
+    reason: str | None
+    rationale: str | None
+    equity: float
+    proposed: int
+    instructions: int
+    guard_notes: int
+    fills: int
+    trades: int
+
+
+@dataclass(frozen=True, slots=True)
+class PageCursor:
+    """Keyset pagination on row ids: the rows after ``after_id`` in the chosen order."""
+
+    after_id: int | None
+    limit: int
+    ascending: bool = True
+
+    @property
+    def order(self) -> str:
+        return "ASC" if self.ascending else "DESC"
+
+
+class CycleRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert(self, result: CycleResult, *, kind: CycleKind, ledger: Ledger) -> int:
+        """Store the whole cycle or nothing; returns the strategy's consecutive failures after it."""
+        try:
+            async with self._db.transaction() as conn:
+                cursor = await conn.execute(_INSERT_CYCLE, _cycle_params(result, kind, ledger))
+                cycle_id = cursor.lastrowid
+                assert cycle_id is not None
+                await _insert_children(conn, cycle_id, result)
+                failures = await _update_strategy(conn, result, kind)
+                crash_point("mid_commit")
+        except sqlite3.IntegrityError as exc:
+            if "slot_ts" in str(exc) or "compose_id" in str(exc):
+                raise SlotTaken(
+                    f"strategy {result.strategy_id} already has a cycle for slot {result.slot_ts}"
+                    f" (or compose_id {result.compose_id})"
+                ) from exc
+            raise StoreError(f"cycle {result.compose_id} could not be stored: {exc}") from exc
+        return failures
+
+    async def latest_ledger(self, strategy_id: str) -> tuple[Ledger, int] | None:
+        row = await self._db.fetchone(
+            "SELECT ledger_json, portfolio_ts FROM cycles WHERE strategy_id = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (strategy_id,),
+        )
+        return None if row is None else (ledger_from_json(row[0]), row[1])
+
+    async def ledgers(self, strategy_id: str) -> list[tuple[int, Ledger]]:
+        """Every stored after-cycle ledger, oldest first, with its cycle id."""
+        rows = await self._db.fetchall(
+            "SELECT id, ledger_json FROM cycles WHERE strategy_id = ? ORDER BY id", (strategy_id,)
+        )
+        return [(row[0], ledger_from_json(row[1])) for row in rows]
+
+    async def fills(self, strategy_id: str) -> list[tuple[int, int, TxResult]]:
+        """Every stored fill in execution order: (cycle id, cycle ts, tx)."""
+        rows = await self._db.fetchall(
+            "SELECT t.cycle_id, c.ts, t.body_json FROM tx_results t JOIN cycles c"
+            " ON c.id = t.cycle_id WHERE t.strategy_id = ? AND t.status IN (?, ?)"
+            " AND t.filled_qty > 0 ORDER BY t.id",
+            (strategy_id, *_FILLED),
+        )
+        return [(row[0], row[1], TxResult.model_validate_json(row[2])) for row in rows]
+
+    async def digest_inputs(self, strategy_id: str) -> list[CycleResult]:
+        """The decision cycles, oldest first, with what the digest folds: trades, summary, usage."""
+        cycles = await self._db.fetchall(
+            "SELECT id, compose_id, ts, summary_json, usage_json FROM cycles"
+            " WHERE strategy_id = ? AND kind = 'decision' ORDER BY id",
+            (strategy_id,),
+        )
+        trades = await self._trades_by_cycle(strategy_id)
+        return [
+            CycleResult(
+                compose_id=row["compose_id"],
+                strategy_id=strategy_id,
+                ts=row["ts"],
+                strategy_summary=StrategySummary.model_validate_json(row["summary_json"]),
+                usage=_usage(row["usage_json"]),
+                trades=trades.get(row["id"], []),
+            )
+            for row in cycles
+        ]
+
+    async def recent_decisions(self, strategy_id: str, limit: int) -> list[CycleResult]:
+        """The last ``limit`` decision cycles, oldest first, complete."""
+        rows = await self._db.fetchall(
+            "SELECT compose_id FROM cycles WHERE strategy_id = ? AND kind = 'decision'"
+            " ORDER BY id DESC LIMIT ?",
+            (strategy_id, limit),
+        )
+        found = [await self.get(row[0]) for row in reversed(rows)]
+        return [result for result in found if result is not None]
+
+    async def get(self, compose_id: str) -> CycleResult | None:
+        row = await self._db.fetchone("SELECT * FROM cycles WHERE compose_id = ?", (compose_id,))
+        if row is None:
+            return None
+        return await self._decode(row)
+
+    async def equity_before(self, strategy_id: str, ts: int) -> float | None:
+        row = await self._db.fetchone(
+            "SELECT equity FROM cycles WHERE strategy_id = ? AND ts < ? ORDER BY ts DESC, id DESC"
+            " LIMIT 1",
+            (strategy_id, ts),
+        )
+        return None if row is None else float(row[0])
+
+    async def stats(
+        self, strategy_id: str
+    ) -> tuple[int, CycleRecord | None, StrategySummary | None]:
+        """(number of cycles, latest cycle, its summary)."""
+        count = await self._db.fetchone(
+            "SELECT COUNT(*) FROM cycles WHERE strategy_id = ?", (strategy_id,)
+        )
+        row = await self._db.fetchone(
+            f"SELECT {_SUMMARY_COLUMNS}, summary_json FROM cycles WHERE strategy_id = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (strategy_id,),
+        )
+        if row is None:
+            return 0, None, None
+        summary = StrategySummary.model_validate_json(row["summary_json"])
+        return int(count[0]) if count else 0, _record(row), summary
+
+    async def page(
+        self,
+        strategy_id: str,
+        cursor: PageCursor,
+        *,
+        status: CycleStatus | None = None,
+        symbol: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+    ) -> list[CycleRecord]:
+        """Up to ``cursor.limit`` cycles past ``cursor.after_id`` matching the filters; ``symbol``
+        keeps cycles with an instruction (proposed or guarded) for it."""
+        where, params = _filters(strategy_id, cursor, since_ms, until_ms, "ts")
+        if status is not None:
+            where.append("status = ?")
+            params.append(status.value)
+        if symbol is not None:
+            where.append("id IN (SELECT cycle_id FROM instructions WHERE symbol = ?)")
+            params.append(symbol)
+        rows = await self._db.fetchall(
+            f"SELECT {_SUMMARY_COLUMNS} FROM cycles WHERE {' AND '.join(where)}"
+            f" ORDER BY id {cursor.order} LIMIT ?",
+            (*params, cursor.limit),
+        )
+        return [_record(row) for row in rows]
+
+    async def trade_page(
+        self,
+        strategy_id: str,
+        cursor: PageCursor,
+        *,
+        symbol: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+    ) -> list[tuple[int, TradeHistoryEntry]]:
+        """(row id, trade) pairs; the time filters apply to the exit (else entry) time."""
+        where, params = _filters(
+            strategy_id, cursor, since_ms, until_ms, "COALESCE(exit_ts, entry_ts)"
+        )
+        if symbol is not None:
+            where.append("symbol = ?")
+            params.append(symbol)
+        rows = await self._db.fetchall(
+            f"SELECT id, body_json FROM trades WHERE {' AND '.join(where)}"
+            f" ORDER BY id {cursor.order} LIMIT ?",
+            (*params, cursor.limit),
+        )
+        return [(row[0], TradeHistoryEntry.model_validate_json(row[1])) for row in rows]
+
+    async def trades(self, strategy_id: str, limit: int | None = None) -> list[TradeHistoryEntry]:
+        """Oldest first (the last ``limit`` when given)."""
+        rows = await self._db.fetchall(
+            "SELECT body_json FROM trades WHERE strategy_id = ? ORDER BY id DESC LIMIT ?",
+            (strategy_id, -1 if limit is None else limit),
+        )
+        return [TradeHistoryEntry.model_validate_json(row[0]) for row in reversed(rows)]
+
+    async def compose_ids(self, strategy_id: str, limit: int | None = None) -> list[str]:
+        """Oldest first (the last ``limit`` when given)."""
+        rows = await self._db.fetchall(
+            "SELECT compose_id FROM cycles WHERE strategy_id = ? ORDER BY id DESC LIMIT ?",
+            (strategy_id, -1 if limit is None else limit),
+        )
+        return [row[0] for row in reversed(rows)]
+
+    async def _trades_by_cycle(self, strategy_id: str) -> dict[int, list[TradeHistoryEntry]]:
+        rows = await self._db.fetchall(
+            "SELECT cycle_id, body_json FROM trades WHERE strategy_id = ? ORDER BY id",
+            (strategy_id,),
+        )
+        grouped: dict[int, list[TradeHistoryEntry]] = defaultdict(list)
+        for row in rows:
+            grouped[row[0]].append(TradeHistoryEntry.model_validate_json(row[1]))
+        return grouped
+
+    async def _decode(self, row: sqlite3.Row) -> CycleResult:
+        cycle_id = row["id"]
+        instructions = await self._db.fetchall(
+            "SELECT stage, body_json FROM instructions WHERE cycle_id = ? ORDER BY stage, position",
+            (cycle_id,),
+        )
+        notes = await self._db.fetchall(
+            "SELECT instruction_id, symbol, outcome, reason FROM guard_notes WHERE cycle_id = ?"
+            " ORDER BY position",
+            (cycle_id,),
+        )
+        txs = await self._db.fetchall(
+            "SELECT body_json FROM tx_results WHERE cycle_id = ? ORDER BY position", (cycle_id,)
+        )
+        trades = await self._db.fetchall(
+            "SELECT body_json FROM trades WHERE cycle_id = ? ORDER BY id", (cycle_id,)
+        )
+        by_stage = _by_stage(instructions)
+        return CycleResult(
+            compose_id=row["compose_id"],
+            strategy_id=row["strategy_id"],
+            ts=row["ts"],
+            slot_ts=row["slot_ts"],
+            status=CycleStatus(row["status"]),
+            reason=row["reason"],
+            features=_FEATURES.validate_json(row["features_json"]),
+            rationale=row["rationale"],
+            raw=None if row["raw_json"] is None else json.loads(row["raw_json"]),
+            usage=_usage(row["usage_json"]),
+            proposed=by_stage["proposed"],
+            instructions=by_stage["guarded"],
+            guard_notes=[GuardNote(**dict(note)) for note in notes],
+            tx_results=[TxResult.model_validate_json(tx[0]) for tx in txs],
+            trades=[TradeHistoryEntry.model_validate_json(t[0]) for t in trades],
+            portfolio=None
+            if row["portfolio_json"] is None
+            else PortfolioView.model_validate_json(row["portfolio_json"]),
+            strategy_summary=StrategySummary.model_validate_json(row["summary_json"]),
+        )
+
+
+def _cycle_params(result: CycleResult, kind: CycleKind, ledger: Ledger) -> tuple[Any, ...]:
+    view = result.portfolio
+    return (
+        result.compose_id,
+        result.strategy_id,
+        result.slot_ts,
+        result.ts,
+        kind,
+        result.status.value,
+        result.reason,
+        result.rationale,
+        _FEATURES.dump_json(result.features).decode(),
+        None if result.raw is None else to_json(result.raw).decode(),
+        None if result.usage is None else result.usage.model_dump_json(),
+        result.strategy_summary.model_dump_json(),
+        None if view is None else view.model_dump_json(),
+        ledger_to_json(ledger),
+        view.ts if view is not None else result.ts,
+        result.strategy_summary.equity,
+        len(result.proposed),
+        len(result.instructions),
+        len(result.guard_notes),
+        len(result.tx_results),
+        sum(1 for tx in result.tx_results if tx.filled_qty > 0),
+        len(result.trades),
+        time.time_ns() // 1_000_000,
+    )
+
+
+async def _insert_children(conn: aiosqlite.Connection, cycle_id: int, result: CycleResult) -> None:
+    await conn.executemany(
+        _INSERT_INSTRUCTION,
+        [
+            *_instruction_rows(cycle_id, "proposed", result.proposed),
+            *_instruction_rows(cycle_id, "guarded", result.instructions),
+        ],
+    )
+    await conn.executemany(
+        _INSERT_NOTE,
+        [
+            (cycle_id, i, n.instruction_id, n.symbol, n.outcome, n.reason)
+            for i, n in enumerate(result.guard_notes)
+        ],
+    )
+    await conn.executemany(
+        _INSERT_TX,
+        [_tx_row(cycle_id, result.strategy_id, i, tx) for i, tx in enumerate(result.tx_results)],
+    )
+    await conn.executemany(
+        _INSERT_TRADE, [_trade_row(cycle_id, result.strategy_id, t) for t in result.trades]
+    )
+
+
+async def _update_strategy(conn: aiosqlite.Connection, result: CycleResult, kind: CycleKind) -> int:
+    if kind == "decision":
+        failures = "reset"
+    else:
+        failures = "add" if result.status is CycleStatus.ERROR else "keep"
+    params = {
+        "slot": result.slot_ts,
+        "failures": failures,
+        "now": time.time_ns() // 1_000_000,
+        "id": result.strategy_id,
+    }
+    rows = list(await conn.execute_fetchall(_UPDATE_STRATEGY, params))
+    if not rows:
+        raise StoreError(f"no strategy {result.strategy_id} to record cycle {result.compose_id}")
+    return int(rows[0][0])
+
+
+def _instruction_rows(
+    cycle_id: int, stage: str, instructions: Iterable[TradeInstruction]
+) -> list[tuple[Any, ...]]:
+    return [
+        (
+            cycle_id,
+            stage,
+            i,
+            inst.instruction_id,
+            inst.instrument.symbol,
+            inst.side.value,
+            None if inst.action is None else inst.action.value,
+            inst.quantity,
+            inst.model_dump_json(),
+        )
+        for i, inst in enumerate(instructions)
+    ]
+
+
+def _tx_row(cycle_id: int, strategy_id: str, position: int, tx: TxResult) -> tuple[Any, ...]:
+    return (
+        cycle_id,
+        strategy_id,
+        position,
+        tx.instruction_id,
+        tx.instrument.symbol,
+        tx.side.value,
+        tx.status.value,
+        tx.requested_qty,
+        tx.filled_qty,
+        tx.avg_exec_price,
+        tx.fee_cost,
+        tx.ts,
+        tx.model_dump_json(),
+    )
+
+
+def _trade_row(cycle_id: int, strategy_id: str, trade: TradeHistoryEntry) -> tuple[Any, ...]:
+    return (
+        cycle_id,
+        strategy_id,
+        trade.trade_id,
+        trade.compose_id,
+        trade.instrument.symbol,
+        trade.side.value,
+        trade.type.value,
+        trade.quantity,
+        trade.entry_price,
+        trade.exit_price,
+        trade.entry_ts,
+        trade.exit_ts,
+        trade.realized_pnl,
+        trade.fee_cost,
+        trade.model_dump_json(),
+    )
+
+
+def _filters(
+    strategy_id: str,
+    cursor: PageCursor,
+    since_ms: int | None,
+    until_ms: int | None,
+    ts_expr: str,
+) -> tuple[list[str], list[Any]]:
+    where, params = ["strategy_id = ?"], [strategy_id]
+    for clause, value in (
+        ("id > ?" if cursor.ascending else "id < ?", cursor.after_id),
+        (f"{ts_expr} >= ?", since_ms),
+        (f"{ts_expr} < ?", until_ms),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    return where, params
+
+
+def _by_stage(rows: Sequence[sqlite3.Row]) -> dict[str, list[TradeInstruction]]:
+    stages: dict[str, list[TradeInstruction]] = {"proposed": [], "guarded": []}
+    for row in rows:
+        stages[row["stage"]].append(TradeInstruction.model_validate_json(row["body_json"]))
+    return stages
+
+
+def _usage(text: str | None) -> LLMUsage | None:
+    return None if text is None else LLMUsage.model_validate_json(text)
+
+
+def _record(row: sqlite3.Row) -> CycleRecord:
+    return CycleRecord(
+        cycle_id=row["id"],
+        compose_id=row["compose_id"],
+        strategy_id=row["strategy_id"],
+        slot_ts=row["slot_ts"],
+        ts=row["ts"],
+        kind=row["kind"],
+        status=CycleStatus(row["status"]),
+        reason=row["reason"],
+        rationale=row["rationale"],
+        equity=row["equity"],
+        proposed=row["n_proposed"],
+        instructions=row["n_instructions"],
+        guard_notes=row["n_notes"],
+        fills=row["n_fills"],
+        trades=row["n_trades"],
+    )

@@ -1,0 +1,186 @@
+"""Stored strategies: the request that defines each one (secrets excluded), its status and reason."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from tradeloop.store.db import Database
+from tradeloop.trading.errors import ConfigError, InvalidTransition, NotFound
+from tradeloop.trading.models import StrategyStatus, UserRequest
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyRow:
+    id: str
+    name: str
+    agent_kind: str
+    request: UserRequest
+    replay: dict[str, Any] | None
+    status: StrategyStatus
+    reason: str | None
+    consecutive_failures: int
+    last_slot_ts: int | None
+    created_at: int
+    updated_at: int
+
+
+def request_to_json(request: UserRequest) -> str:
+    """The request as stored: ``ExchangeConfig``'s credentials are ``exclude=True`` and never appear."""
+    return request.model_dump_json()
+
+
+class StrategyRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert(
+        self,
+        *,
+        strategy_id: str,
+        name: str,
+        agent_kind: str,
+        request: UserRequest,
+        replay: dict[str, Any] | None,
+    ) -> StrategyRow:
+        now = _now_ms()
+        try:
+            async with self._db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO strategies (id, name, agent_kind, request_json, replay_json, status,"
+                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'created', ?, ?)",
+                    (
+                        strategy_id,
+                        name,
+                        agent_kind,
+                        request_to_json(request),
+                        None if replay is None else json.dumps(replay),
+                        now,
+                        now,
+                    ),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise ConfigError(f"a strategy named {name!r} already exists") from exc
+        return await self.require(strategy_id)
+
+    async def get(self, strategy_id: str) -> StrategyRow | None:
+        row = await self._db.fetchone("SELECT * FROM strategies WHERE id = ?", (strategy_id,))
+        return None if row is None else _decode(row)
+
+    async def require(self, strategy_id: str) -> StrategyRow:
+        found = await self.get(strategy_id)
+        if found is None:
+            raise NotFound(f"no strategy with id {strategy_id!r}")
+        return found
+
+    async def by_name(self, name: str) -> StrategyRow | None:
+        row = await self._db.fetchone("SELECT * FROM strategies WHERE name = ?", (name,))
+        return None if row is None else _decode(row)
+
+    async def all(self, status: StrategyStatus | None = None) -> list[StrategyRow]:
+        if status is None:
+            rows = await self._db.fetchall("SELECT * FROM strategies ORDER BY created_at, id")
+        else:
+            rows = await self._db.fetchall(
+                "SELECT * FROM strategies WHERE status = ? ORDER BY created_at, id", (status.value,)
+            )
+        return [_decode(row) for row in rows]
+
+    async def transition(
+        self,
+        strategy_id: str,
+        to: StrategyStatus,
+        reason: str | None,
+        *,
+        action: str,
+        allowed_from: Collection[StrategyStatus],
+    ) -> StrategyRow:
+        """Move to ``to`` if the current status allows ``action``; otherwise change nothing."""
+        async with self._db.transaction() as conn:
+            current = await _status_in_txn(conn, strategy_id)
+            check_allowed(strategy_id, current, action, allowed_from)
+            reset = ", consecutive_failures = 0" if to is StrategyStatus.RUNNING else ""
+            await conn.execute(
+                f"UPDATE strategies SET status = ?, reason = ?, updated_at = ?{reset} WHERE id = ?",
+                (to.value, reason, _now_ms(), strategy_id),
+            )
+        return await self.require(strategy_id)
+
+    async def rename(self, strategy_id: str, name: str) -> StrategyRow:
+        try:
+            async with self._db.transaction() as conn:
+                await _status_in_txn(conn, strategy_id)
+                await conn.execute(
+                    "UPDATE strategies SET name = ?, updated_at = ? WHERE id = ?",
+                    (name, _now_ms(), strategy_id),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise ConfigError(f"a strategy named {name!r} already exists") from exc
+        return await self.require(strategy_id)
+
+    async def set_request(self, strategy_id: str, request: UserRequest) -> StrategyRow:
+        async with self._db.transaction() as conn:
+            await _status_in_txn(conn, strategy_id)
+            await conn.execute(
+                "UPDATE strategies SET request_json = ?, updated_at = ? WHERE id = ?",
+                (request_to_json(request), _now_ms(), strategy_id),
+            )
+        return await self.require(strategy_id)
+
+    async def delete(self, strategy_id: str, *, allowed_from: Collection[StrategyStatus]) -> None:
+        """Delete the strategy and, by cascade, all its cycles, instructions, fills and trades."""
+        async with self._db.transaction() as conn:
+            current = await _status_in_txn(conn, strategy_id)
+            check_allowed(strategy_id, current, "delete", allowed_from)
+            await conn.execute("DELETE FROM strategies WHERE id = ?", (strategy_id,))
+
+
+async def _status_in_txn(conn: aiosqlite.Connection, strategy_id: str) -> StrategyStatus:
+    rows = list(
+        await conn.execute_fetchall("SELECT status FROM strategies WHERE id = ?", (strategy_id,))
+    )
+    if not rows:
+        raise NotFound(f"no strategy with id {strategy_id!r}")
+    return StrategyStatus(rows[0][0])
+
+
+def check_allowed(
+    strategy_id: str,
+    current: StrategyStatus,
+    action: str,
+    allowed_from: Collection[StrategyStatus],
+) -> None:
+    if current in allowed_from:
+        return
+    allowed = ", ".join(sorted(s.value for s in allowed_from))
+    raise InvalidTransition(
+        f"cannot {action} strategy {strategy_id}: it is {current.value} "
+        f"({action} needs one of: {allowed})"
+    )
+
+
+def _decode(row: sqlite3.Row) -> StrategyRow:
+    replay = row["replay_json"]
+    return StrategyRow(
+        id=row["id"],
+        name=row["name"],
+        agent_kind=row["agent_kind"],
+        request=UserRequest.model_validate_json(row["request_json"]),
+        replay=None if replay is None else json.loads(replay),
+        status=StrategyStatus(row["status"]),
+        reason=row["reason"],
+        consecutive_failures=row["consecutive_failures"],
+        last_slot_ts=row["last_slot_ts"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

@@ -1,0 +1,1 @@
+"""Support for tests that run tradeloop in real subprocesses (crash points, runners)."""

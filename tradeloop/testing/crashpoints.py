@@ -1,0 +1,79 @@
+"""Named crash points: ``crash_point("after_compose")`` kills the process with SIGKILL when
+``TRADELOOP_CRASH_AT`` names that point (comma-separated names allowed), on its N-th hit in this
+process when ``TRADELOOP_CRASH_AFTER=N`` (default 1). Disarmed, a crash point is a dict lookup.
+
+Points: ``after_compose`` (the composer replied), ``after_execute`` (the gateway returned its
+fills), ``mid_commit`` (the cycle's rows are written, the transaction is not committed).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+
+from tradeloop.trading._internal.coordinator import DefaultDecisionCoordinator
+from tradeloop.trading.decision.interfaces import BaseComposer
+from tradeloop.trading.execution.interfaces import BaseExecutionGateway
+from tradeloop.trading.models import (
+    ComposeContext,
+    ComposeResult,
+    FeatureVector,
+    TradeInstruction,
+    TxResult,
+)
+
+CRASH_AT_ENV = "TRADELOOP_CRASH_AT"
+CRASH_AFTER_ENV = "TRADELOOP_CRASH_AFTER"
+POINTS = ("after_compose", "after_execute", "mid_commit")
+
+_hits: Counter[str] = Counter()
+
+
+def armed() -> bool:
+    return bool(os.environ.get(CRASH_AT_ENV))
+
+
+def crash_point(name: str) -> None:
+    targets = os.environ.get(CRASH_AT_ENV)
+    if not targets or name not in targets.split(","):
+        return
+    _hits[name] += 1
+    if _hits[name] >= int(os.environ.get(CRASH_AFTER_ENV, "1")):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _CrashAfterCompose(BaseComposer):
+    def __init__(self, inner: BaseComposer) -> None:
+        self.inner = inner
+
+    async def compose(self, context: ComposeContext) -> ComposeResult:
+        result = await self.inner.compose(context)
+        crash_point("after_compose")
+        return result
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class _CrashAfterExecute(BaseExecutionGateway):
+    def __init__(self, inner: BaseExecutionGateway) -> None:
+        self.inner = inner
+
+    async def execute(
+        self,
+        instructions: list[TradeInstruction],
+        market_features: list[FeatureVector] | None = None,
+    ) -> list[TxResult]:
+        results = await self.inner.execute(instructions, market_features)
+        crash_point("after_execute")
+        return results
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def install(coordinator: DefaultDecisionCoordinator) -> None:
+    """Wrap the coordinator's composer and gateway with the ``after_*`` crash points."""
+    coordinator.composer = _CrashAfterCompose(coordinator.composer)
+    coordinator.gateway = _CrashAfterExecute(coordinator.gateway)
