@@ -163,8 +163,10 @@ def build_exchange(key: ExchangeKey, credentials: Mapping[str, str] | None = Non
     config = {"enableRateLimit": True, "options": options, **dict(credentials or {})}
     exchange = getattr(ccxt_async, key.exchange_id)(config)
     if key.testnet:
+        from tradeloop.trading.execution.venues import select_testnet  # the venue table decides
+
         with translate_ccxt_errors(key.venue, exchange=exchange):
-            exchange.set_sandbox_mode(True)
+            select_testnet(exchange, key.exchange_id, key.market_type)
     return exchange
 
 
