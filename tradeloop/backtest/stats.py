@@ -1,0 +1,186 @@
+"""Backtest statistics: one pure function from (round trips, equity curve) to ``BacktestStats``.
+
+Returns are simple per-point returns of the equity curve (one point per cycle). Sharpe and Sortino
+are annualized by ``sqrt(periods per year)``, where a period is the median spacing of the curve, with
+a zero risk-free rate; Sortino divides by the downside deviation ``sqrt(mean(min(r, 0)^2))`` over
+all returns. A trade is one round trip (a history entry with an exit price); it wins when its
+realized PnL net of its round-trip fees is positive. Profit factor is gross net winnings over gross
+net losses, None when nothing was lost. Exposure is the share of curve points holding a position.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from tradeloop.trading.constants import SECONDS_PER_YEAR
+from tradeloop.trading.models import CycleResult, TradeHistoryEntry
+
+
+class EquityPoint(BaseModel):
+    """Portfolio state after one cycle."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ts: int
+    equity: float
+    gross_exposure: float = 0.0
+    """Notional of all open positions, in the quote currency."""
+    fees_paid: float = 0.0
+    """Cumulative fees up to and including this cycle."""
+
+
+def equity_point(result: CycleResult) -> EquityPoint:
+    """The curve point of one recorded cycle (live or backtest)."""
+    summary = result.strategy_summary
+    exposure = result.portfolio.gross_exposure if result.portfolio is not None else 0.0
+    return EquityPoint(
+        ts=result.ts, equity=summary.equity, gross_exposure=exposure, fees_paid=summary.fees_paid
+    )
+
+
+class BacktestStats(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start_ts: int | None
+    end_ts: int | None
+    points: int
+    initial_equity: float
+    final_equity: float
+    total_return_pct: float
+    annual_return_pct: float | None
+    sharpe_ratio: float | None
+    sortino_ratio: float | None
+    max_drawdown_pct: float
+    max_drawdown_duration_ms: int
+    trades: int
+    win_rate_pct: float | None
+    profit_factor: float | None
+    avg_trade_pct: float | None
+    best_trade_pct: float | None
+    worst_trade_pct: float | None
+    avg_holding_ms: int | None
+    fees_paid: float
+    exposure_pct: float
+
+
+def compute_stats(
+    trades: Sequence[TradeHistoryEntry],
+    equity_curve: Sequence[EquityPoint],
+    *,
+    initial_capital: float | None = None,
+) -> BacktestStats:
+    """Statistics of one run. Pure; ``initial_capital`` defaults to the first point's equity."""
+    ts = np.fromiter((p.ts for p in equity_curve), dtype=np.int64, count=len(equity_curve))
+    equity = np.fromiter((p.equity for p in equity_curve), dtype=np.float64, count=len(ts))
+    initial = initial_capital if initial_capital is not None else _first(equity)
+    final = float(equity[-1]) if len(equity) else initial
+    returns = _returns(initial, equity)
+    periods = _periods_per_year(ts)
+    drawdown_pct, drawdown_ms = _max_drawdown(ts, equity, initial)
+    in_market = sum(1 for p in equity_curve if p.gross_exposure > 0)
+    return BacktestStats(
+        start_ts=int(ts[0]) if len(ts) else None,
+        end_ts=int(ts[-1]) if len(ts) else None,
+        points=len(ts),
+        initial_equity=initial,
+        final_equity=final,
+        total_return_pct=(final / initial - 1) * 100 if initial else 0.0,
+        annual_return_pct=_annual_return(initial, final, ts),
+        sharpe_ratio=_sharpe(returns, periods),
+        sortino_ratio=_sortino(returns, periods),
+        max_drawdown_pct=drawdown_pct,
+        max_drawdown_duration_ms=drawdown_ms,
+        fees_paid=equity_curve[-1].fees_paid if equity_curve else 0.0,
+        exposure_pct=in_market / len(ts) * 100 if len(ts) else 0.0,
+        **_trade_stats([t for t in trades if t.exit_price is not None]),
+    )
+
+
+def _first(equity: np.ndarray) -> float:
+    return float(equity[0]) if len(equity) else 0.0
+
+
+def _returns(initial: float, equity: np.ndarray) -> np.ndarray:
+    """Per-point simple returns, the first one measured from the initial capital."""
+    if not len(equity) or initial <= 0:
+        return np.empty(0)
+    levels = np.concatenate(([initial], equity))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = levels[1:] / levels[:-1] - 1
+    return returns[np.isfinite(returns)]
+
+
+def _periods_per_year(ts: np.ndarray) -> float | None:
+    if len(ts) < 2:
+        return None
+    step_ms = float(np.median(np.diff(ts)))
+    return SECONDS_PER_YEAR * 1000 / step_ms if step_ms > 0 else None
+
+
+def _sharpe(returns: np.ndarray, periods: float | None) -> float | None:
+    if periods is None or len(returns) < 2:
+        return None
+    std = float(np.std(returns, ddof=1))
+    return float(np.mean(returns)) / std * math.sqrt(periods) if std > 0 else None
+
+
+def _sortino(returns: np.ndarray, periods: float | None) -> float | None:
+    if periods is None or len(returns) < 2:
+        return None
+    downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
+    return float(np.mean(returns)) / downside * math.sqrt(periods) if downside > 0 else None
+
+
+def _annual_return(initial: float, final: float, ts: np.ndarray) -> float | None:
+    if len(ts) < 2 or initial <= 0 or final <= 0 or ts[-1] <= ts[0]:
+        return None
+    years = (ts[-1] - ts[0]) / 1000 / SECONDS_PER_YEAR
+    return ((final / initial) ** (1 / years) - 1) * 100
+
+
+def _max_drawdown(ts: np.ndarray, equity: np.ndarray, initial: float) -> tuple[float, int]:
+    """Largest peak-to-trough fall in percent, and the longest time spent below a peak."""
+    if not len(equity):
+        return 0.0, 0
+    peaks = np.maximum.accumulate(np.maximum(equity, initial))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drawdowns = np.where(peaks > 0, (peaks - equity) / peaks, 0.0)
+    at_peak = equity >= peaks
+    peak_ts = np.maximum.accumulate(np.where(at_peak, ts, ts[0]))
+    return float(drawdowns.max()) * 100, int((ts - peak_ts).max())
+
+
+def _trade_stats(closed: list[TradeHistoryEntry]) -> dict[str, float | int | None]:
+    if not closed:
+        return {
+            "trades": 0,
+            "win_rate_pct": None,
+            "profit_factor": None,
+            "avg_trade_pct": None,
+            "best_trade_pct": None,
+            "worst_trade_pct": None,
+            "avg_holding_ms": None,
+        }
+    net = [(t.realized_pnl or 0.0) - t.fee_cost for t in closed]
+    pct = [_trade_pct(t, n) for t, n in zip(closed, net, strict=True)]
+    won = sum(n for n in net if n > 0)
+    lost = -sum(n for n in net if n < 0)
+    return {
+        "trades": len(closed),
+        "win_rate_pct": sum(1 for n in net if n > 0) / len(closed) * 100,
+        "profit_factor": won / lost if lost > 0 else None,
+        "avg_trade_pct": sum(pct) / len(pct),
+        "best_trade_pct": max(pct),
+        "worst_trade_pct": min(pct),
+        "avg_holding_ms": sum(t.holding_ms or 0 for t in closed) // len(closed),
+    }
+
+
+def _trade_pct(trade: TradeHistoryEntry, net: float) -> float:
+    """Net PnL of a round trip as a percent of its entry notional."""
+    entry = abs(trade.quantity * (trade.entry_price or 0.0))
+    return net / entry * 100 if entry > 0 else 0.0
