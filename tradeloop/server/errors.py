@@ -37,13 +37,25 @@ _MAX_FIELDS = 8
 _SECRET_MIN_LEN = 4
 
 
+_PYDANTIC_NOISE = (
+    re.compile(r"\d+ validation errors? for \w+\s*"),
+    re.compile(r"\s*\[type=[\w.]+(?:, input_value=.*?, input_type=\w+)?\]"),
+    re.compile(r"\s*For further information visit \S+"),
+    re.compile(r"Value error, "),
+)
+
+
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove what a tool result must never show: secrets, absolute paths, tracebacks."""
+    """Remove what a tool result must never show: secrets, absolute paths, tracebacks, and the
+    noise of pydantic's error format (input dumps, documentation links)."""
     for secret in secrets:
         if secret and len(secret) >= _SECRET_MIN_LEN:
             text = text.replace(secret, "***")
     text = text.split(_TRACEBACK_MARK, 1)[0]
+    for noise in _PYDANTIC_NOISE:
+        text = noise.sub("", text)
     text = _PATH_RE.sub(lambda m: re.split(r"[\\/]", m.group(0).rstrip("\\/"))[-1], text)
+    text = re.sub(r"\s*\n\s*", "; ", text.strip())
     return text[:_MAX_MESSAGE].strip()
 
 

@@ -31,7 +31,6 @@ from tradeloop.tools.models import (
 from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import (
     CycleResult,
-    CycleStatus,
     MarketType,
     PortfolioView,
     TradeDigest,
@@ -39,9 +38,10 @@ from tradeloop.trading.models import (
     TradingMode,
     UserRequest,
 )
+from tradeloop.trading.utils import normalize_symbol
 
 if TYPE_CHECKING:
-    from tradeloop.services.models import DecisionPreview, StrategyInfo
+    from tradeloop.services.models import StrategyInfo
 
 _ARGUMENT_OF = {
     ("exchange_config", "exchange_id"): "exchange",
@@ -240,34 +240,26 @@ def _instruction(i: TradeInstruction) -> InstructionView:
     )
 
 
-def _outcome(
-    result: CycleResult | DecisionPreview, view: PortfolioView | None, *, executed: bool
-) -> dict[str, Any]:
-    return {
-        "compose_id": result.compose_id,
-        "strategy_id": result.strategy_id,
-        "ts": result.ts,
-        "time": iso(result.ts),
-        "executed": executed,
-        "rationale": result.rationale,
-        "proposed": [_instruction(i) for i in result.proposed],
-        "instructions": [_instruction(i) for i in result.instructions],
-        "dropped": [
+def cycle_outcome(result: CycleResult, *, executed: bool = True) -> CycleOutcome:
+    """A cycle as run_cycle_now returns it (or preview_decision, with ``executed=False``)."""
+    s = result.strategy_summary
+    return CycleOutcome(
+        compose_id=result.compose_id,
+        strategy_id=result.strategy_id,
+        ts=result.ts,
+        time=iso(result.ts),
+        status=result.status,
+        reason=result.reason,
+        executed=executed,
+        rationale=result.rationale,
+        proposed=[_instruction(i) for i in result.proposed],
+        instructions=[_instruction(i) for i in result.instructions],
+        dropped=[
             GuardNoteView(
                 instruction_id=n.instruction_id, symbol=n.symbol, outcome=n.outcome, reason=n.reason
             )
             for n in result.guard_notes
         ],
-        "portfolio": None if view is None else portfolio(view),
-    }
-
-
-def cycle_outcome(result: CycleResult) -> CycleOutcome:
-    s = result.strategy_summary
-    return CycleOutcome(
-        **_outcome(result, result.portfolio, executed=True),
-        status=result.status,
-        reason=result.reason,
         fills=[
             FillView(
                 instruction_id=tx.instruction_id,
@@ -288,28 +280,13 @@ def cycle_outcome(result: CycleResult) -> CycleOutcome:
         unrealized_pnl=s.unrealized_pnl,
         fees_paid=s.fees_paid,
         open_positions=s.open_positions,
-    )
-
-
-def preview_outcome(preview: DecisionPreview) -> CycleOutcome:
-    view = preview.portfolio
-    equity = view.total_value if view.total_value is not None else view.account_balance
-    skipped = preview.skipped_reason is not None
-    return CycleOutcome(
-        **_outcome(preview, view, executed=False),
-        status=CycleStatus.SKIPPED if skipped else CycleStatus.OK,
-        reason=preview.skipped_reason,
-        fills=[],
-        trades=[],
-        equity=equity,
-        realized_pnl=view.realized_pnl,
-        unrealized_pnl=view.total_unrealized_pnl or 0.0,
-        fees_paid=view.fees_paid,
-        open_positions=len(view.positions),
+        portfolio=None if result.portfolio is None else portfolio(result.portfolio),
     )
 
 
 def closed_position(result: CycleResult, symbol: str) -> ClosedPosition:
+    """The forced-close cycle of ``symbol`` (as given; the service has already normalized it)."""
+    symbol = normalize_symbol(symbol)
     fills = [tx for tx in result.tx_results if tx.instrument.symbol == symbol]
     tx = fills[0] if fills else None
     closes = [

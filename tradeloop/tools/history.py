@@ -20,22 +20,41 @@ async def get_digest(strategy_id: StrategyId, ctx: Ctx) -> DigestResult:
     return views.digest(strategy_id, digest)
 
 
+Symbol = Annotated[
+    str | None,
+    Field(description="Only this symbol, e.g. BTC-USDT.", min_length=1, max_length=30),
+]
+SinceMs = Annotated[
+    int | None, Field(description="Only at or after this time (epoch milliseconds).", ge=0)
+]
+UntilMs = Annotated[
+    int | None, Field(description="Only before this time (epoch milliseconds).", ge=0)
+]
+NewestFirst = Annotated[
+    bool, Field(description="Newest first (default: oldest first). Keep it the same across pages.")
+]
+
+
 async def list_trades(
     strategy_id: StrategyId,
     ctx: Ctx,
     cursor: Cursor = None,
     limit: PageLimit = 50,
-    symbol: Annotated[
-        str | None,
-        Field(
-            description="Only trades of this symbol, e.g. BTC-USDT.", min_length=1, max_length=30
-        ),
-    ] = None,
+    symbol: Symbol = None,
+    since_ms: SinceMs = None,
+    until_ms: UntilMs = None,
+    newest_first: NewestFirst = False,
 ) -> TradePage:
-    """A strategy's trades (opens and closes with prices, PnL and fees), newest first, one page
-    at a time; pass next_cursor back as cursor for the next page."""
+    """A strategy's trades (opens and closes with prices, PnL and fees), one page at a time;
+    pass next_cursor back as cursor (with the same filters) for the next page."""
     page = await (await service(ctx)).list_trades(
-        strategy_id, cursor=cursor, limit=limit, symbol=symbol
+        strategy_id,
+        cursor=cursor,
+        limit=limit,
+        symbol=symbol,
+        since_ms=since_ms,
+        until_ms=until_ms,
+        newest_first=newest_first,
     )
     return views.trade_page(strategy_id, page)
 
@@ -48,11 +67,22 @@ async def list_cycles(
     status: Annotated[
         CycleStatus | None, Field(description="Only cycles with this status (ok, skipped, error).")
     ] = None,
+    symbol: Symbol = None,
+    since_ms: SinceMs = None,
+    until_ms: UntilMs = None,
+    newest_first: NewestFirst = False,
 ) -> CyclePage:
     """A strategy's decision cycles, one line each (status, rationale, orders, fills, equity),
-    newest first, one page at a time; get_cycle shows everything about one of them."""
+    one page at a time; get_cycle shows everything stored for one of them."""
     page = await (await service(ctx)).list_cycles(
-        strategy_id, cursor=cursor, limit=limit, status=status
+        strategy_id,
+        cursor=cursor,
+        limit=limit,
+        status=status,
+        symbol=symbol,
+        since_ms=since_ms,
+        until_ms=until_ms,
+        newest_first=newest_first,
     )
     return views.cycle_page(strategy_id, page)
 

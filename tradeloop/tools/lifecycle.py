@@ -15,6 +15,7 @@ from tradeloop.tools._common import (
     add_tool,
     changes,
     service,
+    state,
 )
 from tradeloop.tools.models import (
     CycleOutcome,
@@ -138,6 +139,11 @@ async def create_strategy(
     """Create a trading strategy (paper trading unless you ask for live). It starts in status
     'created': call start_strategy to schedule it, or run_cycle_now to run one cycle. Returns the
     strategy id and the normalized configuration."""
+    if trading_mode == "live" and not state(ctx).settings.live_trading_enabled:
+        raise ConfigError(
+            "trading_mode: live trading is disabled on this server; only the operator can enable "
+            "it (TRADELOOP_LIVE_TRADING=1 in the server's environment). Use trading_mode='paper'."
+        )
     request = views.user_request(
         symbols=symbols,
         initial_capital=initial_capital,
@@ -246,10 +252,7 @@ async def list_strategies(
     ] = None,
 ) -> StrategyList:
     """List strategies with their status, equity, PnL, next run and whether they replay history."""
-    infos = await (await service(ctx)).list()
-    items = [views.summary(i) for i in infos]
-    if status is not None:
-        items = [i for i in items if i.status is status]
+    items = [views.summary(i) for i in await (await service(ctx)).list(status)]
     return StrategyList(strategies=items, count=len(items))
 
 
@@ -267,7 +270,8 @@ async def run_cycle_now(strategy_id: StrategyId, ctx: Ctx) -> CycleOutcome:
 async def preview_decision(strategy_id: StrategyId, ctx: Ctx) -> CycleOutcome:
     """Compose a decision on the current state and pass it through the guardrails without
     executing or storing anything: what the strategy would do right now."""
-    return views.preview_outcome(await (await service(ctx)).preview_decision(strategy_id))
+    result = await (await service(ctx)).preview_decision(strategy_id)
+    return views.cycle_outcome(result, executed=False)
 
 
 def register(server: MCPServer) -> None:
