@@ -8,6 +8,7 @@ import asyncio
 
 from tests.backtest.helpers import BTC, DATA, HOUR, rsi_request
 from tradeloop.backtest.runner import BacktestSpec, run_backtest
+from tradeloop.backtest.service import equity_chart_png
 from tradeloop.services.models import ReplaySpec
 from tradeloop.services.strategies import REPLAY_FINISHED, StrategyService
 from tradeloop.settings import Settings
@@ -46,6 +47,8 @@ async def scheduled_replay(tmp_path, request) -> tuple[list[CycleResult], float]
         await asyncio.wait_for(_stopped(events), WAIT_S)
         final = await service.get(info.strategy_id)
         assert final.reason == REPLAY_FINISHED
+        png = await equity_chart_png(info.strategy_id, service=service)
+        assert png.startswith(b"\x89PNG")
         cycles, cursor = [], None
         while True:
             page = await service.list_cycles(info.strategy_id, cursor=cursor, limit=500)

@@ -7,6 +7,7 @@ import pytest
 from tests.backtest.helpers import BTC, DATA, ETH, HOUR, rsi_request
 from tradeloop.backtest.data import resolve_data_files
 from tradeloop.backtest.runner import BacktestRuns, BacktestSpec, run_backtest
+from tradeloop.backtest.service import equity_chart_png
 from tradeloop.trading.errors import ConfigError, NotFound
 from tradeloop.trading.models import TradingMode
 
@@ -70,13 +71,18 @@ async def test_a_running_backtest_is_registered_and_readable_while_it_runs() -> 
     runs = BacktestRuns()
     states: list[tuple[str, int]] = []
 
+    charts: list[bytes] = []
+
     async def progress(done: int, total: int, message: str) -> None:
         (run,) = runs.list()
         states.append((run.status, run.cycles_done))
+        if len(charts) < 1:
+            charts.append(await equity_chart_png(run.run_id, runs=runs))
 
     run = await run_backtest(spec(), progress=progress, runs=runs, run_id="bt_test")
     assert states[0] == ("running", states[0][1]) and states[0][1] > 0
     assert runs.get("bt_test") is run and run.status == "completed"
+    assert charts[0].startswith(b"\x89PNG")
     with pytest.raises(NotFound):
         runs.get("bt_missing")
 

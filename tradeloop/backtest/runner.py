@@ -16,9 +16,11 @@ A ``TemporaryError`` in a cycle is recorded as an error cycle and the run moves 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -65,6 +67,9 @@ KEEP_CYCLES_IN_MEMORY = 5000
 YIELD_EVERY = 256
 """Cycles between yields to the event loop, so a server stays responsive during a long run."""
 PROGRESS_STEPS = 100
+GC_YOUNG_THRESHOLD = 50_000
+"""A run keeps many long-lived objects (cycles, trades); collecting young objects every 700
+allocations would rescan them over and over (measured: 30-40 % of a rule backtest's time)."""
 
 
 class BacktestSpec(BaseModel):
@@ -239,7 +244,8 @@ async def run_backtest(
     started = time.perf_counter()
     try:
         estimate = await _estimate(runtime, request, window, llm)
-        await _drive(run, runtime, clock, progress, estimate)
+        with _fewer_collections():
+            await _drive(run, runtime, clock, progress, estimate)
         await _finish(run, runtime, llm, estimate)
     except BaseException as exc:
         run.status, run.stop_reason = "failed", f"{type(exc).__name__}: {exc}"
@@ -257,6 +263,25 @@ async def run_backtest(
         run.elapsed_s,
     )
     return run
+
+
+_gc_depth = 0
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Raise the young-generation GC threshold while any run is in progress (restored after)."""
+    global _gc_depth
+    saved = gc.get_threshold()
+    if _gc_depth == 0:
+        gc.set_threshold(max(saved[0], GC_YOUNG_THRESHOLD), *saved[1:])
+    _gc_depth += 1
+    try:
+        yield
+    finally:
+        _gc_depth -= 1
+        if _gc_depth == 0:
+            gc.set_threshold(*saved)
 
 
 def paper_request(request: UserRequest) -> UserRequest:
@@ -326,6 +351,8 @@ async def _drive(
                 run.stop_reason = f"{consecutive} cycles in a row failed, the last with: {exc}"
                 break
         run.equity_curve.append(equity_point(result))
+        if result.trades:
+            run.trades.extend(result.trades)
         if progress is not None and ((index + 1) % every == 0 or index + 1 == total):
             await progress(index + 1, total, _progress_message(result, estimate))
         elif (index + 1) % YIELD_EVERY == 0:
@@ -355,7 +382,6 @@ async def _finish(
     estimate: CostEstimate | None,
 ) -> None:
     coordinator = runtime.coordinator
-    run.trades = await coordinator.recorder.get_trades()
     run.digest = await coordinator.digest.build()
     cfg = run.request.trading_config
     run.stats = compute_stats(run.trades, run.equity_curve, initial_capital=cfg.initial_capital)

@@ -1,0 +1,102 @@
+"""The ``tradeloop backtest`` and ``tradeloop candles download`` commands, end to end."""
+
+from __future__ import annotations
+
+import json
+
+from tests.backtest.fake_exchange import HOUR, FakeOhlcvExchange
+from tests.backtest.helpers import BTC, rsi_request
+from tradeloop.cli import main
+from tradeloop.trading.data.exchanges import ExchangeKey, register_exchange
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def write_config(tmp_path, request=None):
+    path = tmp_path / "rsi.json"
+    path.write_text((request or rsi_request()).model_dump_json())
+    return path
+
+
+def test_backtest_prints_the_summary_table_and_writes_the_chart(tmp_path, capsys) -> None:
+    config = write_config(tmp_path)
+    code = main(["backtest", "--config", str(config), "--data", str(BTC), "--from", "2025-03-25"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    for label in (
+        "Return",
+        "Sharpe",
+        "Sortino",
+        "Max drawdown",
+        "Trades",
+        "Win rate",
+        "Profit factor",
+        "Fees",
+        "Exposure",
+    ):
+        assert label in out
+    assert "2025-03-25 00:00 ->" in out
+    assert "100.0 %" in err and "cycles" in err  # the progress bar
+    assert (tmp_path / "rsi-equity.png").read_bytes().startswith(PNG)
+
+
+def test_backtest_json_output_and_a_bare_trading_config(tmp_path, capsys) -> None:
+    config = tmp_path / "bare.json"
+    config.write_text(json.dumps(rsi_request().model_dump()["trading_config"]))
+    chart = tmp_path / "c.png"
+    code = main(
+        [
+            "backtest",
+            "--config",
+            str(config),
+            "--data",
+            str(BTC),
+            "--json",
+            "--fee-bps",
+            "0",
+            "--chart",
+            str(chart),
+        ]
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and summary["status"] == "completed"
+    assert summary["stats"]["fees_paid"] == 0.0 and chart.exists()
+
+
+def test_a_bad_config_is_reported_without_a_traceback(tmp_path, capsys) -> None:
+    config = tmp_path / "bad.json"
+    config.write_text('{"initial_capital": -1, "symbols": ["BTC-USDT"]}')
+    assert main(["backtest", "--config", str(config), "--data", str(BTC)]) == 2
+    err = capsys.readouterr().err
+    assert "initial_capital" in err and "Traceback" not in err
+
+
+def test_candles_download_writes_the_replay_format(tmp_path, capsys) -> None:
+    start = 1_735_689_600_000
+    fake = FakeOhlcvExchange(start, 300, max_limit=100)
+    register_exchange(ExchangeKey("binance"), fake)
+    out = tmp_path / "btc.csv"
+    code = main(
+        [
+            "candles",
+            "download",
+            "--exchange",
+            "binance",
+            "--symbol",
+            "BTC-USDT",
+            "--interval",
+            "1h",
+            "--since",
+            "2025-01-01",
+            "--until",
+            "2025-01-05",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0 and fake.closed
+    lines = out.read_text().splitlines()
+    assert lines[0] == "timestamp,open,high,low,close,volume" and len(lines) == 1 + 96
+    assert int(lines[-1].split(",")[0]) == start + 95 * HOUR
+    assert {c["symbol"] for c in fake.calls} == {"BTC/USDT"}
+    assert "96 candles" in capsys.readouterr().out

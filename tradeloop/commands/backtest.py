@@ -1,0 +1,237 @@
+"""``tradeloop backtest``: a strategy config over historical candles, with a progress bar, a
+summary table and an equity chart (PNG).
+
+    tradeloop backtest --config strategy.json --data binance_spot_BTCUSDT_1h.csv \\
+        [--data ...] [--from 2025-01-01] [--to 2025-04-01] [--chart equity.png]
+
+The config is a strategy request (``{"trading_config": {...}, "exchange_config": {...}}``) or just
+its ``trading_config``. LLM strategies print their cost estimate first; ``--estimate`` stops there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from tradeloop.backtest.llm_cache import CostEstimate
+from tradeloop.backtest.runner import (
+    DEFAULT_WARMUP_CANDLES,
+    BacktestRun,
+    BacktestSpec,
+    estimate_backtest,
+    run_backtest,
+)
+from tradeloop.backtest.times import format_ts, parse_time_ms
+from tradeloop.trading.errors import TradeloopError
+from tradeloop.trading.models import UserRequest
+
+logger = logging.getLogger(__name__)
+BAR_WIDTH = 30
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "backtest", help="run a strategy over historical candles", description=__doc__
+    )
+    parser.add_argument("--config", required=True, type=Path, help="strategy JSON file")
+    parser.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        help="candle CSV or folder (repeatable); SYMBOL@INTERVAL=FILE labels a file",
+    )
+    parser.add_argument("--from", dest="start", help="first cycle time (UTC date or ISO time)")
+    parser.add_argument("--to", dest="end", help="last cycle time (UTC date or ISO time)")
+    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP_CANDLES, help="candles")
+    parser.add_argument("--chart", type=Path, help="PNG path (default: <config>-equity.png)")
+    parser.add_argument("--fee-bps", type=float, help="override exchange_config.fee_bps")
+    parser.add_argument("--slippage-bps", type=int, help="override max_slippage_bps")
+    parser.add_argument("--max-cost-usd", type=float, help="stop an LLM backtest at this spend")
+    parser.add_argument("--llm-cache", help="folder of cached LLM replies")
+    parser.add_argument("--estimate", action="store_true", help="print the LLM estimate only")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    try:
+        spec = _spec(args)
+        if args.estimate:
+            _print_estimate(asyncio.run(estimate_backtest(spec)))
+            return 0
+        run = asyncio.run(_run(spec))
+    except TradeloopError as exc:
+        sys.stderr.write(f"tradeloop backtest: {exc}\n")
+        return 2
+    chart = args.chart or args.config.with_name(f"{args.config.stem}-equity.png")
+    _write_chart(run, chart)
+    if args.json:
+        sys.stdout.write(run.summary().model_dump_json(indent=2) + "\n")
+    else:
+        sys.stdout.write(summary_table(run, chart))
+    return 0 if run.status == "completed" else 1
+
+
+def _spec(args: argparse.Namespace) -> BacktestSpec:
+    request = load_request(args.config)
+    request = _with_costs(request, args.fee_bps, args.slippage_bps)
+    return BacktestSpec(
+        request=request,
+        data=list(args.data),
+        start_ms=parse_time_ms(args.start) if args.start else None,
+        end_ms=parse_time_ms(args.end) if args.end else None,
+        warmup_candles=args.warmup,
+        max_cost_usd=args.max_cost_usd,
+        llm_cache_dir=args.llm_cache,
+    )
+
+
+def load_request(path: Path) -> UserRequest:
+    """A request file, or a bare trading_config file."""
+    from tradeloop.trading.errors import ConfigError
+
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    if isinstance(body, dict) and "trading_config" not in body:
+        body = {"trading_config": body}
+    try:
+        return UserRequest.model_validate(body)
+    except ValidationError as exc:
+        raise ConfigError(f"{path} is not a valid strategy config:\n{exc}") from exc
+
+
+def _with_costs(
+    request: UserRequest, fee_bps: float | None, slippage_bps: int | None
+) -> UserRequest:
+    changes: dict[str, Any] = {}
+    if fee_bps is not None:
+        changes["fee_bps"] = fee_bps
+    if slippage_bps is not None:
+        changes["max_slippage_bps"] = slippage_bps
+    if not changes:
+        return request
+    body = request.model_dump()
+    body["exchange_config"].update(changes)
+    return UserRequest.model_validate(body)
+
+
+async def _run(spec: BacktestSpec) -> BacktestRun:
+    estimate = await estimate_backtest(spec)
+    if estimate is not None:
+        _print_estimate(estimate, stream=sys.stderr)
+    bar = ProgressBar(sys.stderr)
+    try:
+        return await run_backtest(spec, progress=bar.update)
+    finally:
+        bar.close()
+
+
+class ProgressBar:
+    """``[#####.....]  45 %  7,900/17,421 cycles  equity ...`` on one redrawn line (a TTY) or a
+    line per tenth (a file or pipe)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._last_tenth = -1
+
+    async def update(self, done: int, total: int, message: str) -> None:
+        share = done / total if total else 1.0
+        filled = int(share * BAR_WIDTH)
+        line = (
+            f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {share * 100:5.1f} %  "
+            f"{done:,}/{total:,} cycles  {message}"
+        )
+        if self._tty:
+            self._stream.write("\r" + line)
+        elif int(share * 10) > self._last_tenth:
+            self._last_tenth = int(share * 10)
+            self._stream.write(line + "\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._tty:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+def _write_chart(run: BacktestRun, path: Path) -> None:
+    from tradeloop.backtest.service import backtest_chart_png
+
+    path.write_bytes(backtest_chart_png(run))
+
+
+def summary_table(run: BacktestRun, chart: Path | None = None) -> str:
+    s = run.summary()
+    stats = s.stats
+    head = (
+        f"Backtest {s.run_id}  {', '.join(s.symbols)}  "
+        f"{format_ts(s.start_ms)} -> {format_ts(s.end_ms)}  ({s.cycles_done:,} cycles)"
+    )
+    rows: list[tuple[str, str]] = [
+        ("Status", s.status + (f": {s.stop_reason}" if s.stop_reason else ""))
+    ]
+    if stats is not None:
+        rows += [
+            ("Return", f"{stats.total_return_pct:+.2f} %" + _annual(stats.annual_return_pct)),
+            ("Sharpe", _num(stats.sharpe_ratio)),
+            ("Sortino", _num(stats.sortino_ratio)),
+            (
+                "Max drawdown",
+                f"{stats.max_drawdown_pct:.2f} %  ({_days(stats.max_drawdown_duration_ms)})",
+            ),
+            ("Trades", f"{stats.trades:,}"),
+            ("Win rate", _pct(stats.win_rate_pct)),
+            ("Profit factor", _num(stats.profit_factor)),
+            ("Fees", f"{stats.fees_paid:,.2f}"),
+            ("Exposure", f"{stats.exposure_pct:.2f} %"),
+            ("Final equity", f"{stats.final_equity:,.2f}  (initial {stats.initial_equity:,.2f})"),
+        ]
+    if s.llm is not None:
+        rows.append(
+            ("LLM", f"{s.llm.calls} calls, {s.llm.cache_hits} cached, {s.llm.spent_usd:.4f} USD")
+        )
+    rows.append(("Speed", f"{s.candles_per_s:,.0f} candles/s  ({s.elapsed_s:.1f} s)"))
+    if s.error_cycles:
+        rows.append(("Error cycles", str(s.error_cycles)))
+    if chart is not None:
+        rows.append(("Chart", str(chart)))
+    width = max(len(label) for label, _ in rows)
+    return head + "\n" + "".join(f"  {label:<{width}}  {value}\n" for label, value in rows)
+
+
+def _print_estimate(estimate: CostEstimate | None, stream: Any = None) -> None:
+    stream = stream or sys.stdout
+    if estimate is None:
+        stream.write("rule composer: no LLM cost\n")
+        return
+    cached = "  (first cycle cached: likely a free re-run)" if estimate.first_cycle_cached else ""
+    stream.write(
+        f"LLM estimate: {estimate.cycles:,} cycles of {estimate.model}, ~{estimate.total_tokens:,} "
+        f"tokens, ~{estimate.cost_usd:.2f} USD (at most {estimate.max_cost_usd:.2f}){cached}\n"
+    )
+
+
+def _annual(value: float | None) -> str:
+    return "" if value is None else f"  (annual {value:+.2f} %)"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} %"
+
+
+def _days(ms: int) -> str:
+    return f"{ms / 86_400_000:.1f} days"
