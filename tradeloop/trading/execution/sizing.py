@@ -23,6 +23,8 @@ from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.utils import to_decimal
 
 ZERO = Decimal(0)
+FALLBACK_STEP = Decimal("1e-12")
+"""Used for a market that publishes no amount precision, so no amount carries 60 digits."""
 _CTX = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN)
 
 # ccxt precision modes (ccxt.base.decimal_to_precision); repeated so this module stays ccxt-free.
@@ -116,7 +118,7 @@ def size_order(
         amount = limit
     else:
         clamped = ()
-    amount = floor_to_step(amount, rules.amount_step)
+    amount = floor_to_step(amount, rules.amount_step or FALLBACK_STEP)
     reason = _too_small(amount, unit_value, rules, reduce_only and exempt_min_cost_when_reducing)
     if reason is not None:
         after = f" after clamping by {', '.join(clamped)}" if clamped else ""
@@ -154,7 +156,7 @@ def _too_small(
     amount: Decimal, unit_value: Decimal, rules: MarketRules, exempt_min_cost: bool
 ) -> str | None:
     if amount <= 0:
-        return f"quantity rounds to zero at the market's step {rules.amount_step}"
+        return f"quantity rounds to zero at the market's step {rules.amount_step or FALLBACK_STEP}"
     if rules.min_amount is not None and amount < rules.min_amount:
         return f"amount {amount} is below the market's minimum {rules.min_amount}"
     cost = _CTX.multiply(amount, unit_value)
