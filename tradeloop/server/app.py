@@ -24,7 +24,6 @@ from tradeloop.server.market import FeatureQueries
 
 if TYPE_CHECKING:
     from tradeloop.services.strategies import StrategyService
-
     from tradeloop.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -32,6 +31,7 @@ logger = logging.getLogger(__name__)
 SERVER_NAME = "tradeloop"
 STARTUP_TIMEOUT_S = 120.0
 SHUTDOWN_TIMEOUT_S = 60.0
+WARM_UP_JOIN_S = 15.0
 INSTRUCTIONS = """\
 tradeloop runs trading strategies: each one decides every `decide_interval` seconds on market
 features (RSI, MACD, EMAs, Bollinger bands, ATR per candle interval) with a rule composer or an
@@ -64,6 +64,7 @@ class AppState:
         self._failure: str | None = None
         self._ready = asyncio.Event()
         self._stop = asyncio.Event()
+        self._warm_up: threading.Thread | None = None
 
     @property
     def replay(self) -> bool:
@@ -94,7 +95,7 @@ class AppState:
                 self._service = service
                 self._ready.set()
                 logger.info("strategy service ready (store %s)", self.settings.db_path)
-                _start_warm_up()
+                self._warm_up = _start_warm_up()
                 await self._stop.wait()
         except Exception as exc:  # the start-up boundary: tools report it, the log has the trace
             logger.exception("the strategy service failed")
@@ -106,6 +107,11 @@ class AppState:
     def stop(self) -> None:
         self._stop.set()
 
+    async def finish_warm_up(self) -> None:
+        """Let a compile in progress end rather than kill it at interpreter exit (bounded)."""
+        if self._warm_up is not None and self._warm_up.is_alive():
+            await asyncio.to_thread(self._warm_up.join, WARM_UP_JOIN_S)
+
 
 def _failure_text(exc: Exception) -> str:
     from tradeloop.server.errors import scrub
@@ -116,7 +122,7 @@ def _failure_text(exc: Exception) -> str:
     return f"{type(exc).__name__}; the server log has the details"
 
 
-def _start_warm_up() -> None:
+def _start_warm_up() -> threading.Thread:
     def warm() -> None:
         try:
             from tradeloop.trading.features.warmup import warm_up
@@ -125,7 +131,9 @@ def _start_warm_up() -> None:
         except Exception:  # a failed warm-up only costs the first cycle its speed
             logger.exception("feature warm-up failed")
 
-    threading.Thread(target=warm, name="tradeloop-warmup", daemon=True).start()
+    thread = threading.Thread(target=warm, name="tradeloop-warmup", daemon=True)
+    thread.start()
+    return thread
 
 
 def lifespan_for(
@@ -145,6 +153,7 @@ def lifespan_for(
                     logger.error("the strategy service did not stop in %.0f s", SHUTDOWN_TIMEOUT_S)
                     runner.cancel()
                 await state.features.close()
+                await state.finish_warm_up()
             logger.info("tradeloop stopped")
 
     return lifespan
