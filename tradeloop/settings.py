@@ -52,7 +52,7 @@ class Settings(BaseModel):
             "anthropic_api_key": env.get("ANTHROPIC_API_KEY"),
             "http_token": env.get("TRADELOOP_HTTP_TOKEN"),
         }
-        values.update(overrides)
+        values.update({k: v for k, v in overrides.items() if v is not None})
         present = {k: v for k, v in values.items() if v is not None and v != ""}
         try:
             return cls(**present)

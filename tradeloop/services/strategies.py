@@ -42,7 +42,7 @@ from tradeloop.services.models import (
 from tradeloop.services.replay import ReplayLibrary
 from tradeloop.settings import Settings
 from tradeloop.store.cycles import CycleRepository, PageCursor
-from tradeloop.store.db import Database, ProcessLock
+from tradeloop.store.db import Database, ProcessLock, SlotTaken
 from tradeloop.store.sqlite_digest import SqliteDigestBuilder
 from tradeloop.store.sqlite_portfolio import SqlitePortfolioService
 from tradeloop.store.strategies import StrategyRepository, StrategyRow, check_allowed
@@ -421,7 +421,11 @@ class StrategyService:
             "the process was not running or its event loop was blocked"
         )
         reason = f"missed {missed} slot(s) from {_iso(first)} to {_iso(slot - step)}: {why}"
-        result = await loaded.record_failure(first, CycleStatus.SKIPPED, reason)
+        try:
+            result = await loaded.record_failure(first, CycleStatus.SKIPPED, reason)
+        except SlotTaken:
+            return  # that slot has a cycle after all; the gap is not worth a second row
+        logger.warning("strategy_id=%s %s", loaded.strategy_id, reason)
         self._publish(loaded.row, result)
 
     async def _run_slot(self, loaded: LoadedStrategy, slot: int | None) -> CycleOutcome:

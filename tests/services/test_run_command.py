@@ -1,0 +1,72 @@
+"""``tradeloop run`` as a user runs it: a real subprocess, progress lines, clean exits."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.services.helpers import connect_readonly, replay_request
+
+REPO = Path(__file__).resolve().parents[2]
+PROGRESS = re.compile(
+    r"^cycle name=btc-eth slot=\S+ compose_id=c_[0-9a-f]{32} status=ok instructions=\d+ "
+    r"fills=\d+ equity=\d+\.\d\d$"
+)
+
+
+def tradeloop(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADELOOP_")}
+    return subprocess.run(
+        [sys.executable, "-m", "tradeloop", "--log-level", "WARNING", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
+
+
+def test_run_creates_then_resumes_a_replay_strategy_with_one_progress_line_per_cycle(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    config = tmp_path / "strategy.json"
+    config.write_text(replay_request(strategy_name="btc-eth").model_dump_json())
+    db = tmp_path / "run.db"
+    args = ("run", "--config", str(config), "--db", str(db), "--replay", str(shared_data))
+    first = tradeloop(*args, "--max-cycles", "3")
+    second = tradeloop(*args, "--max-cycles", "2")
+    for run, cycles in ((first, 3), (second, 2)):
+        assert run.returncode == 0, run.stderr
+        lines = [line for line in run.stderr.splitlines() if line.startswith("cycle ")]
+        assert len(lines) == cycles and all(PROGRESS.match(line) for line in lines), lines
+        assert "done name=btc-eth status=paused reason=max cycles reached" in run.stderr
+    assert run.stdout == ""
+    with connect_readonly(db) as conn:
+        slots = [r[0] for r in conn.execute("SELECT slot_ts FROM cycles ORDER BY id")]
+    assert slots == list(range(slots[0], slots[0] + 5 * 3_600_000, 3_600_000))
+
+
+def test_run_refuses_a_database_it_cannot_use_with_a_clear_error_and_leaves_it_alone(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "strategy.json"
+    config.write_text(replay_request().model_dump_json())
+    db = tmp_path / "not-a-db.db"
+    db.write_bytes(b"hello, I am a text file\n" * 40)
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    run = tradeloop("run", "--config", str(config), "--db", str(db))
+    assert run.returncode == 2
+    assert "is not a SQLite database; refusing to touch it" in run.stderr
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_run_names_a_bad_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "strategy.json"
+    config.write_text('{"trading_config": {"initial_capital": 100, "symbols": ["BTC"], "oops": 1}}')
+    run = tradeloop("run", "--config", str(config), "--db", str(tmp_path / "x.db"))
+    assert run.returncode == 2
+    assert "is not a valid strategy config" in run.stderr and "oops" in run.stderr
