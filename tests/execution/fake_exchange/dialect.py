@@ -27,14 +27,15 @@ class FakeRequest:
     path: str
     query: dict[str, str]
     form: dict[str, str]
-    json_body: dict[str, Any] | None
+    json_body: Any
     headers: dict[str, str]
     raw_query: str
     raw_body: str
 
     @property
     def params(self) -> dict[str, Any]:
-        return {**self.query, **self.form, **(self.json_body or {})}
+        body = self.json_body if isinstance(self.json_body, dict) else {}
+        return {**self.query, **self.form, **body}
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers.items():
@@ -115,7 +116,7 @@ def _parse(method: str, url: str, headers: dict[str, str], body: str | None) -> 
     raw_body = body or ""
     json_body = None
     form: dict[str, str] = {}
-    if raw_body.startswith("{"):
+    if raw_body.startswith(("{", "[")):
         json_body = json.loads(raw_body)
     elif raw_body:
         form = dict(parse_qsl(raw_body, keep_blank_values=True))

@@ -47,8 +47,9 @@ def answer_in_process(exchange: Any, dialect: Dialect) -> Any:
 
     class InProcess(base):  # type: ignore[misc, valid-type]
         async def fetch(self, url, method="GET", headers=None, body=None):  # noqa: ANN001
+            sent_headers = self.prepare_request_headers(headers)  # as ccxt's own fetch does
             try:
-                status, text = dialect.handle(method, url, dict(headers or {}), body)
+                status, text = dialect.handle(method, url, dict(sent_headers), body)
             except TransportTimeout as exc:
                 raise ccxt.RequestTimeout(f"{self.id} {method} {url}") from exc
             except TransportDown as exc:

@@ -313,9 +313,8 @@ class CCXTExecutionGateway(BaseExecutionGateway):
             return await self._follow(exchange, intent, inst, order)
         except _Unresolved as unresolved:
             reason = f"accepted; {unresolved}; resolved before the next order"
-            return _result(
-                inst, TxStatus.ERROR, reason, self._clock.now_ms(), intent.client_order_id
-            )
+            stored = await self.intents.get(intent.client_order_id) or intent
+            return _result_for(stored, inst, TxStatus.ERROR, reason, self._clock.now_ms())
 
     async def _create_failed(
         self, exchange: Any, intent: OrderIntent, inst: TradeInstruction, exc: ccxt.BaseError
@@ -344,9 +343,8 @@ class CCXTExecutionGateway(BaseExecutionGateway):
             return await self._resolve(exchange, intent, inst, why)
         except _Unresolved as unresolved:
             reason = f"outcome unknown ({why}); {unresolved}; resolved before the next order"
-            return _result(
-                inst, TxStatus.ERROR, reason, self._clock.now_ms(), intent.client_order_id
-            )
+            stored = await self.intents.get(intent.client_order_id) or intent
+            return _result_for(stored, inst, TxStatus.ERROR, reason, self._clock.now_ms())
 
     async def _resume(self, exchange: Any, intent: OrderIntent, inst: TradeInstruction) -> TxResult:
         """An instruction already in the store: report it, or resolve it; never resend."""
@@ -423,7 +421,9 @@ class CCXTExecutionGateway(BaseExecutionGateway):
             return await self._read(
                 exchange,
                 "fetch_order",
-                lambda: exchange.fetch_order(order_id, intent.market_symbol),
+                lambda: exchange.fetch_order(
+                    order_id, intent.market_symbol, dict(self.venue.fetch_order_params)
+                ),
             )
         except ccxt.BaseError as exc:
             raise _Unresolved(

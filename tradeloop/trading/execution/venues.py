@@ -59,6 +59,8 @@ class VenueProfile:
     """Extra ``set_leverage`` params; ``{margin_mode}`` in a value is replaced."""
     sets_leverage: bool = False
     lookup: tuple[LookupCall, ...] = ()
+    fetch_order_params: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    """Extra params of ``fetch_order(id, symbol)`` (Bybit asks to acknowledge its 500-order window)."""
     duplicate_client_id_markers: tuple[str, ...] = ()
     """Error codes/texts meaning "an order with this client id exists": look it up, never resend."""
     no_change_markers: tuple[str, ...] = ()
@@ -156,6 +158,7 @@ _VENUES: tuple[VenueProfile, ...] = (
         client_id_wire="orderLinkId",
         reduce_only_param=None,
         lookup=_BYBIT_LOOKUP,
+        fetch_order_params=MappingProxyType({"acknowledged": True}),
         duplicate_client_id_markers=("110072", "170141"),
         testnet="sandbox",
     ),
@@ -168,6 +171,7 @@ _VENUES: tuple[VenueProfile, ...] = (
         margin_mode_call="none",  # unified accounts set it account-wide, outside a strategy
         sets_leverage=True,
         lookup=_BYBIT_LOOKUP,
+        fetch_order_params=MappingProxyType({"acknowledged": True}),
         duplicate_client_id_markers=("110072",),
         no_change_markers=("110043", "leverage not modified"),
         testnet="sandbox",
