@@ -98,6 +98,8 @@ def apply_guardrails(
     proposed: list[TradeInstruction], context: ComposeContext, limits: GuardLimits
 ) -> GuardResult:
     """Return the instructions that may be sent, and a note for every change. Pure."""
+    if not proposed:
+        return GuardResult(instructions=[])  # most cycles: nothing to check
     prices = snapshot_prices(context.features)
     book = _Book(
         quantities={s: to_decimal(p.quantity) for s, p in context.portfolio.positions.items()},

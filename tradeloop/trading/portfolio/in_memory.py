@@ -50,8 +50,12 @@ class InMemoryPortfolioService(BasePortfolioService):
 
     async def get_view(self) -> PortfolioView:
         cached = self._view
-        if cached is not None and cached[0] is self.ledger and cached[1] == self._ts:
-            return cached[2]  # views are immutable: the same ledger at the same time is this view
+        if cached is not None and cached[0] is self.ledger:  # frozen: same ledger, same figures
+            if cached[1] == self._ts:
+                return cached[2]
+            view = cached[2].model_copy(update={"ts": self._ts})
+            self._view = (self.ledger, self._ts, view)
+            return view
         view = ledger_to_view(
             self.ledger, self.strategy_id, self._ts, self._constraints, self._request
         )
