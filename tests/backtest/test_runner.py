@@ -133,3 +133,17 @@ def test_data_files_are_found_by_name_label_folder_or_the_single_symbol(tmp_path
         resolve_data_files([str(plain)], ["SOL-USDT", "BTC-USDT"])
     with pytest.raises(ConfigError, match="no candle file for SOL-USDT"):
         resolve_data_files([str(BTC)], ["BTC-USDT", "SOL-USDT"])
+
+
+def test_a_folder_prefers_the_files_of_the_strategys_own_venue(tmp_path) -> None:
+    own = tmp_path / "binance_spot_BTCUSDT_1h.csv"
+    other = tmp_path / "bybit_linear_BTCUSDT_5m.csv"
+    own.write_bytes(BTC.read_bytes())
+    other.write_bytes(BTC.read_bytes())
+    assert resolve_data_files([str(tmp_path)], ["BTC-USDT"], "binance_spot") == {
+        ("BTC-USDT", "1h"): own
+    }
+    assert resolve_data_files([str(tmp_path)], ["BTC-USDT"], "okx_spot") == {
+        ("BTC-USDT", "1h"): own,
+        ("BTC-USDT", "5m"): other,
+    }

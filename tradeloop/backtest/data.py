@@ -5,7 +5,8 @@ Accepted forms, each naming one file or a folder:
     path/binance_spot_BTCUSDT_1h.csv      symbol and interval from the name ([venue_]SYMBOL_INTERVAL.csv)
     BTC-USDT@1h=path/any_name.csv         explicit label
     path/any_name.csv                     a one-symbol strategy: its symbol; interval from the timestamps
-    path/folder/                          every file in it whose name parses
+    path/folder/                          its files whose name parses; when some carry the venue
+                                          prefix (e.g. binance_spot_), only those
 """
 
 from __future__ import annotations
@@ -23,11 +24,15 @@ _LABEL_RE = re.compile(r"^(?P<symbol>[A-Za-z0-9/_-]+)@(?P<interval>\d+[smhdw])=(
 _UNITS = (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000))
 
 
-def resolve_data_files(items: Iterable[str | Path], symbols: Sequence[str]) -> DataFiles:
-    """Map each (canonical symbol, interval) to its CSV; raises ``ConfigError`` naming the problem."""
+def resolve_data_files(
+    items: Iterable[str | Path], symbols: Sequence[str], venue: str | None = None
+) -> DataFiles:
+    """Map each (canonical symbol, interval) to its CSV; raises ``ConfigError`` naming the problem.
+
+    ``venue`` (``binance_spot``, ``bybit_linear``): in folders, prefer files named for it."""
     files: DataFiles = {}
     for item in items:
-        for key, path in _resolve_one(str(item), symbols):
+        for key, path in _resolve_one(str(item), symbols, venue):
             if key in files and files[key] != path:
                 raise ConfigError(f"{files[key]} and {path} both hold {key[0]} {key[1]}")
             files[key] = path
@@ -37,16 +42,20 @@ def resolve_data_files(items: Iterable[str | Path], symbols: Sequence[str]) -> D
     return files
 
 
-def _resolve_one(item: str, symbols: Sequence[str]) -> list[tuple[tuple[str, str], Path]]:
+def _resolve_one(
+    item: str, symbols: Sequence[str], venue: str | None
+) -> list[tuple[tuple[str, str], Path]]:
     label = _LABEL_RE.match(item)
     if label:
         path = _existing(Path(label["path"]))
         return [((_symbol(label["symbol"]), _interval(label["interval"])), path)]
     path = _existing(Path(item))
     if path.is_dir():
-        found = [(key, p) for p in sorted(path.glob("*.csv")) if (key := _from_name(p))]
         wanted = {normalize_symbol(s) for s in symbols}
-        return [(key, p) for key, p in found if key[0] in wanted]
+        found = [(key, p) for p in sorted(path.glob("*.csv")) if (key := _from_name(p))]
+        found = [(key, p) for key, p in found if key[0] in wanted]
+        own = [(key, p) for key, p in found if venue and p.name.startswith(f"{venue}_")]
+        return own or found
     key = _from_name(path)
     if key is not None:
         return [(key, path)]

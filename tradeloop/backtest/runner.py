@@ -47,6 +47,7 @@ from tradeloop.trading.history.recorder import InMemoryHistoryRecorder
 from tradeloop.trading.models import (
     CycleResult,
     CycleStatus,
+    MarketType,
     TradeDigest,
     TradeHistoryEntry,
     TradingMode,
@@ -224,9 +225,7 @@ async def run_backtest(
     """
     request = paper_request(spec.request)
     clock = SimulatedClock(0)
-    source = ReplayMarketDataSource(
-        resolve_data_files(spec.data, request.trading_config.symbols), clock
-    )
+    source = ReplayMarketDataSource(data_files(spec, request), clock)
     window = plan_window(source, request, spec)
     run_id = run_id or new_id("bt")
     llm = _llm_client(request, spec, llm_client) if agent is None else None
@@ -282,6 +281,12 @@ def _fewer_collections() -> Iterator[None]:
         _gc_depth -= 1
         if _gc_depth == 0:
             gc.set_threshold(*saved)
+
+
+def data_files(spec: BacktestSpec, request: UserRequest) -> dict[tuple[str, str], Path]:
+    ex = request.exchange_config
+    venue = f"{ex.exchange_id}_{'spot' if ex.market_type is MarketType.SPOT else 'linear'}"
+    return resolve_data_files(spec.data, request.trading_config.symbols, venue)
 
 
 def paper_request(request: UserRequest) -> UserRequest:
@@ -475,9 +480,7 @@ async def estimate_backtest(spec: BacktestSpec) -> CostEstimate | None:
     if request.trading_config.composer != "llm":
         return None
     clock = SimulatedClock(0)
-    source = ReplayMarketDataSource(
-        resolve_data_files(spec.data, request.trading_config.symbols), clock
-    )
+    source = ReplayMarketDataSource(data_files(spec, request), clock)
     window = plan_window(source, request, spec)
     llm = _llm_client(request, spec, None)
     runtime = await DefaultStrategyAgent().create_runtime(

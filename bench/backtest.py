@@ -1,0 +1,277 @@
+"""Our backtest runner against backtesting.py on the same candles, rule and costs.
+
+The rule: RSI 14 (Wilder) below 30 buys with all cash, above 70 closes; long only; 10 bps fee per
+fill; no slippage; first decision once 100 candles have closed. Both engines fill at the close of
+the candle the decision saw (backtesting.py: ``trade_on_close=True``) and are sized alike: our
+guardrails keep ``fee + slippage + 20`` bps of headroom, so we spend cash / 1.003 per entry, and
+backtesting.py gets ``size = 1.001 / 1.003`` of its margin (its sizing divides by price x (1 + fee)).
+It trades in 1e-10 BTC units (``FractionalBacktest``), we round down at 1e-12.
+
+backtesting.py processes an order on the bar after the one that placed it, so an order from the
+last bar would never fill; a copy of the last bar is appended to its data, on which it does not
+trade, so that both act on every real close and mark their final equity at the same last close.
+
+    .venv/bin/python bench/backtest.py [--data FILE] [--repeat 3] [--profile] [--stages]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import pstats
+import statistics
+import sys
+import time
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DATA = ROOT.parent / "shared" / "data" / "binance_spot_BTCUSDT_1h.csv"
+CAPITAL = 10_000.0
+FEE_BPS = 10.0
+WARMUP = 100
+RSI_BUY, RSI_SELL = 30.0, 70.0
+HEADROOM_BPS = FEE_BPS + 0 + 20  # fee + slippage + BUYING_POWER_SLIPPAGE_BUFFER_BPS
+
+
+def request() -> Any:
+    from tradeloop.trading.models import UserRequest
+
+    return UserRequest.model_validate(
+        {
+            "exchange_config": {"fee_bps": FEE_BPS, "max_slippage_bps": 0},
+            "trading_config": {
+                "strategy_name": "bench rsi 30/70",
+                "initial_capital": CAPITAL,
+                "symbols": ["BTC-USDT"],
+                "decide_interval": 3600,
+                "feature_intervals": ["1h"],
+                "rules": {
+                    "rsi_buy_below": RSI_BUY,
+                    "rsi_sell_above": RSI_SELL,
+                    "position_size_pct": 1.0,
+                },
+            },
+        }
+    )
+
+
+# --------------------------------------------------------------------------- ours
+
+
+async def run_ours(data: Path) -> Any:
+    from tradeloop.backtest.runner import BacktestSpec, run_backtest
+
+    return await run_backtest(
+        BacktestSpec(request=request(), data=[f"BTC-USDT@1h={data}"], warmup_candles=WARMUP)
+    )
+
+
+def ours(data: Path, repeat: int) -> tuple[Any, list[float]]:
+    from tradeloop.trading.features.warmup import warm_up
+
+    warm_up()  # pandas-ta's import and numba compilation: once per process, not per backtest
+    runs = [asyncio.run(run_ours(data)) for _ in range(repeat)]
+    return runs[-1], [r.summary().candles_per_s for r in runs]
+
+
+# --------------------------------------------------------------------------- backtesting.py
+
+
+def candles_frame(data: Path) -> Any:
+    import pandas as pd
+
+    frame = pd.read_csv(data)
+    frame.index = pd.to_datetime(frame["timestamp"], unit="ms", utc=True)
+    frame = frame.rename(columns=str.capitalize)[["Open", "High", "Low", "Close", "Volume"]]
+    last = frame.iloc[[-1]].copy()
+    last.index = last.index + pd.Timedelta(hours=1)
+    return pd.concat([frame, last])
+
+
+def theirs(data: Path, repeat: int) -> tuple[Any, list[float], int]:
+    from backtesting import Strategy
+    from backtesting.lib import FractionalBacktest
+
+    from tradeloop.trading.features.indicators import indicator_frame
+
+    frame = candles_frame(data)
+    real_bars = len(frame) - 1
+    rsi = indicator_frame(frame.rename(columns=str.lower).iloc[:real_bars])["rsi"].to_numpy()
+    size = (1 + FEE_BPS / 1e4) / (1 + HEADROOM_BPS / 1e4)
+
+    class RsiRule(Strategy):
+        def init(self) -> None:
+            self.rsi = self.I(lambda: _extend(rsi), name="RSI")
+
+        def next(self) -> None:
+            bar = len(self.data) - 1
+            if bar < WARMUP - 1 or bar >= real_bars:
+                return
+            value = self.rsi[-1]
+            if self.position and value > RSI_SELL:
+                self.position.close()
+            elif not self.position and value < RSI_BUY:
+                self.buy(size=size)
+
+    results, speeds = None, []
+    for _ in range(repeat):
+        bt = FractionalBacktest(
+            frame,
+            RsiRule,
+            cash=CAPITAL,
+            commission=FEE_BPS / 1e4,
+            trade_on_close=True,
+            finalize_trades=False,
+            fractional_unit=1e-10,
+        )
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results = bt.run()
+        speeds.append(real_bars / (time.perf_counter() - started))
+    return results, speeds, real_bars
+
+
+def _extend(values: Any) -> Any:
+    import numpy as np
+
+    return np.append(values, values[-1])
+
+
+# --------------------------------------------------------------------------- where the time goes
+
+
+def profile(data: Path) -> None:
+    from tradeloop.trading.features.warmup import warm_up
+
+    warm_up()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    asyncio.run(run_ours(data))
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("tottime")
+    stats.print_stats(25)
+    print(out.getvalue())
+
+
+def stages(data: Path) -> None:
+    """Wall time per cycle of each pipeline stage (wrapping the coordinator's components)."""
+    from tradeloop.backtest import runner
+    from tradeloop.trading._internal import coordinator as module
+    from tradeloop.trading.base_agent import DefaultStrategyAgent
+    from tradeloop.trading.features.warmup import warm_up
+
+    warm_up()
+    spent: Counter[str] = Counter()
+    original = DefaultStrategyAgent.create_runtime
+
+    async def create_runtime(self: Any, *args: Any, **kwargs: Any) -> Any:
+        runtime = await original(self, *args, **kwargs)
+        c = runtime.coordinator
+        for obj, name, label in (
+            (c.pipeline, "build", "features (pipeline.build)"),
+            (c.portfolio, "mark", "portfolio.mark"),
+            (c.digest, "build", "digest.build"),
+            (c.composer, "compose", "composer.compose"),
+            (c, "guard", "guardrails"),
+            (c.gateway, "execute", "paper gateway"),
+            (c.portfolio, "apply_trades", "portfolio.apply_trades"),
+            (c, "_result", "CycleResult + summary"),
+            (c.recorder, "record", "recorder.record"),
+            (c.digest, "update", "digest.update"),
+            (c, "remember", "recent decisions"),
+        ):
+            _time(obj, name, label, spent)
+        return runtime
+
+    DefaultStrategyAgent.create_runtime = create_runtime  # type: ignore[method-assign]
+    _time(module, "_log_cycle", "log line", spent)
+    started = time.perf_counter()
+    run = asyncio.run(run_ours(data))
+    total = time.perf_counter() - started
+    cycles = run.cycles_done
+    print(
+        f"stage times per cycle over {cycles:,} cycles ({total / cycles * 1e6:.0f} us/cycle total):"
+    )
+    for label, seconds in spent.most_common():
+        print(f"  {label:<28} {seconds / cycles * 1e6:7.1f} us")
+    rest = total - sum(spent.values())
+    print(f"  {'the rest (coordinator, runner)':<28} {rest / cycles * 1e6:7.1f} us")
+    del runner
+
+
+def _time(obj: Any, name: str, label: str, spent: Counter[str]) -> None:
+    inner = getattr(obj, name)
+    if asyncio.iscoroutinefunction(inner):
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await inner(*args, **kwargs)
+            finally:
+                spent[label] += time.perf_counter() - started
+    else:
+
+        def timed(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+            started = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent[label] += time.perf_counter() - started
+
+    setattr(obj, name, timed)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per engine; best is reported")
+    parser.add_argument("--profile", action="store_true", help="cProfile one run of ours")
+    parser.add_argument("--stages", action="store_true", help="time each pipeline stage")
+    args = parser.parse_args()
+    if not args.data.exists():
+        sys.exit(f"no candles at {args.data}")
+    if args.profile:
+        profile(args.data)
+        return
+    if args.stages:
+        stages(args.data)
+        return
+    run, our_speeds = ours(args.data, args.repeat)
+    results, their_speeds, bars = theirs(args.data, args.repeat)
+    stats = run.stats
+    our_equity, their_equity = stats.final_equity, float(results["Equity Final [$]"])
+    print(
+        f"data: {args.data.name}, {bars:,} candles; {run.cycles_done:,} decisions from candle {WARMUP}"
+    )
+    print(f"{'':22}{'tradeloop':>16}{'backtesting.py':>16}")
+    print(f"{'trades':22}{stats.trades:>16,}{int(results['# Trades']):>16,}")
+    print(f"{'final equity':22}{our_equity:>16,.2f}{their_equity:>16,.2f}")
+    print(f"{'return %':22}{stats.total_return_pct:>16.2f}{float(results['Return [%]']):>16.2f}")
+    print(f"{'candles/s (best)':22}{max(our_speeds):>16,.0f}{max(their_speeds):>16,.0f}")
+    print(
+        f"{'candles/s (median)':22}{statistics.median(our_speeds):>16,.0f}"
+        f"{statistics.median(their_speeds):>16,.0f}"
+    )
+    gap = (our_equity / their_equity - 1) * 100
+    print(f"final equity difference: {gap:+.6f} %")
+    print(
+        f"speed ratio tradeloop / backtesting.py (best): {max(our_speeds) / max(their_speeds):.3f}"
+    )
+    ok = stats.trades == int(results["# Trades"]) and abs(gap) < 0.5
+    print("trade counts equal and equity within 0.5 %: " + ("yes" if ok else "NO"))
+
+
+if __name__ == "__main__":
+    main()
