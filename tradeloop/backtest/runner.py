@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,7 +53,12 @@ from tradeloop.trading.models import (
     TradingMode,
     UserRequest,
 )
+from tradeloop.trading.portfolio.in_memory import InMemoryPortfolioService
+from tradeloop.trading.portfolio.ledger import Ledger
 from tradeloop.trading.utils import new_id
+
+if TYPE_CHECKING:
+    from tradeloop.store.db import Database
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +209,20 @@ class BacktestRuns:
         return list(self._runs.values())
 
 
+class _StoringRecorder(InMemoryHistoryRecorder):
+    """Keeps every cycle with the (immutable) ledger after it, to store the run when it ends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.portfolio: InMemoryPortfolioService | None = None
+        self.with_ledgers: list[tuple[CycleResult, Ledger]] = []
+
+    async def record(self, result: CycleResult) -> None:
+        await super().record(result)
+        assert self.portfolio is not None
+        self.with_ledgers.append((result, self.portfolio.ledger))
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -215,6 +234,7 @@ async def run_backtest(
     llm_client: object | None = None,
     runs: BacktestRuns | None = None,
     run_id: str | None = None,
+    store: Database | None = None,
 ) -> BacktestRun:
     """Run ``spec`` to the end (or its cost cap) and return the finished run.
 
@@ -222,6 +242,8 @@ async def run_backtest(
     custom agent its own composer is used, without the reply cache). ``llm_client``: the Anthropic
     client to call on cache misses (default: built from ``llm_model_config`` and the environment).
     ``runs``: registered there at start, so its chart can be drawn while it runs.
+    ``store``: the server's database; the finished run is stored there as a stopped strategy
+    with id ``run_id`` (all its cycles are then kept in memory until the end).
     """
     request = paper_request(spec.request)
     clock = SimulatedClock(0)
@@ -229,7 +251,9 @@ async def run_backtest(
     window = plan_window(source, request, spec)
     run_id = run_id or new_id("bt")
     llm = _llm_client(request, spec, llm_client) if agent is None else None
-    recorder = InMemoryHistoryRecorder(keep_cycles=KEEP_CYCLES_IN_MEMORY)
+    recorder = (
+        _StoringRecorder() if store else InMemoryHistoryRecorder(keep_cycles=KEEP_CYCLES_IN_MEMORY)
+    )
     runtime = await (agent or DefaultStrategyAgent()).create_runtime(
         request,
         strategy_id=run_id,
@@ -237,6 +261,8 @@ async def run_backtest(
             market_data=source, clock=clock, recorder=recorder, composer=_composer(request, llm)
         ),
     )
+    if isinstance(recorder, _StoringRecorder):
+        recorder.portfolio = _in_memory_portfolio(runtime)
     run = BacktestRun(run_id=run_id, request=request, window=window, recorder=recorder)
     if runs is not None:
         runs.add(run)
@@ -246,6 +272,8 @@ async def run_backtest(
         with _fewer_collections():
             await _drive(run, runtime, clock, progress, estimate)
         await _finish(run, runtime, llm, estimate)
+        if isinstance(recorder, _StoringRecorder) and store is not None:
+            await _store(store, run, recorder)
     except BaseException as exc:
         run.status, run.stop_reason = "failed", f"{type(exc).__name__}: {exc}"
         raise
@@ -262,6 +290,22 @@ async def run_backtest(
         run.elapsed_s,
     )
     return run
+
+
+def _in_memory_portfolio(runtime: StrategyRuntime) -> InMemoryPortfolioService:
+    portfolio = runtime.coordinator.portfolio
+    if not isinstance(portfolio, InMemoryPortfolioService):
+        raise ConfigError("storing a backtest needs the default (in-memory ledger) portfolio")
+    return portfolio
+
+
+async def _store(db: Database, run: BacktestRun, recorder: _StoringRecorder) -> None:
+    from tradeloop.backtest.store import store_run
+
+    reason = f"backtest {run.status}" + (f": {run.stop_reason}" if run.stop_reason else "")
+    await store_run(
+        db, run_id=run.run_id, request=run.request, cycles=recorder.with_ledgers, reason=reason
+    )
 
 
 _gc_depth = 0

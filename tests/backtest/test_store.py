@@ -1,0 +1,32 @@
+"""A stored backtest reads like any strategy through the StrategyService."""
+
+from __future__ import annotations
+
+from tests.backtest.helpers import BTC, rsi_request
+from tradeloop.backtest.runner import BacktestSpec, run_backtest
+from tradeloop.backtest.service import equity_chart_png
+from tradeloop.services.strategies import StrategyService
+from tradeloop.settings import Settings
+from tradeloop.store.db import Database
+from tradeloop.trading.models import StrategyStatus
+
+
+async def test_a_stored_backtest_has_the_trades_digest_and_equity_of_the_run(tmp_path) -> None:
+    path = tmp_path / "t.db"
+    db = await Database.open(path)
+    try:
+        run = await run_backtest(
+            BacktestSpec(request=rsi_request(), data=[str(BTC)]), store=db, run_id="bt_stored"
+        )
+    finally:
+        await db.close()
+    async with StrategyService.open(Settings(db_path=path)) as service:
+        info = await service.get("bt_stored")
+        assert info.status is StrategyStatus.STOPPED and info.agent_kind == "backtest"
+        assert info.cycles == run.cycles_done and info.equity == run.equity_curve[-1].equity
+        trades = (await service.list_trades("bt_stored", limit=500)).items
+        assert [t.trade_id for t in trades] == [t.trade_id for t in run.trades]
+        digest = await service.get_digest("bt_stored")
+        assert digest.by_instrument["BTC-USDT"].trade_count == run.stats.trades
+        assert digest.sharpe_ratio == run.digest.sharpe_ratio
+        assert (await equity_chart_png("bt_stored", service=service)).startswith(b"\x89PNG")
