@@ -265,7 +265,7 @@ def main() -> None:
         f"{statistics.median(their_speeds):>16,.0f}"
     )
     gap = (our_equity / their_equity - 1) * 100
-    print(f"final equity difference: {gap:+.6f} %")
+    print(f"final equity difference: {gap:+.6f} % ({our_equity - their_equity:+.6f} USDT)")
     print(
         f"speed ratio tradeloop / backtesting.py (best): {max(our_speeds) / max(their_speeds):.3f}"
     )
