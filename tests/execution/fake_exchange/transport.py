@@ -48,6 +48,7 @@ def answer_in_process(exchange: Any, dialect: Dialect) -> Any:
     class InProcess(base):  # type: ignore[misc, valid-type]
         async def fetch(self, url, method="GET", headers=None, body=None):  # noqa: ANN001
             sent_headers = self.prepare_request_headers(headers)  # as ccxt's own fetch does
+            self.logger.debug("%s %s, Request: %s %s", method, url, headers, body)  # so does this
             try:
                 status, text = dialect.handle(method, url, dict(sent_headers), body)
             except TransportTimeout as exc:

@@ -1,0 +1,356 @@
+"""Live trading around ``CCXTExecutionGateway``: open it through the gate, size the capital from
+the real balance, reconcile on start, and close only the strategy's own positions on stop.
+
+Typical use by the strategy service (every step raises rather than trading on a wrong picture)::
+
+    approval = gate.redeem(token, "start", live_params("start", request, strategy_id))
+    gateway = open_live_gateway(gate, approval, "start", request, strategy_id=sid, intents=...)
+    request = await with_live_capital(gateway, request)             # create: initial capital
+    report = await reconcile(gateway, symbols=..., stored_positions=...)
+    if report.pause_reason: pause the strategy with report.pause_reason
+    ...
+    results = await close_own_positions(gateway, own_positions, compose_id=f"stop_{sid}_{ts}")
+
+Nothing here imports ccxt at module level: the server can import this module for free.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from tradeloop.credentials import load_credentials
+from tradeloop.services.live_gate import Action, LiveApproval, LiveGate, live_params
+from tradeloop.trading.clock import Clock, SystemClock
+from tradeloop.trading.errors import ConfigError
+from tradeloop.trading.execution.intents import (
+    IntentStatus,
+    IntentStore,
+    OrderIntent,
+    positions_from_intents,
+)
+from tradeloop.trading.execution.venues import venue_profile
+from tradeloop.trading.models import (
+    InstrumentRef,
+    MarketType,
+    TradeAction,
+    TradeInstruction,
+    TradeSide,
+    TradingMode,
+    TxResult,
+    TxStatus,
+    UserRequest,
+)
+
+if TYPE_CHECKING:
+    from tradeloop.trading.execution.ccxt_trading import CCXTExecutionGateway
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+DEFAULT_TOLERANCE = Decimal("1e-9")
+StoredPositions = Callable[[], Awaitable[Mapping[str, Decimal]]]
+ApplyFills = Callable[[list[TxResult]], Awaitable[None]]
+
+
+# ---------------------------------------------------------------------------------- opening
+
+
+def open_live_gateway(
+    gate: LiveGate,
+    approval: LiveApproval,
+    action: Action,
+    request: UserRequest,
+    *,
+    intents: IntentStore,
+    strategy_id: str,
+    approval_strategy_id: str | None = None,
+    clock: Clock | None = None,
+    environ: Mapping[str, str] | None = None,
+    **config_overrides: Any,
+) -> CCXTExecutionGateway:
+    """The live gateway for ``request``, only with an approval of this gate for this request.
+
+    ``approval_strategy_id`` is the strategy id the approval was bound to (``start``); ``create``
+    approvals bind the request alone. Credentials are looked up by
+    ``exchange_config.credentials_name`` (see ``tradeloop.credentials``); a request that carries
+    an API key or secret itself is refused. No network traffic happens here.
+    """
+    gate.check(approval, action, live_params(action, request, approval_strategy_id))
+    ex = request.exchange_config
+    if ex.trading_mode is not TradingMode.LIVE:
+        raise ConfigError("exchange_config.trading_mode must be 'live' for the live gateway")
+    if ex.api_key is not None or ex.secret_key is not None or ex.passphrase is not None:
+        raise ConfigError(
+            "exchange_config must not carry API keys; name them with credentials_name and put "
+            "them in the server's environment or credentials file"
+        )
+    if not ex.credentials_name:
+        raise ConfigError("live trading needs exchange_config.credentials_name")
+    from tradeloop.trading.data.exchanges import ExchangeKey, get_exchange
+    from tradeloop.trading.execution.ccxt_trading import CCXTExecutionGateway, LiveOrderConfig
+
+    profile = venue_profile(ex.exchange_id, ex.market_type)
+    creds = load_credentials(ex.credentials_name, environ)
+    key = ExchangeKey(ex.exchange_id, ex.market_type, ex.testnet, account=ex.credentials_name)
+
+    async def exchange() -> Any:
+        return await get_exchange(key, creds.ccxt_config())
+
+    logger.info(
+        "strategy_id=%s live gateway on %s (%s approval)", strategy_id, key.venue, approval.how
+    )
+    return CCXTExecutionGateway(
+        strategy_id=strategy_id,
+        account=account_name(ex.exchange_id, ex.market_type, ex.testnet, ex.credentials_name),
+        venue=profile,
+        exchange=exchange,
+        intents=intents,
+        clock=clock or SystemClock(),
+        config=LiveOrderConfig.from_request(request, **config_overrides),
+    )
+
+
+def account_name(exchange_id: str, market_type: MarketType, testnet: bool, credentials: str) -> str:
+    """How intents name the venue account: strategies with the same name share positions."""
+    return f"{exchange_id}:{MarketType(market_type).value}:{'testnet' if testnet else 'live'}:{credentials}"
+
+
+# ---------------------------------------------------------------------------------- capital
+
+
+def quote_currency(request: UserRequest) -> str:
+    quotes = {symbol.split("-")[1] for symbol in request.trading_config.symbols}
+    if len(quotes) != 1:
+        raise ConfigError(f"live symbols must share one quote currency, got {sorted(quotes)}")
+    return quotes.pop()
+
+
+async def live_initial_capital(gateway: CCXTExecutionGateway, request: UserRequest) -> Decimal:
+    """The account's available (free) balance of the symbols' quote currency."""
+    currency = quote_currency(request)
+    free, _ = await gateway.fetch_cash(currency)
+    if free <= 0:
+        raise ConfigError(f"the {gateway.venue.name} account has no available {currency}")
+    return free
+
+
+async def with_live_capital(gateway: CCXTExecutionGateway, request: UserRequest) -> UserRequest:
+    """``request`` with ``initial_capital`` set to the available cash, as the spec's live setup."""
+    capital = await live_initial_capital(gateway, request)
+    config = request.trading_config.model_copy(update={"initial_capital": float(capital)})
+    return request.model_copy(update={"trading_config": config})
+
+
+# ---------------------------------------------------------------------------------- reconcile
+
+
+@dataclass(frozen=True)
+class PositionMismatch:
+    symbol: str
+    stored: Decimal
+    """What tradeloop's strategies on this account believe (this one plus ``others``)."""
+    exchange: Decimal
+
+    def describe(self) -> str:
+        return f"{self.symbol}: stored {self.stored}, exchange {self.exchange}"
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    strategy_id: str
+    settled: list[OrderIntent] = field(default_factory=list)
+    """Intents whose outcome was unknown and is now settled (their fills were applied)."""
+    unresolved: list[OrderIntent] = field(default_factory=list)
+    """Intents the venue could not be asked about: nothing trades until they are settled."""
+    stored_positions: dict[str, Decimal] = field(default_factory=dict)
+    exchange_positions: dict[str, Decimal] = field(default_factory=dict)
+    mismatches: list[PositionMismatch] = field(default_factory=list)
+    free_cash: Decimal | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.unresolved and not self.mismatches
+
+    @property
+    def pause_reason(self) -> str | None:
+        """Why the strategy must pause, in words for the operator (None when all is well)."""
+        if self.unresolved:
+            ids = ", ".join(i.client_order_id for i in self.unresolved[:5])
+            return f"live reconciliation: {len(self.unresolved)} order(s) with unknown outcome ({ids}); the venue could not be asked"
+        if self.mismatches:
+            detail = "; ".join(m.describe() for m in self.mismatches)
+            return f"live reconciliation: stored positions differ from the exchange ({detail}); paused rather than trading on a wrong picture"
+        return None
+
+
+async def reconcile(
+    gateway: CCXTExecutionGateway,
+    *,
+    symbols: Sequence[str],
+    stored_positions: StoredPositions,
+    apply_fills: ApplyFills | None = None,
+    others_on_account: Mapping[str, Decimal] | None = None,
+    tolerance: Decimal = DEFAULT_TOLERANCE,
+) -> ReconcileReport:
+    """Settle every unresolved intent, then compare stored and exchange positions.
+
+    ``apply_fills`` receives the fills of intents settled now (they never reached a portfolio)
+    and must apply them before ``stored_positions`` is read. ``others_on_account`` are the
+    positions of the other tradeloop strategies on the same account: the exchange must hold the
+    sum. Perpetuals must match exactly; on spot the account may hold more of a coin than the
+    strategies (other holdings), never less.
+    """
+    settled, unresolved = await gateway.resolve_pending()
+    fills = [fill_of(i) for i in settled if i.filled_base > 0]
+    if fills and apply_fills is not None:
+        await apply_fills(fills)
+    stored = {s: q for s, q in (await stored_positions()).items() if q != 0}
+    exchange = await gateway.fetch_positions(list(symbols))
+    free, _ = await gateway.fetch_cash(_quote_of(symbols))
+    mismatches = compare_positions(
+        stored,
+        exchange,
+        others_on_account or {},
+        spot=not gateway.venue.perpetual,
+        tolerance=tolerance,
+    )
+    report = ReconcileReport(
+        strategy_id=gateway.strategy_id,
+        settled=settled,
+        unresolved=unresolved,
+        stored_positions=stored,
+        exchange_positions={s: q for s, q in exchange.items() if q != 0},
+        mismatches=mismatches,
+        free_cash=free,
+    )
+    _log_report(report)
+    return report
+
+
+def compare_positions(
+    stored: Mapping[str, Decimal],
+    exchange: Mapping[str, Decimal],
+    others: Mapping[str, Decimal],
+    *,
+    spot: bool,
+    tolerance: Decimal = DEFAULT_TOLERANCE,
+) -> list[PositionMismatch]:
+    """Symbols where the exchange does not hold what the strategies believe. Pure."""
+    mismatches = []
+    for symbol in sorted(set(stored) | set(exchange)):
+        expected = stored.get(symbol, ZERO) + others.get(symbol, ZERO)
+        actual = exchange.get(symbol, ZERO)
+        if spot:
+            bad = actual < expected - tolerance
+        else:
+            bad = abs(actual - expected) > tolerance
+        if bad:
+            mismatches.append(PositionMismatch(symbol, expected, actual))
+    return mismatches
+
+
+async def intent_positions(intents: IntentStore, strategy_id: str) -> dict[str, Decimal]:
+    """A strategy's own positions as its settled intents add them up."""
+    return positions_from_intents(await intents.list_intents(strategy_id))
+
+
+def fill_of(intent: OrderIntent) -> TxResult:
+    from tradeloop.trading.execution.ccxt_trading import tx_result_from_intent
+
+    return tx_result_from_intent(intent)
+
+
+def _quote_of(symbols: Sequence[str]) -> str:
+    quotes = {s.split("-")[1] for s in symbols}
+    return sorted(quotes)[0] if quotes else "USDT"
+
+
+def _log_report(report: ReconcileReport) -> None:
+    if report.ok:
+        logger.info(
+            "strategy_id=%s live reconciliation ok: %d settled, positions %s",
+            report.strategy_id,
+            len(report.settled),
+            report.stored_positions,
+        )
+    else:
+        logger.warning("strategy_id=%s %s", report.strategy_id, report.pause_reason)
+
+
+# ---------------------------------------------------------------------------------- stop
+
+
+async def close_own_positions(
+    gateway: CCXTExecutionGateway, own: Mapping[str, Decimal], *, compose_id: str
+) -> list[TxResult]:
+    """Reduce-only closes of exactly this strategy's ``own`` positions, never more.
+
+    Each close is capped by what the exchange holds on the same side, so a position another
+    strategy (or a human) holds on the account is never touched, and nothing ever flips. A
+    symbol whose exchange position is on the other side or absent is reported, not traded.
+    """
+    wanted = {s: q for s, q in own.items() if q != 0}
+    if not wanted:
+        return []
+    held = await gateway.fetch_positions(sorted(wanted))
+    instructions, skipped = [], []
+    for symbol in sorted(wanted):
+        inst = _close_instruction(
+            compose_id, len(instructions), symbol, wanted[symbol], held.get(symbol, ZERO)
+        )
+        if inst is None:
+            skipped.append(_not_closed(compose_id, symbol, wanted[symbol], held.get(symbol, ZERO)))
+        else:
+            instructions.append(inst)
+    results = await gateway.execute(instructions) if instructions else []
+    return results + skipped
+
+
+def _close_instruction(
+    compose_id: str, index: int, symbol: str, own: Decimal, held: Decimal
+) -> TradeInstruction | None:
+    same_side = held != 0 and (held > 0) == (own > 0)
+    quantity = min(abs(own), abs(held)) if same_side else ZERO
+    if quantity <= 0:
+        return None
+    long = own > 0
+    return TradeInstruction(
+        instruction_id=f"{compose_id}:{index}",
+        compose_id=compose_id,
+        instrument=InstrumentRef(symbol=symbol),
+        side=TradeSide.SELL if long else TradeSide.BUY,
+        quantity=float(quantity),
+        action=TradeAction.CLOSE_LONG if long else TradeAction.CLOSE_SHORT,
+    )
+
+
+def _not_closed(compose_id: str, symbol: str, own: Decimal, held: Decimal) -> TxResult:
+    return TxResult(
+        instruction_id=f"{compose_id}:{symbol}",
+        instrument=InstrumentRef(symbol=symbol),
+        side=TradeSide.SELL if own > 0 else TradeSide.BUY,
+        status=TxStatus.REJECTED,
+        requested_qty=float(abs(own)),
+        filled_qty=0.0,
+        reason=f"not closed: the strategy holds {own} but the exchange holds {held} on that side",
+    )
+
+
+__all__ = [
+    "IntentStatus",
+    "PositionMismatch",
+    "ReconcileReport",
+    "account_name",
+    "close_own_positions",
+    "compare_positions",
+    "intent_positions",
+    "live_initial_capital",
+    "open_live_gateway",
+    "quote_currency",
+    "reconcile",
+    "with_live_capital",
+]
