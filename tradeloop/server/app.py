@@ -23,6 +23,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from tradeloop.server.market import FeatureQueries
 
 if TYPE_CHECKING:
+    from tradeloop.services.live_gate import LiveGate
     from tradeloop.services.strategies import StrategyService
     from tradeloop.settings import Settings
 
@@ -60,6 +61,7 @@ class AppState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.features = FeatureQueries(settings.replay_dir)
+        self.live_gate = _live_gate(settings)
         self._service: Any = None
         self._failure: str | None = None
         self._ready = asyncio.Event()
@@ -111,6 +113,12 @@ class AppState:
         """Let a compile in progress end rather than kill it at interpreter exit (bounded)."""
         if self._warm_up is not None and self._warm_up.is_alive():
             await asyncio.to_thread(self._warm_up.join, WARM_UP_JOIN_S)
+
+
+def _live_gate(settings: Settings) -> LiveGate:
+    from tradeloop.services.live_gate import LiveGate
+
+    return LiveGate(enabled=settings.live_trading_enabled)
 
 
 def _failure_text(exc: Exception) -> str:

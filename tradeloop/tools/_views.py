@@ -75,6 +75,8 @@ def user_request(
     trading_mode: str,
     max_drawdown_pct: float | None,
     max_order_value: float | None,
+    testnet: bool = False,
+    credentials_name: str | None = None,
 ) -> UserRequest:
     """The UserRequest for create_strategy; a bad value is a ConfigError naming the argument."""
     if market_type == MarketType.SPOT.value and max_leverage > 1:
@@ -103,6 +105,8 @@ def user_request(
                     "exchange_id": exchange,
                     "market_type": market_type,
                     "trading_mode": mode,
+                    "testnet": testnet,
+                    "credentials_name": credentials_name,
                 },
                 "trading_config": {k: v for k, v in trading.items() if v is not None},
             }

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
+from tradeloop.tools import _live as live
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import (
     READ_ONLY,
@@ -15,7 +16,6 @@ from tradeloop.tools._common import (
     add_tool,
     changes,
     service,
-    state,
 )
 from tradeloop.tools.models import (
     CycleOutcome,
@@ -135,11 +135,24 @@ async def create_strategy(
     name: Name | None = None,
     max_drawdown_pct: DrawdownPct | None = None,
     max_order_value: OrderValue | None = None,
+    testnet: Annotated[
+        bool, Field(description="Live trading on the exchange's testnet (no real funds).")
+    ] = False,
+    credentials_name: Annotated[
+        str | None,
+        Field(
+            description="Live trading: the name of the API credentials the operator configured "
+            "on the server (the keys themselves never pass through here).",
+            pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        ),
+    ] = None,
+    confirmation_token: live.ConfirmationToken = None,
+    confirmation: live.CreateConfirmation = None,
 ) -> StrategyCreated:
     """Create a trading strategy (paper trading unless you ask for live). It starts in status
     'created': call start_strategy to schedule it, or run_cycle_now to run one cycle. Returns the
     strategy id and the normalized configuration."""
-    if trading_mode == "live" and not state(ctx).settings.live_trading_enabled:
+    if trading_mode == "live" and not live.gate(ctx).enabled:
         raise ConfigError(
             "trading_mode: live trading is disabled on this server; only the operator can enable "
             "it (TRADELOOP_LIVE_TRADING=1 in the server's environment). Use trading_mode='paper'."
@@ -159,15 +172,34 @@ async def create_strategy(
         trading_mode=trading_mode,
         max_drawdown_pct=max_drawdown_pct,
         max_order_value=max_order_value,
+        testnet=testnet,
+        credentials_name=credentials_name,
     )
-    info = await (await service(ctx)).create(request, name=name)
+    approval = live.approve(ctx, "create", request, answer=confirmation, token=confirmation_token)
+    svc = await service(ctx)
+    info = await svc.create(request, name=name, **live.service_kwargs(svc.create, approval))
     return views.created(info)
 
 
-async def start_strategy(strategy_id: StrategyId, ctx: Ctx) -> StatusChange:
+async def start_strategy(
+    strategy_id: StrategyId,
+    ctx: Ctx,
+    confirmation_token: live.ConfirmationToken = None,
+    confirmation: live.StartConfirmation = None,
+) -> StatusChange:
     """Start a created (or stopped) strategy: its cycles run every decide_interval seconds while
-    the server runs, and resume after a restart."""
-    info = await (await service(ctx)).start(strategy_id)
+    the server runs, and resume after a restart. A live strategy needs a human confirmation."""
+    svc = await service(ctx)
+    info = await svc.get(strategy_id)
+    approval = live.approve(
+        ctx,
+        "start",
+        info.request,
+        strategy_id=strategy_id,
+        answer=confirmation,
+        token=confirmation_token,
+    )
+    info = await svc.start(strategy_id, **live.service_kwargs(svc.start, approval))
     return views.status_change(info, "started: cycles are scheduled")
 
 
