@@ -266,19 +266,34 @@ async def test_a_close_with_bad_credentials_settles_its_intent_as_rejected() -> 
         await rig.close()
 
 
-async def test_a_restarted_gateway_resolves_an_intent_left_pending_by_a_crash() -> None:
-    rig = await open_rig()
+async def test_an_order_invisible_past_every_lookup_is_settled_not_placed_yet_never_resent() -> (
+    None
+):
+    rig = await open_rig(config=LiveOrderConfig(lookup_polls=2))
     rig.account.faults.accept_then_timeout = 1
-    rig.account.faults.hide_for_lookups = 100  # invisible: the first gateway gives up with ERROR
+    rig.account.faults.hide_for_lookups = 100
     try:
-        short = LiveOrderConfig(lookup_polls=1)
-        rig.gateway.config = short
         [tx] = await rig.gateway.execute([open_long(0.01)], PRICES)
-        assert tx.status is TxStatus.REJECTED  # NOT_FOUND after one lookup...
-        # ...which is why the default polls several times; here the order shows up later:
-        rig.account.orders[0].hidden_lookups = 0
-        positions = await rig.gateway.fetch_positions(["BTC-USDT"])
-        assert positions["BTC-USDT"] == D("0.01")  # reconciliation would catch this mismatch
+        assert tx.status is TxStatus.REJECTED and "2 lookups" in (tx.reason or "")
+        again = await rig.gateway.execute([open_long(0.01)], PRICES)
+        assert again == [tx] and _creates(rig) == 1  # the stored outcome stands; nothing resent
+        # the order did fill at the venue: reconciliation compares positions and catches it
+        assert (await rig.gateway.fetch_positions(["BTC-USDT"]))["BTC-USDT"] == D("0.01")
+    finally:
+        await rig.close()
+
+
+async def test_a_clamped_order_says_so_and_market_rules_give_base_unit_constraints() -> None:
+    rig = await open_rig(config=LiveOrderConfig(max_order_value=D("1000")))
+    try:
+        [tx] = await rig.gateway.execute([open_long(0.05)], PRICES)
+        assert "clamped by max_order_value" in (tx.reason or "")
+        rules = await rig.gateway.market_rules("BTC-USDT")
+        assert (rules.base_step, rules.base_min_amount, rules.min_cost) == (
+            D("0.001"),
+            D("0.001"),
+            D(5),
+        )
     finally:
         await rig.close()
 

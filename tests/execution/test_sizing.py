@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ccxt.base.decimal_to_precision import TICK_SIZE, TRUNCATE, decimal_to_precision
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tradeloop.trading.execution.sizing import (
@@ -89,8 +89,10 @@ def test_every_sent_amount_is_on_step_within_minimums_and_never_above_a_cap(
         exempt_min_cost_when_reducing=exempt,
     )
     if isinstance(sized, Dropped):
+        event("dropped" + (" after clamping" if "clamping" in sized.reason else ""))
         assert sized.reason
         return
+    event("sent" + (" (clamped)" if sized.clamped_by else ""))
     amount = sized.amount
     assert amount > 0
     assert amount % (rules.amount_step or FALLBACK_STEP) == 0

@@ -33,7 +33,12 @@ from tradeloop.services.live import intent_positions, reconcile
 from tradeloop.store.db import Database
 from tradeloop.store.intents import SqliteIntentStore
 from tradeloop.trading.clock import SystemClock
-from tradeloop.trading.data.exchanges import ExchangeKey, build_exchange, get_exchange, register_exchange
+from tradeloop.trading.data.exchanges import (
+    ExchangeKey,
+    build_exchange,
+    get_exchange,
+    register_exchange,
+)
 from tradeloop.trading.execution.ccxt_trading import CCXTExecutionGateway, LiveOrderConfig
 from tradeloop.trading.execution.venues import venue_profile
 from tradeloop.trading.models import (
@@ -95,13 +100,21 @@ async def _trade(db: Database, intents: SqliteIntentStore) -> int:
         exchange=lambda: get_exchange(KEY),
         intents=intents,
         clock=SystemClock(),
-        config=LiveOrderConfig(lookup_polls=6, fill_polls=4, read_attempts=3, backoff_s=0.02, max_backoff_s=0.2),
+        config=LiveOrderConfig(
+            lookup_polls=6, fill_polls=4, read_attempts=3, backoff_s=0.02, max_backoff_s=0.2
+        ),
     )
     report = await reconcile(
         gateway, symbols=[SYMBOL], stored_positions=lambda: intent_positions(intents, STRATEGY_ID)
     )
-    emit("ready", ok=report.ok, reason=report.pause_reason, settled=len(report.settled),
-         stored=report.stored_positions, exchange=report.exchange_positions)
+    emit(
+        "ready",
+        ok=report.ok,
+        reason=report.pause_reason,
+        settled=len(report.settled),
+        stored=report.stored_positions,
+        exchange=report.exchange_positions,
+    )
     if not report.ok:
         return 3
     rng = random.Random(os.environ.get("CRASH_SEED", "0"))
@@ -135,7 +148,9 @@ def _next_instruction(own: Decimal, rng: random.Random) -> TradeInstruction:
 
 
 def _configure_logging(path: str | None) -> None:
-    handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler(sys.stderr)
+    handler: logging.Handler = (
+        logging.FileHandler(path) if path else logging.StreamHandler(sys.stderr)
+    )
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -167,8 +182,7 @@ def _fork_server() -> None:
         _, status = os.waitpid(pid, 0)
         killed_by = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-        emit("exit", pid=pid, signal=killed_by, code=code,
-             sigkill=killed_by == signal.SIGKILL)
+        emit("exit", pid=pid, signal=killed_by, code=code, sigkill=killed_by == signal.SIGKILL)
 
 
 if __name__ == "__main__":

@@ -61,8 +61,13 @@ class ForkServer:
     @classmethod
     async def start(cls, env: dict[str, str]) -> ForkServer:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.live.crash_worker", cwd=REPO, env=env,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "tests.live.crash_worker",
+            cwd=REPO,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
         )
         return cls(proc)
 
@@ -116,8 +121,10 @@ def _plan(rng: random.Random) -> tuple[dict[str, str], float | None, Faults]:
         faults.rate_limit_next, faults.rate_limit_paths = 1, ("POST /fapi/v1/order",)
     roll = rng.random()
     if roll < 0.45:
-        env = {"TRADELOOP_CRASH_AT": rng.choice(NAMED_POINTS),
-               "TRADELOOP_CRASH_AFTER": str(rng.randint(1, 3))}
+        env = {
+            "TRADELOOP_CRASH_AT": rng.choice(NAMED_POINTS),
+            "TRADELOOP_CRASH_AFTER": str(rng.randint(1, 3)),
+        }
         return env, None, faults
     if roll < 0.9:
         return {}, rng.uniform(0.0, 0.5), faults
@@ -139,8 +146,11 @@ async def test_sigkills_leave_one_order_per_instruction_and_positions_equal_to_t
     certs = make_certs(tmp_path)
     runs: list[RunResult] = []
     async with FakeVenueServer(dialect, certs, hold_s=0.8) as server:
-        common = {"CRASH_DB": str(tmp_path / "live.db"), "CRASH_PORT": str(server.port),
-                  "CRASH_CAFILE": str(certs[0])}
+        common = {
+            "CRASH_DB": str(tmp_path / "live.db"),
+            "CRASH_PORT": str(server.port),
+            "CRASH_CAFILE": str(certs[0]),
+        }
         workers = await ForkServer.start({**base_env, **common})
         try:
             while sum(r.sigkill for r in runs) < MIN_KILLS and len(runs) < MAX_RUNS:
@@ -148,7 +158,9 @@ async def test_sigkills_leave_one_order_per_instruction_and_positions_equal_to_t
                 n = len(runs)
                 env |= {"CRASH_SEED": str(n), "CRASH_LOG_FILE": str(tmp_path / f"run{n}.log")}
                 result = await workers.run(env, kill_after)
-                result.kind = env.get("TRADELOOP_CRASH_AT") or ("random" if kill_after is not None else "none")
+                result.kind = env.get("TRADELOOP_CRASH_AT") or (
+                    "random" if kill_after is not None else "none"
+                )
                 runs.append(result)
             account.faults = Faults()
             final_env = {"CRASH_CYCLES": "0", "CRASH_LOG_FILE": str(tmp_path / "final.log")}
@@ -167,8 +179,15 @@ async def test_sigkills_leave_one_order_per_instruction_and_positions_equal_to_t
     logger.warning(
         "crash test: %d runs, %d SIGKILLs %s, %d intents settled on restart, %d venue orders, "
         "%d intents (%s), %d duplicates, %d mismatches",
-        len(runs), kills, dict(kills_by_kind), settled_on_restart, len(account.orders), len(intents),
-        dict(Counter(row["status"] for row in intents.values())), len(account.duplicates()), len(mismatched),
+        len(runs),
+        kills,
+        dict(kills_by_kind),
+        settled_on_restart,
+        len(account.orders),
+        len(intents),
+        dict(Counter(row["status"] for row in intents.values())),
+        len(account.duplicates()),
+        len(mismatched),
     )
     assert kills >= MIN_KILLS, [r.code for r in runs]
     assert all(kills_by_kind[point] >= 3 for point in NAMED_POINTS), kills_by_kind

@@ -216,6 +216,16 @@ class CCXTExecutionGateway(BaseExecutionGateway):
         total = (balance.get("total") or {}).get(currency)
         return to_decimal(str(free or 0)), to_decimal(str(total or 0))
 
+    async def market_rules(self, symbol: str) -> MarketRules:
+        """The venue's rules for ``symbol`` (e.g. to give the guardrails ``Constraints`` in base
+        units: ``rules.base_step``, ``rules.base_min_amount``, ``rules.min_cost``)."""
+        exchange = await self._exchange()
+        market = exchange.markets.get(self._market_symbol(symbol))
+        if market is None:
+            raise ConfigError(f"{self.venue.name} has no market {self._market_symbol(symbol)}")
+        market_order = self.config.order_type == "market"
+        return MarketRules.from_ccxt(market, exchange.precisionMode, market_order=market_order)
+
     # ------------------------------------------------------------------ one instruction
 
     async def _execute_one(
@@ -260,8 +270,9 @@ class CCXTExecutionGateway(BaseExecutionGateway):
         )
         if isinstance(sized, Dropped):
             raise _Refused(sized.reason)
-        if sized.clamped_by:
-            self._log(inst, "amount clamped by %s", ", ".join(sized.clamped_by))
+        clamped = f"amount clamped by {', '.join(sized.clamped_by)}" if sized.clamped_by else None
+        if clamped:
+            self._log(inst, "%s", clamped)
         leverage = _leverage(inst)
         if self.venue.perpetual and not inst.reduce_only:
             await self._prepare(exchange, market_symbol, leverage)
@@ -281,6 +292,7 @@ class CCXTExecutionGateway(BaseExecutionGateway):
             limit_price=self._limit_price(price, inst.side, rules),
             reduce_only=inst.reduce_only,
             leverage=float(leverage) if self.venue.perpetual else None,
+            reason=clamped,
             created_ts=self._clock.now_ms(),
             updated_ts=self._clock.now_ms(),
         )

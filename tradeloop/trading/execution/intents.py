@@ -143,7 +143,7 @@ def apply_settlement(intent: OrderIntent, settlement: Settlement) -> OrderIntent
             "avg_price": settlement.avg_price,
             "fee_quote": settlement.fee_quote,
             "exchange_order_id": settlement.exchange_order_id or intent.exchange_order_id,
-            "reason": settlement.reason,
+            "reason": settlement.reason or intent.reason,
             "updated_ts": settlement.ts,
         }
     )

@@ -47,6 +47,15 @@ class MarketRules:
     """Base units per order unit (1 for spot and for venues that count in base units)."""
     price_step: Decimal | None = None
 
+    @property
+    def base_step(self) -> Decimal | None:
+        """The amount step in base units."""
+        return self.amount_step * self.contract_size if self.amount_step is not None else None
+
+    @property
+    def base_min_amount(self) -> Decimal | None:
+        return self.min_amount * self.contract_size if self.min_amount is not None else None
+
     @classmethod
     def from_ccxt(
         cls, market: Mapping[str, Any], precision_mode: int, *, market_order: bool = True
