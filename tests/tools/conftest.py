@@ -21,6 +21,12 @@ MODES = ["auto", "legacy"]
 
 
 @pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """No replay directory: live market data (tests must not reach it)."""
+    return Settings(db_path=tmp_path / "tradeloop.db")
+
+
+@pytest.fixture
 def replay_settings(tmp_path: Path, shared_data: Path) -> Settings:
     return Settings(db_path=tmp_path / "tradeloop.db", replay_dir=shared_data)
 

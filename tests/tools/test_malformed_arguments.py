@@ -154,6 +154,7 @@ def _base(world: World, tool: str, draw: Any) -> dict[str, Any]:
     sid = draw(st.sampled_from(sorted(world.ids.values())))
     return {
         "create_strategy": {"symbols": ["BTC-USDT"], "initial_capital": 1000},
+        "run_backtest": {"symbols": ["BTC-USDT"], "initial_capital": 1000, "end": "2025-01-02"},
         "get_cycle": {"compose_id": world.compose_id},
         "close_position": {"strategy_id": sid, "symbol": "BTC-USDT"},
         "query_features": {"symbols": ["BTC-USDT"]},
@@ -171,6 +172,18 @@ SEMANTIC: dict[str, list[dict[str, Any]]] = {
         {"symbols": ["BTC-USDT", "BTCUSDT"], "initial_capital": 100},
         {"symbols": ["BTC-USDT"], "initial_capital": 100, "name": "created"},
     ],
+    "run_backtest": [
+        {"symbols": ["BTC-USDT"], "initial_capital": 100, "composer": "llm"},
+        {"symbols": ["BTC-USDT"], "initial_capital": 100, "start": "someday"},
+        {
+            "symbols": ["BTC-USDT"],
+            "initial_capital": 100,
+            "start": "2025-02-01",
+            "end": "2025-01-01",
+        },
+        {"symbols": ["ZZZ-USDT"], "initial_capital": 100},
+    ],
+    "get_equity_chart": [{"strategy_id": "bt_0000"}, {"strategy_id": UNKNOWN_ID}],
     "query_features": [{"symbols": ["ZZZ-USDT"]}, {"symbols": ["BTC-USDT"], "interval": "1m"}],
     "get_cycle": [{"compose_id": "c_0000"}],
     "list_trades": [{"strategy_id": "{created}", "cursor": "not-a-cursor"}],

@@ -23,6 +23,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from tradeloop.server.market import FeatureQueries
 
 if TYPE_CHECKING:
+    from tradeloop.backtest.runner import BacktestRuns
     from tradeloop.services.live_gate import LiveGate
     from tradeloop.services.strategies import StrategyService
     from tradeloop.settings import Settings
@@ -62,6 +63,7 @@ class AppState:
         self.settings = settings
         self.features = FeatureQueries(settings.replay_dir)
         self.live_gate = _live_gate(settings)
+        self._backtests: BacktestRuns | None = None
         self._service: Any = None
         self._failure: str | None = None
         self._ready = asyncio.Event()
@@ -84,6 +86,14 @@ class AppState:
         if self._service is None:
             raise ToolError(f"the strategy store could not be opened: {self._failure}")
         return self._service
+
+    def backtests(self) -> BacktestRuns:
+        """The backtest runs of this server (kept in memory), created on first use."""
+        if self._backtests is None:
+            from tradeloop.backtest.runner import BacktestRuns
+
+            self._backtests = BacktestRuns()
+        return self._backtests
 
     def secrets(self) -> list[str]:
         """Values that must never appear in a tool result."""

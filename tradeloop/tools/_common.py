@@ -43,14 +43,19 @@ def add_tool(
     *,
     title: str,
     annotations: ToolAnnotations,
+    structured_output: bool | None = True,
 ) -> None:
-    """Register ``fn`` behind the tool boundary, with its title and honest annotations."""
+    """Register ``fn`` behind the tool boundary, with its title and honest annotations.
+
+    Results are structured (a pydantic model: output schema and structured content) unless
+    ``structured_output`` is None (images).
+    """
     server.add_tool(
         tool_boundary(fn),
         name=fn.__name__,
         title=title,
         annotations=annotations.model_copy(update={"title": title}),
-        structured_output=True,
+        structured_output=structured_output,
     )
 
 

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from tradeloop.server.errors import describe_validation_error
 from tradeloop.tools.models import (
+    BacktestResult,
     ClosedPosition,
     CycleListItem,
     CycleOutcome,
@@ -77,6 +78,7 @@ def user_request(
     max_order_value: float | None,
     testnet: bool = False,
     credentials_name: str | None = None,
+    strategy_name: str | None = None,
 ) -> UserRequest:
     """The UserRequest for create_strategy; a bad value is a ConfigError naming the argument."""
     if market_type == MarketType.SPOT.value and max_leverage > 1:
@@ -96,6 +98,7 @@ def user_request(
         "feature_intervals": feature_intervals,
         "max_drawdown_pct": max_drawdown_pct,
         "max_order_value": max_order_value,
+        "strategy_name": strategy_name,
     }
     mode = TradingMode.LIVE if trading_mode == "live" else TradingMode.VIRTUAL
     try:
@@ -355,3 +358,9 @@ def _clip(text: str | None, limit: int = 300) -> str | None:
 
 def cycle_record(result: CycleResult) -> CycleRecord:
     return CycleRecord(**result.model_dump(), time=iso(result.ts))
+
+
+def backtest(summary: Any) -> BacktestResult:
+    """A ``tradeloop.backtest.runner.BacktestSummary`` as the tool result."""
+    body = summary.model_dump()
+    return BacktestResult(**body, start=iso(body["start_ms"]), end=iso(body["end_ms"]))

@@ -1,0 +1,162 @@
+"""Backtest tools: a strategy config over the server's historical candles, and equity charts.
+
+The backtest stack (pandas, pandas-ta, matplotlib) is imported on the first call, not at start-up.
+Backtests read only the server's replay directory (``--replay DIR``): a tool argument never names
+a file on the server's disk.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Image, MCPServer
+from pydantic import Field
+
+from tradeloop.tools import _views as views
+from tradeloop.tools._common import READ_ONLY, Ctx, add_tool, changes, service, state
+from tradeloop.tools._params import (
+    Composer,
+    DecideInterval,
+    DrawdownPct,
+    Exchange,
+    FeatureIntervals,
+    InitialCapital,
+    MarketTypeArg,
+    MaxLeverage,
+    MaxPositions,
+    Name,
+    OrderValue,
+    StrategyPrompt,
+    Symbols,
+    Template,
+)
+from tradeloop.tools.models import BacktestResult
+from tradeloop.trading import constants as C
+from tradeloop.trading.errors import ConfigError
+
+Time = Annotated[
+    str | None,
+    Field(
+        description="UTC date or time (2025-01-01, 2025-01-01T12:00Z) or epoch milliseconds.",
+        max_length=40,
+    ),
+]
+
+
+async def run_backtest(
+    symbols: Symbols,
+    initial_capital: InitialCapital,
+    ctx: Ctx,
+    decide_interval: DecideInterval = 3600,
+    max_leverage: MaxLeverage = C.DEFAULT_MAX_LEVERAGE,
+    max_positions: MaxPositions = C.DEFAULT_MAX_POSITIONS,
+    composer: Composer = "rules",
+    strategy_prompt: StrategyPrompt | None = None,
+    template: Template = "default",
+    feature_intervals: FeatureIntervals | None = None,
+    exchange: Exchange = C.DEFAULT_EXCHANGE_ID,
+    market_type: MarketTypeArg = "spot",
+    name: Name | None = None,
+    max_drawdown_pct: DrawdownPct | None = None,
+    max_order_value: OrderValue | None = None,
+    start: Time = None,
+    end: Time = None,
+    warmup_candles: Annotated[
+        int,
+        Field(
+            description="Closed candles every series needs before the first cycle.", ge=1, le=5000
+        ),
+    ] = 100,
+    max_cost_usd: Annotated[
+        float | None,
+        Field(
+            description="llm composer: stop before the LLM spend would pass this many USD "
+            "(required for llm backtests; cached replies are free).",
+            ge=0,
+            le=1000,
+        ),
+    ] = None,
+) -> BacktestResult:
+    """Backtest a strategy configuration (the same pipeline, guardrails and paper fills as a
+    live strategy) over the server's historical candles, from start to end on simulated time.
+    Reports progress; returns the statistics. get_equity_chart(run_id) draws its equity curve."""
+    from tradeloop.backtest.runner import BacktestSpec
+    from tradeloop.backtest.runner import run_backtest as run
+    from tradeloop.backtest.times import parse_time_ms
+
+    app = state(ctx)
+    if app.settings.replay_dir is None:
+        raise ConfigError(
+            "run_backtest needs historical candles: the operator starts the server with "
+            "--replay DIR (or TRADELOOP_REPLAY_DIR) pointing at candle CSV files"
+        )
+    if composer == "llm" and max_cost_usd is None:
+        raise ConfigError("max_cost_usd: required when composer is 'llm' (an LLM call per cycle)")
+    request = views.user_request(
+        symbols=symbols,
+        initial_capital=initial_capital,
+        decide_interval=decide_interval,
+        max_leverage=max_leverage,
+        max_positions=max_positions,
+        composer=composer,
+        strategy_prompt=strategy_prompt,
+        template=template,
+        feature_intervals=feature_intervals or ["1h", "4h"],
+        exchange=exchange,
+        market_type=market_type,
+        trading_mode="paper",
+        max_drawdown_pct=max_drawdown_pct,
+        max_order_value=max_order_value,
+        strategy_name=name,
+    )
+    spec = BacktestSpec(
+        request=request,
+        data=[str(app.settings.replay_dir)],
+        start_ms=parse_time_ms(start) if start else None,
+        end_ms=parse_time_ms(end) if end else None,
+        warmup_candles=warmup_candles,
+        max_cost_usd=max_cost_usd,
+    )
+
+    async def progress(done: int, total: int, message: str) -> None:
+        await ctx.report_progress(done, total, message)
+
+    result = await run(spec, progress=progress, runs=app.backtests())
+    return views.backtest(result.summary())
+
+
+async def get_equity_chart(
+    strategy_id: Annotated[
+        str,
+        Field(
+            description="A backtest run_id (bt_...) or a strategy id (s_...).",
+            min_length=1,
+            max_length=64,
+            pattern=r"^[A-Za-z0-9_.:-]+$",
+        ),
+    ],
+    ctx: Ctx,
+) -> Image:
+    """A PNG chart of the equity curve (with trades marked, and the drawdown below) of a backtest
+    run or of any strategy, running or finished."""
+    from tradeloop.backtest.service import equity_chart_png
+
+    runs = state(ctx).backtests()
+    png = await equity_chart_png(strategy_id, runs=runs, service=await service(ctx))
+    return Image(data=png, format="png")
+
+
+def register(server: MCPServer) -> None:
+    add_tool(
+        server,
+        run_backtest,
+        title="Run a backtest",
+        annotations=changes(destructive=False, idempotent=False, open_world=True),
+    )
+    add_tool(
+        server,
+        get_equity_chart,
+        title="Chart equity",
+        annotations=READ_ONLY,
+        structured_output=None,
+    )
