@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field
 
@@ -94,3 +94,25 @@ Exchange = Annotated[
 MarketTypeArg = Annotated[
     Literal["spot", "perpetual"], Field(description="Spot or linear USDT perpetual market.")
 ]
+
+
+def optional(arg: Any) -> Any:
+    """``Annotated[T, Field(...)]`` -> ``Annotated[T | None, Field(...)]``.
+
+    Written as ``Annotated[T, ...] | None`` the description would sink into the schema's
+    ``anyOf`` branch, where many clients never look; this keeps it at the top level.
+    """
+    base, *metadata = get_args(arg)
+    return Annotated[(base | None, *metadata)]
+
+
+MaybeName = optional(Name)
+MaybeStrategyPrompt = optional(StrategyPrompt)
+MaybeFeatureIntervals = optional(FeatureIntervals)
+MaybeDrawdownPct = optional(DrawdownPct)
+MaybeOrderValue = optional(OrderValue)
+MaybeDecideInterval = optional(DecideInterval)
+MaybeMaxLeverage = optional(MaxLeverage)
+MaybeMaxPositions = optional(MaxPositions)
+MaybeComposer = optional(Composer)
+MaybeTemplate = optional(Template)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from tradeloop.server.errors import describe_validation_error
+from tradeloop.server.errors import describe_validation_error, scrub
 from tradeloop.tools.models import (
     BacktestResult,
     ClosedPosition,
@@ -148,7 +148,7 @@ def _summary_fields(info: StrategyInfo) -> dict[str, Any]:
         "strategy_id": info.strategy_id,
         "name": info.name,
         "status": info.status,
-        "reason": info.reason,
+        "reason": _text(info.reason),
         "trading_mode": "live" if info.trading_mode is TradingMode.LIVE else "paper",
         "data": info.data,
         "replay": info.data == "replay",
@@ -256,7 +256,7 @@ def cycle_outcome(result: CycleResult, *, executed: bool = True) -> CycleOutcome
         ts=result.ts,
         time=iso(result.ts),
         status=result.status,
-        reason=result.reason,
+        reason=_text(result.reason),
         executed=executed,
         rationale=result.rationale,
         proposed=[_instruction(i) for i in result.proposed],
@@ -277,7 +277,7 @@ def cycle_outcome(result: CycleResult, *, executed: bool = True) -> CycleOutcome
                 filled_qty=tx.filled_qty,
                 avg_exec_price=tx.avg_exec_price,
                 fee_cost=tx.fee_cost,
-                reason=tx.reason,
+                reason=_text(tx.reason),
             )
             for tx in result.tx_results
         ],
@@ -310,7 +310,7 @@ def closed_position(result: CycleResult, symbol: str) -> ClosedPosition:
         avg_exec_price=tx.avg_exec_price if tx else None,
         fee_cost=tx.fee_cost if tx else None,
         realized_pnl=pnl,
-        reason=(tx.reason if tx else None) or ("; ".join(notes) or result.reason),
+        reason=_text((tx.reason if tx else None) or ("; ".join(notes) or result.reason)),
         portfolio=None if result.portfolio is None else portfolio(result.portfolio),
     )
 
@@ -339,7 +339,7 @@ def cycle_item(record: Any) -> CycleListItem:
         time=iso(record.ts),
         kind=record.kind,
         status=record.status,
-        reason=record.reason,
+        reason=_text(record.reason),
         rationale=_clip(record.rationale),
         proposed=record.proposed,
         instructions=record.instructions,
@@ -350,6 +350,11 @@ def cycle_item(record: Any) -> CycleListItem:
     )
 
 
+def _text(reason: str | None) -> str | None:
+    """Stored reasons can quote an exception (a file path, say): shown scrubbed, like errors."""
+    return None if reason is None else scrub(reason)
+
+
 def _clip(text: str | None, limit: int = 300) -> str | None:
     if not text:
         return None
@@ -357,7 +362,11 @@ def _clip(text: str | None, limit: int = 300) -> str | None:
 
 
 def cycle_record(result: CycleResult) -> CycleRecord:
-    return CycleRecord(**result.model_dump(), time=iso(result.ts))
+    body = result.model_dump()
+    body["reason"] = _text(body["reason"])
+    for tx in body["tx_results"]:
+        tx["reason"] = _text(tx["reason"])
+    return CycleRecord(**body, time=iso(result.ts))
 
 
 def backtest(summary: Any) -> BacktestResult:

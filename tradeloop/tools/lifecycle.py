@@ -20,16 +20,21 @@ from tradeloop.tools._common import (
 from tradeloop.tools._params import (
     Composer,
     DecideInterval,
-    DrawdownPct,
     Exchange,
-    FeatureIntervals,
     InitialCapital,
     MarketTypeArg,
     MaxLeverage,
     MaxPositions,
-    Name,
-    OrderValue,
-    StrategyPrompt,
+    MaybeComposer,
+    MaybeDecideInterval,
+    MaybeDrawdownPct,
+    MaybeFeatureIntervals,
+    MaybeMaxLeverage,
+    MaybeMaxPositions,
+    MaybeName,
+    MaybeOrderValue,
+    MaybeStrategyPrompt,
+    MaybeTemplate,
     Symbols,
     Template,
 )
@@ -54,9 +59,9 @@ async def create_strategy(
     max_leverage: MaxLeverage = C.DEFAULT_MAX_LEVERAGE,
     max_positions: MaxPositions = C.DEFAULT_MAX_POSITIONS,
     composer: Composer = "rules",
-    strategy_prompt: StrategyPrompt | None = None,
+    strategy_prompt: MaybeStrategyPrompt = None,
     template: Template = "default",
-    feature_intervals: FeatureIntervals | None = None,
+    feature_intervals: MaybeFeatureIntervals = None,
     exchange: Exchange = C.DEFAULT_EXCHANGE_ID,
     market_type: MarketTypeArg = "spot",
     trading_mode: Annotated[
@@ -65,9 +70,9 @@ async def create_strategy(
             description="'paper' simulates fills (default); 'live' needs the operator's live gate."
         ),
     ] = "paper",
-    name: Name | None = None,
-    max_drawdown_pct: DrawdownPct | None = None,
-    max_order_value: OrderValue | None = None,
+    name: MaybeName = None,
+    max_drawdown_pct: MaybeDrawdownPct = None,
+    max_order_value: MaybeOrderValue = None,
     testnet: Annotated[
         bool, Field(description="Live trading on the exchange's testnet (no real funds).")
     ] = False,
@@ -143,7 +148,7 @@ async def pause_strategy(strategy_id: StrategyId, ctx: Ctx) -> StatusChange:
 
 
 async def resume_strategy(strategy_id: StrategyId, ctx: Ctx) -> StatusChange:
-    """Resume a paused strategy."""
+    """Resume a paused strategy: its cycles are scheduled again from the next slot."""
     info = await (await service(ctx)).resume(strategy_id)
     return views.status_change(info, "resumed: cycles are scheduled again")
 
@@ -168,16 +173,16 @@ async def stop_strategy(
 async def update_strategy(
     strategy_id: StrategyId,
     ctx: Ctx,
-    name: Name | None = None,
-    decide_interval: DecideInterval | None = None,
-    max_leverage: MaxLeverage | None = None,
-    max_positions: MaxPositions | None = None,
-    composer: Composer | None = None,
-    strategy_prompt: StrategyPrompt | None = None,
-    template: Template | None = None,
-    feature_intervals: FeatureIntervals | None = None,
-    max_drawdown_pct: DrawdownPct | None = None,
-    max_order_value: OrderValue | None = None,
+    name: MaybeName = None,
+    decide_interval: MaybeDecideInterval = None,
+    max_leverage: MaybeMaxLeverage = None,
+    max_positions: MaybeMaxPositions = None,
+    composer: MaybeComposer = None,
+    strategy_prompt: MaybeStrategyPrompt = None,
+    template: MaybeTemplate = None,
+    feature_intervals: MaybeFeatureIntervals = None,
+    max_drawdown_pct: MaybeDrawdownPct = None,
+    max_order_value: MaybeOrderValue = None,
 ) -> StrategyDetail:
     """Change a strategy's settings; pass only what changes. Takes effect at its next cycle."""
     given: dict[str, Any] = {
