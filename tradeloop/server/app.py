@@ -20,7 +20,7 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from tradeloop.server.market import FeatureQueries
+from tradeloop.server.market import FeatureQueries, close_exchanges
 
 if TYPE_CHECKING:
     from tradeloop.backtest.runner import BacktestRuns
@@ -171,6 +171,7 @@ def lifespan_for(
                     logger.error("the strategy service did not stop in %.0f s", SHUTDOWN_TIMEOUT_S)
                     runner.cancel()
                 await state.features.close()
+                await close_exchanges()
                 await state.finish_warm_up()
             logger.info("tradeloop stopped")
 

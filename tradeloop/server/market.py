@@ -100,6 +100,32 @@ def _open_replay(directory: Path, venue: str) -> ReplayMarketDataSource:
     return source
 
 
+async def check_listed(
+    symbols: list[str], exchange_id: str, market_type: MarketType, testnet: bool = False
+) -> None:
+    """Raise a ConfigError naming the symbols the venue does not list (loads its markets once per
+    process; an unreachable venue raises MarketDataUnavailable naming it)."""
+    from tradeloop.trading.data.exchanges import ExchangeKey, get_exchange
+    from tradeloop.trading.utils import to_ccxt_symbol
+
+    key = ExchangeKey(exchange_id, market_type, testnet)
+    exchange = await get_exchange(key)
+    perpetual = market_type is MarketType.PERPETUAL
+    missing = [s for s in symbols if to_ccxt_symbol(s, perpetual=perpetual) not in exchange.markets]
+    if missing:
+        raise ConfigError(
+            f"symbols: {key.venue} does not list {', '.join(missing)}; "
+            "use symbols it trades, like BTC-USDT"
+        )
+
+
+async def close_exchanges() -> None:
+    """Close the process-wide exchange connections (at server shutdown)."""
+    from tradeloop.trading.data.exchanges import close_all
+
+    await close_all()
+
+
 def check_replay_dir(path: Path) -> Path:
     """A replay directory must exist and hold candle files; say which, without the full path."""
     if not path.is_dir():

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
+from tradeloop.server.market import check_listed
 from tradeloop.tools import _live as live
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import (
@@ -16,6 +17,7 @@ from tradeloop.tools._common import (
     add_tool,
     changes,
     service,
+    state,
 )
 from tradeloop.tools._params import (
     Composer,
@@ -113,6 +115,9 @@ async def create_strategy(
         testnet=testnet,
         credentials_name=credentials_name,
     )
+    if not state(ctx).replay:
+        ex = request.exchange_config
+        await check_listed(request.trading_config.symbols, ex.exchange_id, ex.market_type, testnet)
     approval = live.approve(ctx, "create", request, answer=confirmation, token=confirmation_token)
     svc = await service(ctx)
     info = await svc.create(request, name=name, **live.service_kwargs(svc.create, approval))
