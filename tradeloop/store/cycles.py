@@ -16,7 +16,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import aiosqlite
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from pydantic_core import to_json
 
@@ -119,14 +118,9 @@ class CycleRepository:
 
     async def insert(self, result: CycleResult, *, kind: CycleKind, ledger: Ledger) -> int:
         """Store the whole cycle or nothing; returns the strategy's consecutive failures after it."""
+        rows = _CycleRows.of(result, kind, ledger)
         try:
-            async with self._db.transaction() as conn:
-                cursor = await conn.execute(_INSERT_CYCLE, _cycle_params(result, kind, ledger))
-                cycle_id = cursor.lastrowid
-                assert cycle_id is not None
-                await _insert_children(conn, cycle_id, result)
-                failures = await _update_strategy(conn, result, kind)
-                crash_point("mid_commit")
+            return await self._db.write(rows.insert)
         except sqlite3.IntegrityError as exc:
             if "slot_ts" in str(exc) or "compose_id" in str(exc):
                 raise SlotTaken(
@@ -134,7 +128,6 @@ class CycleRepository:
                     f" (or compose_id {result.compose_id})"
                 ) from exc
             raise StoreError(f"cycle {result.compose_id} could not be stored: {exc}") from exc
-        return failures
 
     async def latest_ledger(self, strategy_id: str) -> tuple[Ledger, int] | None:
         row = await self._db.fetchone(
@@ -367,53 +360,72 @@ def _cycle_params(result: CycleResult, kind: CycleKind, ledger: Ledger) -> tuple
     )
 
 
-async def _insert_children(conn: aiosqlite.Connection, cycle_id: int, result: CycleResult) -> None:
-    await conn.executemany(
-        _INSERT_INSTRUCTION,
-        [
-            *_instruction_rows(cycle_id, "proposed", result.proposed),
-            *_instruction_rows(cycle_id, "guarded", result.instructions),
-        ],
-    )
-    await conn.executemany(
-        _INSERT_NOTE,
-        [
-            (cycle_id, i, n.instruction_id, n.symbol, n.outcome, n.reason)
-            for i, n in enumerate(result.guard_notes)
-        ],
-    )
-    await conn.executemany(
-        _INSERT_TX,
-        [_tx_row(cycle_id, result.strategy_id, i, tx) for i, tx in enumerate(result.tx_results)],
-    )
-    await conn.executemany(
-        _INSERT_TRADE, [_trade_row(cycle_id, result.strategy_id, t) for t in result.trades]
-    )
+@dataclass(frozen=True, slots=True)
+class _CycleRows:
+    """A cycle encoded on the event loop, inserted on the writer thread in one transaction."""
+
+    strategy_id: str
+    cycle: tuple[Any, ...]
+    instructions: list[tuple[Any, ...]]
+    notes: list[tuple[Any, ...]]
+    txs: list[tuple[Any, ...]]
+    trades: list[tuple[Any, ...]]
+    update: dict[str, Any]
+
+    @classmethod
+    def of(cls, result: CycleResult, kind: CycleKind, ledger: Ledger) -> _CycleRows:
+        sid = result.strategy_id
+        return cls(
+            strategy_id=sid,
+            cycle=_cycle_params(result, kind, ledger),
+            instructions=[
+                *_instruction_rows("proposed", result.proposed),
+                *_instruction_rows("guarded", result.instructions),
+            ],
+            notes=[
+                (i, n.instruction_id, n.symbol, n.outcome, n.reason)
+                for i, n in enumerate(result.guard_notes)
+            ],
+            txs=[_tx_row(sid, i, tx) for i, tx in enumerate(result.tx_results)],
+            trades=[_trade_row(sid, t) for t in result.trades],
+            update=_strategy_update(result, kind),
+        )
+
+    def insert(self, conn: sqlite3.Connection) -> int:
+        cycle_id = conn.execute(_INSERT_CYCLE, self.cycle).lastrowid
+        for sql, rows in (
+            (_INSERT_INSTRUCTION, self.instructions),
+            (_INSERT_NOTE, self.notes),
+            (_INSERT_TX, self.txs),
+            (_INSERT_TRADE, self.trades),
+        ):
+            if rows:
+                conn.executemany(sql, [(cycle_id, *row) for row in rows])
+        updated = conn.execute(_UPDATE_STRATEGY, self.update).fetchone()
+        if updated is None:
+            raise StoreError(f"no strategy {self.strategy_id} to record a cycle for")
+        crash_point("mid_commit")
+        return int(updated[0])
 
 
-async def _update_strategy(conn: aiosqlite.Connection, result: CycleResult, kind: CycleKind) -> int:
+def _strategy_update(result: CycleResult, kind: CycleKind) -> dict[str, Any]:
     if kind == "decision":
         failures = "reset"
     else:
         failures = "add" if result.status is CycleStatus.ERROR else "keep"
-    params = {
+    return {
         "slot": result.slot_ts,
         "failures": failures,
         "now": time.time_ns() // 1_000_000,
         "id": result.strategy_id,
     }
-    rows = list(await conn.execute_fetchall(_UPDATE_STRATEGY, params))
-    if not rows:
-        raise StoreError(f"no strategy {result.strategy_id} to record cycle {result.compose_id}")
-    return int(rows[0][0])
 
 
 def _instruction_rows(
-    cycle_id: int, stage: str, instructions: Iterable[TradeInstruction]
+    stage: str, instructions: Iterable[TradeInstruction]
 ) -> list[tuple[Any, ...]]:
     return [
         (
-            cycle_id,
             stage,
             i,
             inst.instruction_id,
@@ -427,9 +439,8 @@ def _instruction_rows(
     ]
 
 
-def _tx_row(cycle_id: int, strategy_id: str, position: int, tx: TxResult) -> tuple[Any, ...]:
+def _tx_row(strategy_id: str, position: int, tx: TxResult) -> tuple[Any, ...]:
     return (
-        cycle_id,
         strategy_id,
         position,
         tx.instruction_id,
@@ -445,9 +456,8 @@ def _tx_row(cycle_id: int, strategy_id: str, position: int, tx: TxResult) -> tup
     )
 
 
-def _trade_row(cycle_id: int, strategy_id: str, trade: TradeHistoryEntry) -> tuple[Any, ...]:
+def _trade_row(strategy_id: str, trade: TradeHistoryEntry) -> tuple[Any, ...]:
     return (
-        cycle_id,
         strategy_id,
         trade.trade_id,
         trade.compose_id,

@@ -5,11 +5,15 @@ version); a corrupt file, a foreign database or one written by a newer tradeloop
 ``StoreError`` and is left byte-for-byte unchanged. Only then is it opened read-write, switched to
 WAL and migrated (``migrations/NNNN_name.sql``, each in its own transaction).
 
-Writing: every write goes through ``transaction()``: one writer connection behind an asyncio lock,
-``BEGIN IMMEDIATE``. A deferred transaction that reads then writes fails at once with "database is
-locked" when another connection writes (the busy timeout does not apply to a lock upgrade); taking
-the write lock up front makes other connections wait for ``busy_timeout`` instead. Reads use a
-second connection, so they see committed data only and never wait for the writer.
+Writing: every write is a ``BEGIN IMMEDIATE`` transaction on one writer connection, owned by one
+thread. A deferred transaction that reads then writes fails at once with "database is locked" when
+another connection writes (the busy timeout does not apply to a lock upgrade); taking the write lock
+up front makes other connections wait for ``busy_timeout`` instead. ``write(fn)`` ships the whole
+transaction to the writer thread in one hop: a transaction never waits for the event loop between
+its statements, so 200 strategies committing at once queue on SQLite, not on each other's turns of
+the loop (with an await per statement, 200 strategies ran 2.5x fewer cycles per second).
+``transaction()`` is the same with an await per statement, for code that must await in between.
+Reads use an aiosqlite connection of their own: they see committed data only and never wait.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -104,9 +110,16 @@ def load_migrations() -> list[Migration]:
 
 
 class Database:
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+    def __init__(
+        self,
+        path: Path,
+        writer: sqlite3.Connection,
+        executor: ThreadPoolExecutor,
+        reader: aiosqlite.Connection,
+    ) -> None:
         self.path = path
         self._writer = writer
+        self._executor = executor
         self._reader = reader
         self._write_lock = asyncio.Lock()
 
@@ -119,31 +132,46 @@ class Database:
             await check_existing(path, latest=migrations[-1].version)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await _connect(path)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tradeloop-db-writer")
+        loop = asyncio.get_running_loop()
         try:
-            await _configure_writer(writer)
-            await _migrate(writer, migrations)
-            reader = await _connect(path)
+            writer = await loop.run_in_executor(executor, _open_writer, path, migrations)
         except BaseException:
-            await writer.close()
+            executor.shutdown(wait=False)
             raise
-        return cls(path, writer, reader)
+        try:
+            reader = await _connect_reader(path)
+        except BaseException:
+            await loop.run_in_executor(executor, writer.close)
+            executor.shutdown(wait=False)
+            raise
+        return cls(path, writer, executor, reader)
 
     async def close(self) -> None:
         async with self._write_lock:
             await self._reader.close()
-            await self._writer.close()
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.close)
+            self._executor.shutdown(wait=False)
+
+    async def write[T](self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction on the writer thread: committed
+        when it returns, rolled back whole when it raises."""
+        async with self._write_lock:  # held only to queue behind an open ``transaction()``
+            future = self._submit(partial(_in_transaction, fn))
+        return await future
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` on the writer; rolled back on any exception."""
+    async def transaction(self) -> AsyncIterator[WriterConnection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` with an await per statement; rolled back on any
+        exception. Prefer ``write`` where the statements need no await in between."""
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            conn = WriterConnection(self._submit)
+            await conn.run(lambda c: c.execute("BEGIN IMMEDIATE"))
             try:
-                yield self._writer
-                await self._writer.execute("COMMIT")
+                yield conn
+                await conn.run(lambda c: c.execute("COMMIT"))
             except BaseException:
-                await _rollback(self._writer)
+                await conn.run(_rollback)
                 raise
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
@@ -153,34 +181,82 @@ class Database:
         rows = await self._reader.execute_fetchall(sql, params)
         return next(iter(rows), None)
 
+    def _submit[T](self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Queue ``fn(writer)`` on the writer thread now (FIFO), to be awaited later."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._executor, fn, self._writer)
 
-async def _connect(path: Path) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-    conn.row_factory = sqlite3.Row
-    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    await conn.execute("PRAGMA foreign_keys = ON")
+
+class WriterConnection:
+    """The writer inside ``Database.transaction()``: each call runs on the writer thread."""
+
+    def __init__(self, submit: Callable[[Callable[[sqlite3.Connection], Any]], Any]) -> None:
+        self._submit = submit
+
+    async def run[T](self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._submit(fn)
+
+    async def execute(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> sqlite3.Cursor:
+        return await self.run(lambda c: c.execute(sql, params))
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        return await self.run(lambda c: c.executemany(sql, rows))
+
+    async def execute_fetchall(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[sqlite3.Row]:
+        return await self.run(lambda c: c.execute(sql, params).fetchall())
+
+
+def _in_transaction[T](fn: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+    return result
+
+
+def _open_writer(path: Path, migrations: Sequence[Migration]) -> sqlite3.Connection:
+    """Runs on the writer thread, which owns the connection from then on."""
+    conn = sqlite3.connect(
+        path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+    )
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"could not switch the database to WAL mode (got {mode})")
+        # WAL + NORMAL: a commit survives a crash of the process; only power loss may undo the last.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        _migrate(conn, migrations)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
-async def _configure_writer(conn: aiosqlite.Connection) -> None:
-    rows = await conn.execute_fetchall("PRAGMA journal_mode = WAL")
-    mode = next(iter(rows))[0]
-    if str(mode).lower() != "wal":
-        raise StoreError(f"could not switch the database to WAL mode (got {mode})")
-    # WAL + NORMAL: a commit survives a process crash (SIGKILL); only power loss may undo the last one.
-    await conn.execute("PRAGMA synchronous = NORMAL")
+async def _connect_reader(path: Path) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.row_factory = sqlite3.Row
+    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
 
 
-async def _rollback(conn: aiosqlite.Connection) -> None:
-    try:
-        await conn.execute("ROLLBACK")
-    except sqlite3.OperationalError:
-        pass  # the failed statement already ended the transaction
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
-async def _migrate(conn: aiosqlite.Connection, migrations: Iterable[Migration]) -> None:
-    await conn.execute(_VERSION_TABLE)
-    current = await _version(conn)
+def _migrate(conn: sqlite3.Connection, migrations: Iterable[Migration]) -> None:
+    conn.execute(_VERSION_TABLE)
+    current = _version(conn.execute("SELECT MAX(version) FROM schema_version").fetchone())
     for migration in migrations:
         if migration.version <= current:
             continue
@@ -190,17 +266,16 @@ async def _migrate(conn: aiosqlite.Connection, migrations: Iterable[Migration]) 
             f"({migration.version}, '{migration.name}', {int(time.time() * 1000)});\nCOMMIT;"
         )
         try:
-            await conn.executescript(script)
+            conn.executescript(script)
         except sqlite3.Error as exc:
-            await _rollback(conn)
+            _rollback(conn)
             name = f"{migration.version:04d}_{migration.name}"
             raise StoreError(f"migration {name} failed: {exc}") from exc
         logger.info("database migrated to version %d (%s)", migration.version, migration.name)
 
 
-async def _version(conn: aiosqlite.Connection) -> int:
-    rows = await conn.execute_fetchall("SELECT MAX(version) FROM schema_version")
-    value = next(iter(rows))[0]
+def _version(row: Sequence[Any] | None) -> int:
+    value = row[0] if row else None
     return int(value) if value is not None else 0
 
 
@@ -235,7 +310,9 @@ async def _check_readonly(conn: aiosqlite.Connection, path: Path, latest: int) -
         if tables:
             raise StoreError(f"{path} is a SQLite database but not a tradeloop one; not touched")
         return
-    version = await _version(conn)
+    version = _version(
+        next(iter(await conn.execute_fetchall("SELECT MAX(version) FROM schema_version")), None)
+    )
     if version > latest:
         raise StoreError(
             f"{path} has schema version {version}, newer than this tradeloop knows ({latest}); "

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
-
-import aiosqlite
 
 from tradeloop.store.db import Database
 from tradeloop.trading.errors import ConfigError, InvalidTransition, NotFound
@@ -50,23 +48,24 @@ class StrategyRepository:
         replay: dict[str, Any] | None,
     ) -> StrategyRow:
         now = _now_ms()
-        try:
-            async with self._db.transaction() as conn:
-                await conn.execute(
-                    "INSERT INTO strategies (id, name, agent_kind, request_json, replay_json, status,"
-                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'created', ?, ?)",
-                    (
-                        strategy_id,
-                        name,
-                        agent_kind,
-                        request_to_json(request),
-                        None if replay is None else json.dumps(replay),
-                        now,
-                        now,
-                    ),
-                )
-        except sqlite3.IntegrityError as exc:
-            raise ConfigError(f"a strategy named {name!r} already exists") from exc
+        row = (
+            strategy_id,
+            name,
+            agent_kind,
+            request_to_json(request),
+            None if replay is None else json.dumps(replay),
+            now,
+            now,
+        )
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO strategies (id, name, agent_kind, request_json, replay_json, status,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'created', ?, ?)",
+                row,
+            )
+
+        await self._write_named(insert, name)
         return await self.require(strategy_id)
 
     async def get(self, strategy_id: str) -> StrategyRow | None:
@@ -102,52 +101,56 @@ class StrategyRepository:
         allowed_from: Collection[StrategyStatus],
     ) -> StrategyRow:
         """Move to ``to`` if the current status allows ``action``; otherwise change nothing."""
-        async with self._db.transaction() as conn:
-            current = await _status_in_txn(conn, strategy_id)
-            check_allowed(strategy_id, current, action, allowed_from)
-            reset = ", consecutive_failures = 0" if to is StrategyStatus.RUNNING else ""
-            await conn.execute(
+        reset = ", consecutive_failures = 0" if to is StrategyStatus.RUNNING else ""
+
+        def move(conn: sqlite3.Connection) -> None:
+            check_allowed(strategy_id, _status(conn, strategy_id), action, allowed_from)
+            conn.execute(
                 f"UPDATE strategies SET status = ?, reason = ?, updated_at = ?{reset} WHERE id = ?",
                 (to.value, reason, _now_ms(), strategy_id),
             )
+
+        await self._db.write(move)
         return await self.require(strategy_id)
 
     async def rename(self, strategy_id: str, name: str) -> StrategyRow:
-        try:
-            async with self._db.transaction() as conn:
-                await _status_in_txn(conn, strategy_id)
-                await conn.execute(
-                    "UPDATE strategies SET name = ?, updated_at = ? WHERE id = ?",
-                    (name, _now_ms(), strategy_id),
-                )
-        except sqlite3.IntegrityError as exc:
-            raise ConfigError(f"a strategy named {name!r} already exists") from exc
+        await self._write_named(lambda conn: _update(conn, strategy_id, "name = ?", name), name)
         return await self.require(strategy_id)
 
     async def set_request(self, strategy_id: str, request: UserRequest) -> StrategyRow:
-        async with self._db.transaction() as conn:
-            await _status_in_txn(conn, strategy_id)
-            await conn.execute(
-                "UPDATE strategies SET request_json = ?, updated_at = ? WHERE id = ?",
-                (request_to_json(request), _now_ms(), strategy_id),
-            )
+        text = request_to_json(request)
+        await self._db.write(lambda conn: _update(conn, strategy_id, "request_json = ?", text))
         return await self.require(strategy_id)
 
     async def delete(self, strategy_id: str, *, allowed_from: Collection[StrategyStatus]) -> None:
         """Delete the strategy and, by cascade, all its cycles, instructions, fills and trades."""
-        async with self._db.transaction() as conn:
-            current = await _status_in_txn(conn, strategy_id)
-            check_allowed(strategy_id, current, "delete", allowed_from)
-            await conn.execute("DELETE FROM strategies WHERE id = ?", (strategy_id,))
+
+        def delete(conn: sqlite3.Connection) -> None:
+            check_allowed(strategy_id, _status(conn, strategy_id), "delete", allowed_from)
+            conn.execute("DELETE FROM strategies WHERE id = ?", (strategy_id,))
+
+        await self._db.write(delete)
+
+    async def _write_named(self, fn: Callable[[sqlite3.Connection], None], name: str) -> None:
+        try:
+            await self._db.write(fn)
+        except sqlite3.IntegrityError as exc:
+            raise ConfigError(f"a strategy named {name!r} already exists") from exc
 
 
-async def _status_in_txn(conn: aiosqlite.Connection, strategy_id: str) -> StrategyStatus:
-    rows = list(
-        await conn.execute_fetchall("SELECT status FROM strategies WHERE id = ?", (strategy_id,))
-    )
-    if not rows:
+def _status(conn: sqlite3.Connection, strategy_id: str) -> StrategyStatus:
+    row = conn.execute("SELECT status FROM strategies WHERE id = ?", (strategy_id,)).fetchone()
+    if row is None:
         raise NotFound(f"no strategy with id {strategy_id!r}")
-    return StrategyStatus(rows[0][0])
+    return StrategyStatus(row[0])
+
+
+def _update(conn: sqlite3.Connection, strategy_id: str, assignment: str, value: Any) -> None:
+    _status(conn, strategy_id)
+    conn.execute(
+        f"UPDATE strategies SET {assignment}, updated_at = ? WHERE id = ?",
+        (value, _now_ms(), strategy_id),
+    )
 
 
 def check_allowed(
