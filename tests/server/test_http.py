@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
 from tests.server.stub_service import FailingService, opener
@@ -117,3 +123,64 @@ def test_tradeloop_serve_refuses_to_start_on_a_public_address_without_a_token(tm
     assert completed.returncode == 2
     assert "refusing to listen on 0.0.0.0" in completed.stderr
     assert completed.stdout == ""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@asynccontextmanager
+async def http_server(shared_data, tmp_path) -> AsyncIterator[str]:
+    """``tradeloop serve --http`` as a subprocess with a token; yields its URL once it listens."""
+    port = _free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "TRADELOOP_DB": str(tmp_path / "t.db"),
+        "TRADELOOP_HTTP_TOKEN": TOKEN,
+    }
+    args = ["serve", "--http", "--port", str(port), "--replay", str(shared_data)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tradeloop", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with ThreadPoolExecutor(1) as reader:
+            ready = reader.submit(_wait_for_line, process, "Uvicorn running on")
+            assert ready.result(timeout=60), "the server did not start"
+        threading.Thread(target=process.stderr.read, daemon=True).start()  # keep the pipe flowing
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def _wait_for_line(process: subprocess.Popen, text: str) -> bool:
+    for line in process.stderr:
+        if text in line:
+            return True
+    return False
+
+
+async def test_a_strategy_runs_over_streamable_http_with_the_token(shared_data, tmp_path) -> None:
+    async with http_server(shared_data, tmp_path) as url:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with httpx2.AsyncClient(headers=headers) as http:
+            async with Client(
+                streamable_http_client(url, http_client=http), mode="legacy"
+            ) as client:
+                created = await client.call_tool(
+                    "create_strategy", {"symbols": ["BTC-USDT"], "initial_capital": 1000}
+                )
+                sid = created.structured_content["strategy_id"]
+                cycle = await client.call_tool("run_cycle_now", {"strategy_id": sid})
+                portfolio = await client.call_tool("get_portfolio", {"strategy_id": sid})
+        async with httpx2.AsyncClient() as anonymous:
+            refused = await anonymous.post(url, json=INITIALIZE, headers=HEADERS)
+    assert not cycle.is_error and cycle.structured_content["status"] == "ok"
+    assert portfolio.structured_content["strategy_id"] == sid
+    assert refused.status_code == 401
