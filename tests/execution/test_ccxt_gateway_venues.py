@@ -144,3 +144,19 @@ async def test_the_available_cash_is_read_from_the_account() -> None:
         assert await rig.gateway.fetch_cash("USDT") == (D("1234.5"), D("1234.5"))
     finally:
         await rig.close()
+
+
+@pytest.mark.parametrize(
+    ("venue", "market_type"), [("binance", PERP), ("okx", PERP), ("bybit", PERP)]
+)
+async def test_positions_of_several_symbols_are_read_in_base_units(venue, market_type) -> None:
+    rig = await open_rig(venue, market_type)
+    eth = instruction(
+        "ETH-USDT", TradeSide.SELL, 0.5, compose_id="c_eth", action=TradeAction.OPEN_SHORT
+    )
+    try:
+        await rig.gateway.execute([buy(0.05), eth], PRICES)
+        held = await rig.gateway.fetch_positions(["BTC-USDT", "ETH-USDT"])
+        assert held == {"BTC-USDT": D("0.05"), "ETH-USDT": D("-0.5")}
+    finally:
+        await rig.close()

@@ -197,9 +197,12 @@ class CCXTExecutionGateway(BaseExecutionGateway):
             totals = balance.get("total") or {}
             return {s: to_decimal(str(totals.get(s.split("-")[0]) or 0)) for s in symbols}
         markets = [self._market_symbol(s) for s in symbols]
-        rows = await self._read(
-            exchange, "fetch_positions", lambda: exchange.fetch_positions(markets)
-        )
+        batches = [[m] for m in markets] if self.venue.positions_one_symbol_per_call else [markets]
+        rows = []
+        for batch in batches:
+            rows += await self._read(
+                exchange, "fetch_positions", lambda b=batch: exchange.fetch_positions(b)
+            )
         found = {s: ZERO for s in symbols}
         by_market = dict(zip(markets, symbols, strict=True))
         for row in rows:

@@ -68,6 +68,8 @@ class VenueProfile:
     testnet: TestnetSwitch | None = "sandbox"
     amount_in_contracts: bool = False
     """ccxt amounts are contracts (``base = amount * contractSize``) rather than base units."""
+    positions_one_symbol_per_call: bool = False
+    """``fetch_positions`` takes at most one symbol (Bybit)."""
     fetch_fills_from_trades: bool = False
     """The order structure carries no fee: read it from ``fetch_my_trades`` for the order."""
 
@@ -176,6 +178,7 @@ _VENUES: tuple[VenueProfile, ...] = (
         no_change_markers=("110043", "leverage not modified"),
         testnet="sandbox",
         amount_in_contracts=True,
+        positions_one_symbol_per_call=True,
     ),
 )
 
