@@ -86,3 +86,20 @@ async def test_shutdown_lets_a_job_finish_within_the_grace_and_cancels_it_after(
     await asyncio.wait_for(started.wait(), WAIT_S)
     await scheduler.shutdown(0)
     assert outcome == ["cancelled"]
+
+
+async def test_shutdown_waits_for_a_job_that_finishes_within_the_grace() -> None:
+    scheduler = StrategyScheduler(misfire_grace_s=30)
+    started = asyncio.Event()
+    outcome: list[str] = []
+
+    async def quick(_now: int) -> None:
+        started.set()
+        await asyncio.sleep(0)  # one turn of the loop: still in flight when shutdown begins
+        outcome.append("finished")
+
+    scheduler.start()
+    scheduler.soon("quick", quick)
+    await asyncio.wait_for(started.wait(), WAIT_S)
+    await scheduler.shutdown(WAIT_S)
+    assert outcome == ["finished"]

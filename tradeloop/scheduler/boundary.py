@@ -49,7 +49,8 @@ class CycleOutcome:
 class CycleTarget(Protocol):
     """One strategy, as the boundary drives it."""
 
-    strategy_id: str
+    @property
+    def strategy_id(self) -> str: ...
 
     async def run(self, slot_ts: int | None) -> CycleResult:
         """Run and record one full cycle."""

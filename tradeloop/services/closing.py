@@ -4,6 +4,8 @@ recorded like any other cycle."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tradeloop.trading.decision.interfaces import BaseComposer
 from tradeloop.trading.models import (
     ComposeContext,
@@ -15,7 +17,7 @@ from tradeloop.trading.models import (
 
 
 class ClosePositionsComposer(BaseComposer):
-    def __init__(self, symbols: list[str] | None, why: str) -> None:
+    def __init__(self, symbols: Sequence[str] | None, why: str) -> None:
         """Close the positions in ``symbols`` (None: every open position)."""
         self._symbols = symbols
         self._why = why

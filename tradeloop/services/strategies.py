@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import partial
@@ -408,7 +408,8 @@ class StrategyService:
                 await self._finish_replay(loaded)
                 return
             await self._run_slot(loaded, slot)
-            back_to_back = loaded.running and _spec(loaded.row).speed is None  # type: ignore[union-attr]
+            spec = _spec(loaded.row)
+            back_to_back = loaded.running and spec is not None and spec.speed is None
         if back_to_back:
             self.scheduler.soon(strategy_id, partial(self._on_replay_slot, strategy_id))
 
@@ -467,7 +468,7 @@ class StrategyService:
         await self._move(loaded, S.STOPPED, reason, action="stop", allowed=CAN_STOP)
 
     async def _close_positions(
-        self, loaded: LoadedStrategy, symbols: list[str] | None, why: str
+        self, loaded: LoadedStrategy, symbols: Sequence[str] | None, why: str
     ) -> CycleOutcome:
         with loaded.composer(ClosePositionsComposer(symbols, why)):
             outcome = await run_cycle(loaded, None)
@@ -615,9 +616,15 @@ class StrategyService:
         )
 
     async def _close(self) -> None:
-        await self.scheduler.shutdown(self.settings.shutdown_grace_s)
+        """Scheduled cycles first, then cycles run on demand, get the grace to finish."""
+        grace = self.settings.shutdown_grace_s
+        await self.scheduler.shutdown(grace)
         for strategy_id in list(self._loaded):
-            await self._unload(strategy_id)
+            try:
+                async with asyncio.timeout(grace), self._locks[strategy_id]:
+                    await self._unload(strategy_id)
+            except TimeoutError:
+                logger.warning("strategy_id=%s still busy at shutdown; abandoned", strategy_id)
 
     def _agent(self, kind: str) -> BaseStrategyAgent:
         agent = self._agents.get(kind)

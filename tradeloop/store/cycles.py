@@ -482,7 +482,8 @@ def _filters(
     until_ms: int | None,
     ts_expr: str,
 ) -> tuple[list[str], list[Any]]:
-    where, params = ["strategy_id = ?"], [strategy_id]
+    where: list[str] = ["strategy_id = ?"]
+    params: list[Any] = [strategy_id]
     for clause, value in (
         ("id > ?" if cursor.ascending else "id < ?", cursor.after_id),
         (f"{ts_expr} >= ?", since_ms),

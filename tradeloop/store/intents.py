@@ -12,9 +12,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-import aiosqlite
-
-from tradeloop.store.db import Database
+from tradeloop.store.db import Database, WriterConnection
 from tradeloop.trading.errors import AccountingError
 from tradeloop.trading.execution.intents import (
     IntentStatus,
@@ -121,9 +119,7 @@ class SqliteIntentStore:
             await mark_applied_in(conn, client_order_ids, ts)
 
 
-async def mark_applied_in(
-    conn: aiosqlite.Connection, client_order_ids: Iterable[str], ts: int
-) -> None:
+async def mark_applied_in(conn: WriterConnection, client_order_ids: Iterable[str], ts: int) -> None:
     """Mark fills as applied to the portfolio inside the caller's transaction (the cycle commit),
     so "in the portfolio" and "marked applied" can never disagree after a crash."""
     await conn.executemany(
@@ -132,7 +128,7 @@ async def mark_applied_in(
     )
 
 
-async def _get(conn: aiosqlite.Connection, client_order_id: str) -> OrderIntent | None:
+async def _get(conn: WriterConnection, client_order_id: str) -> OrderIntent | None:
     rows = list(
         await conn.execute_fetchall(f"{_SELECT} WHERE client_order_id = ?", (client_order_id,))
     )
