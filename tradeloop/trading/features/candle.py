@@ -18,6 +18,7 @@ class SimpleCandleFeatureComputer(CandleBasedFeatureComputer):
 
     def __init__(self, exchange_id: str | None = None) -> None:
         self._exchange_id = exchange_id
+        self._instruments: dict[str, InstrumentRef] = {}
 
     def compute_features(self, candles: list[Candle]) -> list[FeatureVector]:
         """One vector per (symbol, interval) present in ``candles``, in order of first appearance."""
@@ -31,9 +32,10 @@ class SimpleCandleFeatureComputer(CandleBasedFeatureComputer):
     ) -> FeatureVector:
         """The vector of row ``i`` of a precomputed indicator frame (``close_ts``: its close time)."""
         recent = {key: arrays.recent(key, i, RECENT_COUNT) for key in ("close", "rsi")}
-        return FeatureVector(
+        # Built by the framework from finite floats: skip re-validation on this hot path.
+        return FeatureVector.model_construct(
             ts=close_ts,
-            instrument=InstrumentRef(symbol=symbol, exchange_id=self._exchange_id),
+            instrument=self._instrument(symbol),
             values=arrays.values_at(i),
             meta={
                 "interval": interval,
@@ -41,6 +43,14 @@ class SimpleCandleFeatureComputer(CandleBasedFeatureComputer):
                 "recent": recent,
             },
         )
+
+    def _instrument(self, symbol: str) -> InstrumentRef:
+        ref = self._instruments.get(symbol)
+        if ref is None:
+            ref = self._instruments[symbol] = InstrumentRef(
+                symbol=symbol, exchange_id=self._exchange_id
+            )
+        return ref
 
     def _from_candles(self, symbol: str, interval: str, candles: list[Candle]) -> FeatureVector:
         candles = sorted(candles, key=lambda c: c.ts)
