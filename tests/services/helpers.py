@@ -8,8 +8,7 @@ from pathlib import Path
 
 from tests.fakes import ScriptedComposer, StaticPipeline
 from tradeloop.store.codec import ledger_from_json, without_marks
-from tradeloop.trading._internal.runtime import Components, StrategyRuntime
-from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
+from tradeloop.trading.base_agent import BaseStrategyAgent
 from tradeloop.trading.decision.interfaces import BaseComposer
 from tradeloop.trading.features.interfaces import BaseFeaturesPipeline
 from tradeloop.trading.models import (
@@ -104,10 +103,6 @@ def scripted(script) -> Callable[[], BaseComposer]:  # type: ignore[no-untyped-d
     return lambda: ScriptedComposer(script)
 
 
-async def replay_runtime(request: UserRequest, components: Components) -> StrategyRuntime:
-    return await DefaultStrategyAgent().create_runtime(request, components=components)
-
-
 # ---------------------------------------------------------------------- reading a database file
 
 
@@ -115,14 +110,6 @@ def connect_readonly(db: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     conn.row_factory = sqlite3.Row
     return conn
-
-
-def fold_fills(market_type: MarketType, capital: float, txs: list[tuple[int, TxResult]]) -> Ledger:
-    """The ledger that ``txs`` (each with its cycle ts) make from a fresh account."""
-    ledger = Ledger.open_account(market_type, to_decimal(capital))
-    for ts, tx in txs:
-        ledger, _ = apply_fill(ledger, fill_from_tx(tx, ts))
-    return ledger
 
 
 def ledger_mismatches(conn: sqlite3.Connection, strategy_id: str, request: UserRequest) -> int:
