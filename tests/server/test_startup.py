@@ -41,3 +41,16 @@ def test_serve_help_lists_the_transport_and_replay_options() -> None:
     )
     assert "--replay DIR" in completed.stdout
     assert "--http" in completed.stdout
+
+
+def test_serve_refuses_a_replay_directory_that_does_not_exist(tmp_path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "tradeloop", "serve", "--replay", str(tmp_path / "nope")],
+        env={"PATH": "/usr/bin:/bin", "TRADELOOP_DB": str(tmp_path / "t.db")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 2
+    assert "replay directory 'nope' does not exist" in completed.stderr
+    assert completed.stdout == ""

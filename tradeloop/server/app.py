@@ -18,7 +18,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from tradeloop.server.market import FeatureQueries, close_exchanges
@@ -89,6 +89,8 @@ class AppState:
                     "tradeloop is still opening its strategy store; try again shortly"
                 ) from None
         if self._service is None:
+            if self._failure is None:
+                raise ToolError("tradeloop is shutting down; the strategy store is closed")
             raise ToolError(f"the strategy store could not be opened: {self._failure}")
         return self._service
 
@@ -197,10 +199,6 @@ def lifespan_for(
             logger.info("tradeloop stopped")
 
     return lifespan
-
-
-def state_of(ctx: Context[AppState, Any]) -> AppState:
-    return ctx.request_context.lifespan_context
 
 
 def _version() -> str:
