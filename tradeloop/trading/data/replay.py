@@ -92,8 +92,6 @@ class ReplayMarketDataSource(BaseMarketDataSource):
             self._files.setdefault(_canonical(symbol), {})[interval_ms] = Path(path).resolve()
             self._names.setdefault(interval_ms, interval)
         self._by_path: SeriesCache = {} if series_cache is None else series_cache
-        self._resampled: dict[tuple[str, int], _Series] = {}
-        self._frames: dict[tuple[str, int], pd.DataFrame] = {}
 
     @classmethod
     def from_dir(
@@ -164,13 +162,13 @@ class ReplayMarketDataSource(BaseMarketDataSource):
 
     def series(self, symbol: str, interval: str) -> pd.DataFrame:
         """The whole series (future included), rows 0..n-1, columns ts/open/high/low/close/volume."""
-        key = (_canonical(symbol), _interval_ms(interval))
-        frame = self._frames.get(key)
-        if frame is None:
-            series = self._series(symbol, interval)
-            frame = pd.DataFrame({"ts": series.ts} | {c: getattr(series, c) for c in _COLUMNS[1:]})
-            self._frames[key] = frame
-        return frame.copy(deep=False)  # copy-on-write: callers cannot change the cached frame
+        series = self._series(symbol, interval)
+        return pd.DataFrame({"ts": series.ts} | {c: getattr(series, c) for c in _COLUMNS[1:]})
+
+    def series_handle(self, symbol: str, interval: str) -> object:
+        """An object that identifies the data behind ``series(symbol, interval)``: sources sharing a
+        ``series_cache`` return the same object for the same file, so derived data can be shared."""
+        return self._series(symbol, interval)
 
     def latest_candle(self, symbol: str, interval: str) -> Candle | None:
         """The most recent closed candle, or None before the first one closes."""
@@ -230,13 +228,13 @@ class ReplayMarketDataSource(BaseMarketDataSource):
     def _series_ms(self, symbol: str, interval_ms: int) -> _Series:
         if interval_ms in self._known(symbol):
             return self._native(symbol, interval_ms)
-        cached = self._resampled.get((symbol, interval_ms))
+        finer = [ms for ms in self._known(symbol) if ms < interval_ms and interval_ms % ms == 0]
+        if not finer:
+            raise self._missing(f"{symbol} {self._name(interval_ms)}")
+        key = (self._files[symbol][max(finer)], interval_ms)  # shared like the native series
+        cached = self._by_path.get(key)
         if cached is None:
-            finer = [ms for ms in self._known(symbol) if ms < interval_ms and interval_ms % ms == 0]
-            if not finer:
-                raise self._missing(f"{symbol} {self._name(interval_ms)}")
-            cached = _resample(self._native(symbol, max(finer)), interval_ms)
-            self._resampled[(symbol, interval_ms)] = cached
+            cached = self._by_path[key] = _resample(self._native(symbol, max(finer)), interval_ms)
         return cached
 
     def _known(self, symbol: str) -> dict[int, Path]:

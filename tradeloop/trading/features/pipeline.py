@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,32 @@ class _ReplayFrame:
 
     arrays: FrameArrays
     close_ts: np.ndarray
+
+
+_SHARED_FRAMES: OrderedDict[int, tuple[object, _ReplayFrame]] = OrderedDict()
+_SHARED_FRAMES_MAX = 256
+"""Indicator frames over whole replay series, shared by every pipeline of the process: 200
+strategies on the same files compute and hold each frame once. Keyed by the identity of the
+source's series object, which the entry keeps alive so the id cannot be reused."""
+
+
+def _shared_frame(source: ReplayMarketDataSource, symbol: str, interval: str) -> _ReplayFrame:
+    handle = source.series_handle(symbol, interval)
+    entry = _SHARED_FRAMES.get(id(handle))
+    if entry is not None and entry[0] is handle:
+        _SHARED_FRAMES.move_to_end(id(handle))
+        return entry[1]
+    series = source.series(symbol, interval)
+    interval_ms = parse_interval_seconds(interval) * 1000
+    frame = _ReplayFrame(
+        arrays=FrameArrays.from_frame(indicator_frame(series)),
+        close_ts=series["ts"].to_numpy() + interval_ms,
+    )
+    logger.debug("%s %s: indicators computed over %d candles", symbol, interval, len(series))
+    _SHARED_FRAMES[id(handle)] = (handle, frame)
+    while len(_SHARED_FRAMES) > _SHARED_FRAMES_MAX:
+        _SHARED_FRAMES.popitem(last=False)
+    return frame
 
 
 class DefaultFeaturesPipeline(BaseFeaturesPipeline):
@@ -118,14 +145,5 @@ class DefaultFeaturesPipeline(BaseFeaturesPipeline):
         key = (symbol, interval)
         cached = self._replay_frames.get(key)
         if cached is None:
-            series = source.series(symbol, interval)
-            interval_ms = parse_interval_seconds(interval) * 1000
-            cached = _ReplayFrame(
-                arrays=FrameArrays.from_frame(indicator_frame(series)),
-                close_ts=series["ts"].to_numpy() + interval_ms,
-            )
-            self._replay_frames[key] = cached
-            logger.debug(
-                "%s %s: indicators computed over %d candles", symbol, interval, len(series)
-            )
+            cached = self._replay_frames[key] = _shared_frame(source, symbol, interval)
         return cached
