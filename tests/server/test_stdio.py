@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -116,3 +117,46 @@ def test_stdout_carries_only_json_rpc_messages(shared_data, tmp_path) -> None:
     assert completed.returncode == 0
     assert "strategy service ready" in completed.stderr
     assert "tradeloop stopped" in completed.stderr
+
+
+def test_sigterm_shuts_the_server_down_cleanly(shared_data, tmp_path) -> None:
+    params = serve_params(shared_data, tmp_path / "t.db")
+    process = subprocess.Popen(
+        [params.command, *params.args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=params.env,
+        text=True,
+    )
+    listing = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "list_strategies", "arguments": {}},
+    }
+    handshake = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"},
+        },
+    }
+    process.stdin.write(json.dumps(handshake) + "\n")
+    process.stdin.write(
+        json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}) + "\n"
+    )
+    process.stdin.write(json.dumps(listing) + "\n")
+    process.stdin.flush()
+    with ThreadPoolExecutor(1) as reader:
+        replies = reader.submit(lambda: [process.stdout.readline() for _ in range(2)])
+        assert all(json.loads(r)["id"] in (0, 1) for r in replies.result(timeout=120))
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0
+    assert "received SIGTERM, shutting down" in stderr
+    assert "Scheduler has been shut down" in stderr
+    assert "tradeloop stopped" in stderr
