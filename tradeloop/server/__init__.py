@@ -1,0 +1,1 @@
+"""The MCP server: ``build_server(settings)``, its lifespan, transports and auth."""
