@@ -65,7 +65,10 @@ def test_replay_strategies_share_one_load_of_each_candle_file(shared_data: Path)
     assert loaded and {path.name[:12] for path, _ in loaded} == {"binance_spot"}
     b = library.timeline(spec, replay_request(symbols=["ETH-USDT", "SOL-USDT"]))
     assert all(library.series_cache[key] is series for key, series in loaded.items())
-    assert len(library.series_cache) == len(loaded)  # nothing loaded twice
+    added = set(library.series_cache) - set(loaded)
+    assert all(
+        interval_ms == 4 * HOUR for _, interval_ms in added
+    )  # only resampled 4h, no CSV twice
     library.timeline(spec, perpetual_request())
     assert len(library.series_cache) > len(loaded)  # the Bybit files join the same cache
     assert a.clock is not b.clock

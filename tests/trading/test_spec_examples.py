@@ -148,7 +148,9 @@ async def test_example_1_a_custom_pipeline_feeds_the_cycle() -> None:
 
 
 async def test_example_2_a_custom_composer_decides_on_default_features(shared_data) -> None:
-    results = await RuleBasedAgent().run(btc_request(), max_cycles=3, components=replay(shared_data))
+    results = await RuleBasedAgent().run(
+        btc_request(), max_cycles=3, components=replay(shared_data)
+    )
     assert [r.rationale for r in results] == ["Rule-based signals"] * 3
     assert any("rsi" in fv.values for fv in results[0].features)
 
@@ -169,7 +171,9 @@ class FailingHooksAgent(MonitoredAgent):
 
 
 async def test_hook_exceptions_are_logged_and_swallowed(shared_data, caplog) -> None:
-    results = await FailingHooksAgent().run(btc_request(), max_cycles=2, components=replay(shared_data))
+    results = await FailingHooksAgent().run(
+        btc_request(), max_cycles=2, components=replay(shared_data)
+    )
     assert len(results) == 2
     assert "hook _on_cycle_result" in caplog.text
 
