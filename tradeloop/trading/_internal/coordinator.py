@@ -81,7 +81,7 @@ class DefaultDecisionCoordinator:
         ts = self.clock.now_ms()
         features = (await self.pipeline.build()).features
         portfolio = await self.portfolio.mark(features, ts)
-        return ComposeContext.model_construct(  # every part is a validated model already
+        return ComposeContext(
             ts=ts,
             compose_id=compose_id or new_compose_id(),
             strategy_id=self.strategy_id,
@@ -133,7 +133,7 @@ class DefaultDecisionCoordinator:
         slot_ts: int | None,
     ) -> CycleResult:
         skipped = proposal.skipped_reason is not None
-        return CycleResult.model_construct(  # assembled from validated parts
+        return CycleResult(
             compose_id=context.compose_id,
             strategy_id=self.strategy_id,
             ts=context.ts,
@@ -157,7 +157,7 @@ class DefaultDecisionCoordinator:
         """Add a cycle to the recent decisions the composer sees (also used to restore them)."""
         fills = sum(1 for tx in result.tx_results if tx.filled_qty > 0)
         self.recent.append(
-            DecisionSummary.model_construct(
+            DecisionSummary(
                 compose_id=result.compose_id,
                 ts=result.ts,
                 rationale=(result.rationale or result.reason or "")[:500],
@@ -174,7 +174,7 @@ class DefaultDecisionCoordinator:
 def summarize(view: PortfolioView) -> StrategySummary:
     equity = view.total_value if view.total_value is not None else view.account_balance
     initial = view.initial_capital or equity
-    return StrategySummary.model_construct(
+    return StrategySummary(
         strategy_id=view.strategy_id,
         ts=view.ts,
         equity=equity,

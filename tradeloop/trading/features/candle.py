@@ -32,8 +32,7 @@ class SimpleCandleFeatureComputer(CandleBasedFeatureComputer):
     ) -> FeatureVector:
         """The vector of row ``i`` of a precomputed indicator frame (``close_ts``: its close time)."""
         recent = {key: arrays.recent(key, i, RECENT_COUNT) for key in ("close", "rsi")}
-        # Built by the framework from finite floats: skip re-validation on this hot path.
-        return FeatureVector.model_construct(
+        return FeatureVector(
             ts=close_ts,
             instrument=self._instrument(symbol),
             values=arrays.values_at(i),

@@ -26,7 +26,7 @@ class MarketSnapshotFeatureComputer:
             if "price" not in values:
                 continue
             vectors.append(
-                FeatureVector.model_construct(  # values are checked finite floats above
+                FeatureVector(
                     ts=int(entry.get("ts", now_ms)),
                     instrument=InstrumentRef(symbol=symbol, exchange_id=self._exchange_id),
                     values=values,

@@ -47,7 +47,7 @@ class InstrumentStats:
 
     def entry(self) -> TradeDigestEntry:
         n = self.trade_count
-        return TradeDigestEntry.model_construct(
+        return TradeDigestEntry(
             trade_count=n,
             realized_pnl=self.realized_pnl,
             win_rate=self.wins / n if n else None,
@@ -175,7 +175,7 @@ def sharpe_ratio(equity: list[float], interval_s: int) -> float | None:
 def to_digest(state: DigestState, ts: int | None = None) -> TradeDigest:
     last = state.last_equity
     total_return = (last / state.initial_capital - 1) * 100 if last is not None else None
-    return TradeDigest.model_construct(  # computed from validated cycles
+    return TradeDigest(
         ts=ts if ts is not None else state.ts,
         by_instrument={s: st.entry() for s, st in sorted(state.by_instrument.items())},
         sharpe_ratio=state.return_sums().sharpe(state.interval_s),

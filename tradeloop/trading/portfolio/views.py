@@ -60,7 +60,7 @@ def ledger_to_view(
     request: UserRequest,
 ) -> PortfolioView:
     positions = {
-        symbol: PositionSnapshot.model_construct(  # floats of exact decimals: nothing to check
+        symbol: PositionSnapshot(
             instrument=InstrumentRef(
                 symbol=symbol, exchange_id=request.exchange_config.exchange_id
             ),
@@ -76,7 +76,7 @@ def ledger_to_view(
         )
         for symbol, pos in ledger.positions.items()
     }
-    return PortfolioView.model_construct(
+    return PortfolioView(
         strategy_id=strategy_id,
         ts=ts,
         account_balance=float(ledger.cash),
