@@ -256,3 +256,23 @@ async def test_the_specs_backtest_data_source_drives_the_default_pipeline(shared
     stamps = [r.features[0].ts for r in results]
     assert stamps == [BTC_1H_FIRST + h * HOUR_MS for h in (300, 301, 302)]
     assert all(len(r.features) == 1 and "rsi" in r.features[0].values for r in results)
+
+
+async def test_snapshot_high_and_low_span_every_candle_since_the_previous_snapshot(
+    shared_data,
+) -> None:
+    from tradeloop.trading.clock import SimulatedClock
+    from tradeloop.trading.data.replay import ReplayMarketDataSource
+
+    clock = SimulatedClock(0)
+    source = ReplayMarketDataSource.from_dir(shared_data, clock, venue="bybit_linear")
+    clock.set(source.start_ms(10))
+    await source.get_market_snapshot(["BTC-USDT"])
+    series = source.series("BTC-USDT", "5m")
+    seen = source.visible_count("BTC-USDT", "5m")
+    clock.advance(3600)  # twelve 5m candles later
+    snap = (await source.get_market_snapshot(["BTC-USDT"]))["BTC-USDT"]
+    window = series.iloc[seen : seen + 12]
+    assert snap["high"] == window["high"].max()
+    assert snap["low"] == window["low"].min()
+    assert snap["price"] == window["close"].iloc[-1]

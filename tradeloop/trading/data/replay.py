@@ -92,6 +92,7 @@ class ReplayMarketDataSource(BaseMarketDataSource):
             self._files.setdefault(_canonical(symbol), {})[interval_ms] = Path(path).resolve()
             self._names.setdefault(interval_ms, interval)
         self._by_path: SeriesCache = {} if series_cache is None else series_cache
+        self._snapshot_from: dict[str, int] = {}
 
     @classmethod
     def from_dir(
@@ -137,7 +138,9 @@ class ReplayMarketDataSource(BaseMarketDataSource):
         return [c for symbol in symbols for c in self._recent(symbol, interval, lookback)]
 
     async def get_market_snapshot(self, symbols: list[str]) -> dict[str, dict[str, Any]]:
-        """Per symbol, the latest closed candle of its finest file: price = close, and its high/low."""
+        """Per symbol, price = close of the latest closed candle of its finest file; high/low span
+        every finest candle closed since the previous snapshot, so stops and targets checked once
+        per cycle see the whole path between cycles, not only its last candle."""
         snapshot: dict[str, dict[str, Any]] = {}
         for symbol in symbols:
             canonical = _canonical(symbol)
@@ -146,10 +149,13 @@ class ReplayMarketDataSource(BaseMarketDataSource):
             if n == 0:
                 continue
             i = n - 1
+            first = self._snapshot_from.get(canonical, i)
+            first = i if first > i else first
+            self._snapshot_from[canonical] = n
             snapshot[canonical] = {
                 "price": float(series.close[i]),
-                "high": float(series.high[i]),
-                "low": float(series.low[i]),
+                "high": float(series.high[first:n].max()),
+                "low": float(series.low[first:n].min()),
                 "ts": int(series.close_ts[i]),
             }
         return snapshot
