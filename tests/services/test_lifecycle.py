@@ -175,11 +175,11 @@ async def test_an_update_naming_unknown_or_fixed_settings_is_refused_and_changes
         assert await svc.get(sid) == before
 
 
-async def test_live_trading_is_refused_unless_enabled_and_then_not_implemented_yet(
+async def test_live_trading_is_refused_unless_enabled_and_then_without_an_approval(
     settings: Settings, tmp_path: Path
 ) -> None:
     live = UserRequest(
-        exchange_config=ExchangeConfig(trading_mode=TradingMode.LIVE),
+        exchange_config=ExchangeConfig(trading_mode=TradingMode.LIVE, credentials_name="main"),
         trading_config=TradingConfig(initial_capital=1_000, symbols=["BTC-USDT"]),
     )
     async with StrategyService.open(settings) as svc:
@@ -188,8 +188,9 @@ async def test_live_trading_is_refused_unless_enabled_and_then_not_implemented_y
         assert await svc.list() == []
     enabled = settings.model_copy(update={"live_trading_enabled": True})
     async with StrategyService.open(enabled) as svc:
-        with pytest.raises(OperationalError, match="not implemented yet"):
+        with pytest.raises(ConfigError, match="needs a human confirmation"):
             await svc.create(live)
+        assert await svc.list() == []
 
 
 async def test_unknown_agent_kinds_and_missing_replay_data_are_refused_at_create(

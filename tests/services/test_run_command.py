@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -70,3 +71,20 @@ def test_run_names_a_bad_config_file(tmp_path: Path) -> None:
     run = tradeloop("run", "--config", str(config), "--db", str(tmp_path / "x.db"))
     assert run.returncode == 2
     assert "is not a valid strategy config" in run.stderr and "oops" in run.stderr
+
+
+def test_run_refuses_a_live_config_without_confirm_live_and_the_environment_setting(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "live.json"
+    request = replay_request(strategy_name="live-btc").model_dump(mode="json")
+    request["exchange_config"] |= {"trading_mode": "live", "credentials_name": "main"}
+    config.write_text(json.dumps(request))
+    db = tmp_path / "live.db"
+    unconfirmed = tradeloop("run", "--config", str(config), "--db", str(db))
+    unset = tradeloop("run", "--config", str(config), "--db", str(db), "--confirm-live")
+    assert unconfirmed.returncode == unset.returncode == 2
+    assert "live-btc: LIVE trading config (real orders on the exchange)" in unconfirmed.stderr
+    assert "--confirm-live on the command line and TRADELOOP_LIVE_TRADING=1" in unconfirmed.stderr
+    assert "needs TRADELOOP_LIVE_TRADING=1 in the environment. Nothing was started" in unset.stderr
+    assert not db.exists()

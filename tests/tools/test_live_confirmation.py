@@ -84,8 +84,8 @@ async def test_a_valid_token_gets_past_the_gate(live_settings, mode) -> None:
         first = await error(client, "create_strategy", **LIVE)
         token = first.split("confirmation_token='")[1].split("'")[0]
         second = await error(client, "create_strategy", **LIVE | {"confirmation_token": token})
-    # Past the gate, the strategy service decides; today it does not run live strategies yet.
-    assert "confirmation" not in second
+    # Past the gate, the strategy service decides: this server replays history, so no live.
+    assert "confirmation" not in second and "needs live market data" in second
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -109,7 +109,7 @@ async def test_an_eliciting_client_whose_human_says_yes_gets_past_the_gate(
         text = await error(client, "create_strategy", **LIVE)
         declined = Human("decline")
     assert len(human.questions) == 1
-    assert "confirmation" not in text and "not confirmed" not in text
+    assert "confirmation" not in text and "needs live market data" in text
     async with connect(live_settings, mode, declined) as client:
         assert "not confirmed" in await error(client, "create_strategy", **LIVE)
 

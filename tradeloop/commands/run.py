@@ -7,6 +7,11 @@ candles in DIR on simulated time, as fast as cycles compute. One progress line p
 stderr. The first Ctrl-C / SIGTERM lets the cycles in flight finish, pauses the strategies
 (reason "interrupted by SIGTERM") and closes the database; a second one abandons what is in flight
 (each cycle's transaction commits whole or not at all).
+
+A live config (``exchange_config.trading_mode = "live"``) trades real orders: it needs
+``TRADELOOP_LIVE_TRADING=1`` in the environment AND ``--confirm-live`` on the command line, which is
+the operator's confirmation of exactly the configs given. Its initial capital is the account's
+available cash; a rerun compares the rest of the config.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from tradeloop.trading.errors import ConfigError, OperationalError
-from tradeloop.trading.models import CycleResult, StrategyStatus, UserRequest
+from tradeloop.trading.models import CycleResult, StrategyStatus, TradingMode, UserRequest
 
 if TYPE_CHECKING:
     from tradeloop.services.models import ReplaySpec, ServiceEvent, StrategyInfo
@@ -55,6 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-cycles", type=int, help="pause each strategy after this many cycles in this run"
     )
+    parser.add_argument(
+        "--confirm-live",
+        action="store_true",
+        help="confirm that the live configs given trade real orders (needs TRADELOOP_LIVE_TRADING=1)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -78,6 +88,7 @@ async def _run(args: argparse.Namespace) -> int:
     if args.speed is not None and settings.replay_dir is None:
         raise ConfigError("--speed paces a replay: it needs --replay DIR (or TRADELOOP_REPLAY_DIR)")
     strategies = [_load_config(path) for path in args.config]
+    _check_live(strategies, confirmed=args.confirm_live, enabled=settings.live_trading_enabled)
     spec = None
     if settings.replay_dir is not None:
         spec = ReplaySpec(data_dir=str(settings.replay_dir.resolve()), speed=args.speed)
@@ -99,6 +110,31 @@ async def _run(args: argparse.Namespace) -> int:
     return 1 if any(info.status is StrategyStatus.ERROR for info in final) else 0
 
 
+def _check_live(
+    strategies: list[tuple[str, UserRequest]], *, confirmed: bool, enabled: bool
+) -> None:
+    live = [name for name, request in strategies if _is_live(request)]
+    if not live:
+        return
+    missing = [
+        what
+        for what, ok in (
+            ("--confirm-live on the command line", confirmed),
+            ("TRADELOOP_LIVE_TRADING=1 in the environment", enabled),
+        )
+        if not ok
+    ]
+    if missing:
+        raise ConfigError(
+            f"{', '.join(live)}: LIVE trading config (real orders on the exchange); it needs "
+            f"{' and '.join(missing)}. Nothing was started."
+        )
+
+
+def _is_live(request: UserRequest) -> bool:
+    return request.exchange_config.trading_mode is TradingMode.LIVE
+
+
 def _load_config(path: Path) -> tuple[str, UserRequest]:
     try:
         request = UserRequest.model_validate_json(path.read_text(encoding="utf-8"))
@@ -116,9 +152,14 @@ async def _create_or_resume(
     spec: ReplaySpec | None,
     max_cycles: int | None,
 ) -> str:
+    from tradeloop.services.live_gate import live_params
+
+    live = _is_live(request)
+    gate = svc.live_gate
     info = await svc.find(name)
     if info is None:
-        info = await svc.create(request, name=name, replay=spec)
+        approval = gate.approve_operator("create", live_params("create", request)) if live else None
+        info = await svc.create(request, name=name, replay=spec, approval=approval)
     else:
         _check_same(info, request, spec)
     sid = info.strategy_id
@@ -127,7 +168,10 @@ async def _create_or_resume(
     if info.status is StrategyStatus.PAUSED:
         await svc.resume(sid)
     elif info.status is not StrategyStatus.RUNNING:
-        await svc.start(sid)
+        approval = None
+        if live:
+            approval = gate.approve_operator("start", live_params("start", info.request, sid))
+        await svc.start(sid, approval=approval)
     _line(f"running name={name} strategy_id={sid} data={info.data} cycles_so_far={info.cycles}")
     return sid
 
@@ -135,7 +179,11 @@ async def _create_or_resume(
 def _check_same(info: StrategyInfo, request: UserRequest, spec: ReplaySpec | None) -> None:
     stored_dir = info.replay.data_dir if info.replay else None
     wanted_dir = spec.data_dir if spec else None
-    if info.request.model_dump() != request.model_dump() or stored_dir != wanted_dir:
+    stored, wanted = info.request.model_dump(), request.model_dump()
+    if _is_live(request):  # the stored capital is the account's cash at creation
+        stored["trading_config"].pop("initial_capital")
+        wanted["trading_config"].pop("initial_capital")
+    if stored != wanted or stored_dir != wanted_dir:
         raise ConfigError(
             f"strategy {info.name!r} ({info.strategy_id}) is stored with a different config or "
             "data source; rename it (trading_config.strategy_name) or use another --db"

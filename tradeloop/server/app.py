@@ -25,7 +25,6 @@ from tradeloop.server.market import FeatureQueries, close_exchanges
 
 if TYPE_CHECKING:
     from tradeloop.backtest.runner import BacktestRuns
-    from tradeloop.services.live_gate import LiveGate
     from tradeloop.services.strategies import StrategyService
     from tradeloop.settings import Settings
 
@@ -65,7 +64,6 @@ class AppState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.features = FeatureQueries(settings.replay_dir)
-        self.live_gate = _live_gate(settings)
         self._backtests: BacktestRuns | None = None
         self._service: Any = None
         self._failure: str | None = None
@@ -146,12 +144,6 @@ class AppState:
         """Let a compile in progress end rather than kill it at interpreter exit (bounded)."""
         if self._warm_up is not None and self._warm_up.is_alive():
             await asyncio.to_thread(self._warm_up.join, WARM_UP_JOIN_S)
-
-
-def _live_gate(settings: Settings) -> LiveGate:
-    from tradeloop.services.live_gate import LiveGate
-
-    return LiveGate(enabled=settings.live_trading_enabled)
 
 
 def _failure_text(exc: Exception) -> str:

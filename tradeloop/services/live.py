@@ -1,21 +1,28 @@
 """Live trading around ``CCXTExecutionGateway``: open it through the gate, size the capital from
 the real balance, reconcile on start, and close only the strategy's own positions on stop.
 
-Typical use by the strategy service (every step raises rather than trading on a wrong picture)::
+How the strategy service uses it (every step raises rather than trading on a wrong picture)::
 
     approval = gate.redeem(token, "start", live_params("start", request, strategy_id))
     gateway = open_live_gateway(gate, approval, "start", request, strategy_id=sid, intents=...)
     request = await with_live_capital(gateway, request)             # create: initial capital
-    report = await reconcile(gateway, symbols=..., stored_positions=...)
+    constraints = await market_constraints(gateway, request)        # the guardrails' market rules
+    report = await reconcile(gateway, symbols=..., stored_positions=..., apply_fills=...,
+                             others_on_account=await others_on_account(intents, account, sid))
     if report.pause_reason: pause the strategy with report.pause_reason
     ...
-    results = await close_own_positions(gateway, own_positions, compose_id=f"stop_{sid}_{ts}")
+    results = await close_own_positions(gateway, own_positions, compose_id=f"stop_{sid}_{n}")
+
+Strategies on one venue account share an ``asyncio.Lock`` (``LiveLink.lock``): their orders go out
+one batch at a time (``SharedAccountGateway``) and never while the account is reconciled, so a
+reconciliation sees every other strategy's orders settled.
 
 Nothing here imports ccxt at module level: the server can import this module for free.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,15 +32,18 @@ from typing import TYPE_CHECKING, Any
 from tradeloop.credentials import load_credentials
 from tradeloop.services.live_gate import Action, LiveApproval, LiveGate, live_params
 from tradeloop.trading.clock import Clock, SystemClock
-from tradeloop.trading.errors import ConfigError
+from tradeloop.trading.errors import ConfigError, OperationalError
 from tradeloop.trading.execution.intents import (
     IntentStatus,
     IntentStore,
     OrderIntent,
     positions_from_intents,
 )
+from tradeloop.trading.execution.interfaces import BaseExecutionGateway
 from tradeloop.trading.execution.venues import venue_profile
 from tradeloop.trading.models import (
+    Constraints,
+    FeatureVector,
     InstrumentRef,
     MarketType,
     TradeAction,
@@ -44,6 +54,7 @@ from tradeloop.trading.models import (
     TxStatus,
     UserRequest,
 )
+from tradeloop.trading.portfolio.views import constraints_for
 
 if TYPE_CHECKING:
     from tradeloop.trading.execution.ccxt_trading import CCXTExecutionGateway
@@ -145,6 +156,34 @@ async def with_live_capital(gateway: CCXTExecutionGateway, request: UserRequest)
     return request.model_copy(update={"trading_config": config})
 
 
+async def market_constraints(gateway: CCXTExecutionGateway, request: UserRequest) -> Constraints:
+    """The request's constraints plus the venue's market rules, in base units, for the guardrails.
+
+    ``Constraints`` hold one value per portfolio: the quantity step and minimum quantity are set
+    when every symbol shares them (base units differ wildly between coins), the minimum order
+    value (quote currency) is the largest. The gateway still sizes each order for its own market.
+    Raises ``ConfigError`` for a symbol the venue does not list.
+    """
+    rules = [await gateway.market_rules(symbol) for symbol in request.trading_config.symbols]
+    steps = {r.base_step for r in rules}
+    minimums = {r.base_min_amount for r in rules}
+    costs = [r.min_cost for r in rules if r.min_cost]
+    return constraints_for(request).model_copy(
+        update={
+            "quantity_step": _shared(steps),
+            "min_trade_qty": _shared(minimums),
+            "min_notional": float(max(costs)) if costs else None,
+        }
+    )
+
+
+def _shared(values: set[Decimal | None]) -> float | None:
+    if len(values) != 1:
+        return None
+    value = next(iter(values))
+    return float(value) if value else None
+
+
 # ---------------------------------------------------------------------------------- reconcile
 
 
@@ -163,7 +202,10 @@ class PositionMismatch:
 class ReconcileReport:
     strategy_id: str
     settled: list[OrderIntent] = field(default_factory=list)
-    """Intents whose outcome was unknown and is now settled (their fills were applied)."""
+    """Intents whose outcome was unknown and is now settled."""
+    handed_over: list[OrderIntent] = field(default_factory=list)
+    """Filled intents no portfolio had taken (settled now, or their cycle was never committed),
+    handed to ``apply_fills`` before the positions were compared."""
     unresolved: list[OrderIntent] = field(default_factory=list)
     """Intents the venue could not be asked about: nothing trades until they are settled."""
     stored_positions: dict[str, Decimal] = field(default_factory=dict)
@@ -198,16 +240,19 @@ async def reconcile(
 ) -> ReconcileReport:
     """Settle every unresolved intent, then compare stored and exchange positions.
 
-    ``apply_fills`` receives the fills of intents settled now (they never reached a portfolio)
-    and must apply them before ``stored_positions`` is read. ``others_on_account`` are the
-    positions of the other tradeloop strategies on the same account: the exchange must hold the
-    sum. Perpetuals must match exactly; on spot the account may hold more of a coin than the
-    strategies (other holdings), never less.
+    ``apply_fills`` receives the fills no portfolio has taken yet (intents settled now, and filled
+    intents whose cycle was never committed: ``IntentStore.unapplied_fills``), in order; it must
+    apply them, and mark them applied, before ``stored_positions`` is read. ``others_on_account``
+    are the positions of the other tradeloop strategies on the same account: the exchange must
+    hold the sum. Perpetuals must match exactly; on spot the account may hold more of a coin than
+    the strategies (other holdings), never less.
     """
     settled, unresolved = await gateway.resolve_pending()
-    fills = [fill_of(i) for i in settled if i.filled_base > 0]
-    if fills and apply_fills is not None:
-        await apply_fills(fills)
+    handed_over: list[OrderIntent] = []
+    if apply_fills is not None:
+        handed_over = await gateway.intents.unapplied_fills(gateway.strategy_id)
+        if handed_over:
+            await apply_fills([fill_of(i) for i in handed_over])
     stored = {s: q for s, q in (await stored_positions()).items() if q != 0}
     exchange = await gateway.fetch_positions(list(symbols))
     free, _ = await gateway.fetch_cash(_quote_of(symbols))
@@ -221,6 +266,7 @@ async def reconcile(
     report = ReconcileReport(
         strategy_id=gateway.strategy_id,
         settled=settled,
+        handed_over=handed_over,
         unresolved=unresolved,
         stored_positions=stored,
         exchange_positions={s: q for s, q in exchange.items() if q != 0},
@@ -258,6 +304,22 @@ async def intent_positions(intents: IntentStore, strategy_id: str) -> dict[str, 
     return positions_from_intents(await intents.list_intents(strategy_id))
 
 
+async def others_on_account(
+    intents: IntentStore, account: str, strategy_id: str
+) -> dict[str, Decimal]:
+    """What the other tradeloop strategies on ``account`` hold, as their settled intents add up.
+
+    Intents rather than ledgers: a fill is in its intent as soon as the venue reports it, before
+    the other strategy's cycle commits; and intents outlive a deleted strategy, like its positions.
+    """
+    others = [
+        i
+        for i in await intents.list_intents()
+        if i.account == account and i.strategy_id != strategy_id
+    ]
+    return positions_from_intents(others)
+
+
 def fill_of(intent: OrderIntent) -> TxResult:
     from tradeloop.trading.execution.ccxt_trading import tx_result_from_intent
 
@@ -272,13 +334,63 @@ def _quote_of(symbols: Sequence[str]) -> str:
 def _log_report(report: ReconcileReport) -> None:
     if report.ok:
         logger.info(
-            "strategy_id=%s live reconciliation ok: %d settled, positions %s",
+            "strategy_id=%s live reconciliation ok: %d settled, %d fill(s) handed over, "
+            "positions %s",
             report.strategy_id,
             len(report.settled),
+            len(report.handed_over),
             report.stored_positions,
         )
     else:
         logger.warning("strategy_id=%s %s", report.strategy_id, report.pause_reason)
+
+
+# ---------------------------------------------------------------------------------- the service's link
+
+
+@dataclass(frozen=True)
+class LiveLink:
+    """A live strategy's connection to its venue account, as the strategy service holds it."""
+
+    gateway: CCXTExecutionGateway
+    lock: asyncio.Lock
+    """Shared by every strategy on the same account (``gateway.account``)."""
+
+
+class SharedAccountGateway(BaseExecutionGateway):
+    """The gateway a live strategy's cycles use: its account's orders go out one batch at a time,
+    never while the account is being reconciled."""
+
+    def __init__(self, link: LiveLink) -> None:
+        self.link = link
+
+    async def execute(
+        self,
+        instructions: list[TradeInstruction],
+        market_features: list[FeatureVector] | None = None,
+    ) -> list[TxResult]:
+        async with self.link.lock:
+            return await self.link.gateway.execute(instructions, market_features)
+
+    async def close(self) -> None:
+        await self.link.gateway.close()
+
+
+class NotStartedGateway(BaseExecutionGateway):
+    """Stands in for the venue while a live strategy is loaded without being started (preview,
+    digest): it refuses to execute anything."""
+
+    def __init__(self, strategy_id: str) -> None:
+        self.strategy_id = strategy_id
+
+    async def execute(
+        self,
+        instructions: list[TradeInstruction],
+        market_features: list[FeatureVector] | None = None,
+    ) -> list[TxResult]:
+        raise OperationalError(
+            f"live strategy {self.strategy_id} is not started: start it (with confirmation) first"
+        )
 
 
 # ---------------------------------------------------------------------------------- stop
@@ -342,14 +454,19 @@ def _not_closed(compose_id: str, symbol: str, own: Decimal, held: Decimal) -> Tx
 
 __all__ = [
     "IntentStatus",
+    "LiveLink",
+    "NotStartedGateway",
     "PositionMismatch",
     "ReconcileReport",
+    "SharedAccountGateway",
     "account_name",
     "close_own_positions",
     "compare_positions",
     "intent_positions",
     "live_initial_capital",
+    "market_constraints",
     "open_live_gateway",
+    "others_on_account",
     "quote_currency",
     "reconcile",
     "with_live_capital",

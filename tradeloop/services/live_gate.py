@@ -11,10 +11,14 @@ Two locks, both required before a live strategy is created or started:
      ``gate.approve_elicited(answer_accepted, action, params)``;
    * otherwise a two-step flow: ``gate.issue(action, params)`` returns a short-lived, single-use
      token bound to the exact parameters (shown to the human in a preview); the start call must
-     present it: ``gate.redeem(token, action, params)``.
+     present it: ``gate.redeem(token, action, params)``;
+   * headless (``tradeloop run --confirm-live``): the operator confirmed on the command line,
+     ``gate.approve_operator(action, params)``; no tool reaches it.
 
-Both return a ``LiveApproval``; ``tradeloop.services.live.open_live_gateway`` requires one that
-matches the request, so no code path reaches the exchange without it.
+All return a ``LiveApproval``; ``tradeloop.services.live.open_live_gateway`` requires one that
+matches the request, so no code path reaches the exchange without it. A strategy confirmed and
+started earlier is resumed after a restart with ``gate.approve_resume(params)``: the operator
+setting is checked again, the human is not asked again.
 
 Tokens are ``<nonce>.<expiry_ms>.<mac>``: HMAC-SHA256 under a random per-process key over the
 nonce, the expiry and the digest of the canonical JSON of ``{"action", "params"}``. The gate also
@@ -98,7 +102,7 @@ class LiveApproval:
 
     action: Action
     params_digest: str
-    how: Literal["elicitation", "token", "resume"]
+    how: Literal["elicitation", "token", "operator", "resume"]
     _seal: object = field(repr=False, compare=False)
 
     def covers(self, action: Action, params: Mapping[str, Any]) -> bool:
@@ -190,6 +194,11 @@ class LiveGate:
                 "the live trading request was not confirmed; nothing started"
             )
         return LiveApproval(action, params_digest(action, params), "elicitation", self._seal)
+
+    def approve_operator(self, action: Action, params: Mapping[str, Any]) -> LiveApproval:
+        """The operator confirmed on the command line (``tradeloop run --confirm-live``)."""
+        self.require_enabled()
+        return LiveApproval(action, params_digest(action, params), "operator", self._seal)
 
     def approve_resume(self, params: Mapping[str, Any]) -> LiveApproval:
         """A strategy confirmed and started earlier is resumed after a server restart: only the

@@ -4,14 +4,28 @@
 cycles into the digest and replays the recent decisions into the coordinator, so a loaded strategy
 continues exactly where the stored one stopped. ``LoadedStrategy`` is what the cycle boundary
 drives (``CycleTarget``).
+
+A live strategy that was started carries its ``LiveLink``: every cycle first takes over the fills
+no stored cycle carries (an order that filled while its cycle's commit failed), and forced closes
+go through ``close_own_positions`` (``LiveClose``) instead of the composer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
+from tradeloop.services.live import (
+    LiveLink,
+    NotStartedGateway,
+    SharedAccountGateway,
+    close_own_positions,
+    fill_of,
+)
 from tradeloop.services.models import ReplaySpec
 from tradeloop.services.replay import ReplayLibrary, ReplayTimeline
 from tradeloop.store.cycles import CycleRepository
@@ -25,8 +39,18 @@ from tradeloop.trading._internal.runtime import Components, StrategyRuntime
 from tradeloop.trading.base_agent import BaseStrategyAgent
 from tradeloop.trading.clock import Clock
 from tradeloop.trading.decision.interfaces import BaseComposer
-from tradeloop.trading.models import CycleResult, CycleStatus, StrategyStatus
+from tradeloop.trading.errors import OperationalError
+from tradeloop.trading.execution.interfaces import BaseExecutionGateway
+from tradeloop.trading.models import (
+    CycleResult,
+    CycleStatus,
+    StrategyStatus,
+    TradingMode,
+    TxResult,
+)
 from tradeloop.trading.utils import new_compose_id
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,6 +67,8 @@ class LoadedStrategy:
     after a restart; an explicit start or resume begins afresh)."""
     day: tuple[int, float] | None = None
     """(start of the current UTC day, equity then), for the daily loss limit."""
+    live: LiveLink | None = None
+    """Set when a live strategy was loaded to trade (started, resumed, closing positions)."""
 
     @property
     def strategy_id(self) -> str:
@@ -69,6 +95,7 @@ class LoadedStrategy:
         if self.timeline is not None and slot_ts is not None:
             self.timeline.clock.set(slot_ts)
         try:
+            await self.take_unapplied_fills()
             return await self.runtime.coordinator.run_once(slot_ts=slot_ts)
         finally:
             self._ran(slot_ts)
@@ -101,6 +128,70 @@ class LoadedStrategy:
         self._ran(slot_ts)
         return result
 
+    def positions(self) -> dict[str, Decimal]:
+        """Signed quantity per symbol in the ledger, exact."""
+        return {s: p.quantity for s, p in self.portfolio.ledger.positions.items() if p.quantity}
+
+    async def record_fills(
+        self,
+        compose_id: str,
+        results: list[TxResult],
+        rationale: str,
+        raw: dict[str, Any] | None = None,
+    ) -> CycleResult:
+        """Apply live fills no decision cycle carries (a forced close, fills settled after the
+        fact) and record them as one cycle; the cycle's commit marks their intents applied."""
+        try:
+            trades = await self.portfolio.apply_trades(results)
+            view = await self.portfolio.get_view()
+            result = CycleResult(
+                compose_id=compose_id,
+                strategy_id=self.strategy_id,
+                ts=self.now_ms(),
+                status=CycleStatus.OK,
+                rationale=rationale,
+                raw=raw,
+                tx_results=results,
+                trades=trades,
+                portfolio=view,
+                strategy_summary=summarize(view),
+            )
+            await self.recorder.record(result)
+        except BaseException:
+            await self.portfolio.reload()
+            raise
+        await self.digest.update(result)
+        return result
+
+    async def take_unapplied_fills(self) -> CycleResult | None:
+        """Live: fills of orders whose cycle was never committed, taken into the portfolio now."""
+        if self.live is None:
+            return None
+        intents = await self.live.gateway.intents.unapplied_fills(self.strategy_id)
+        if not intents:
+            return None
+        ids = ", ".join(i.client_order_id for i in intents)
+        logger.warning(
+            "strategy_id=%s taking over fills no cycle recorded: %s", self.strategy_id, ids
+        )
+        why = f"live fills of orders whose cycle was not recorded, taken over: {ids}"
+        return await self.record_fills(new_compose_id(), [fill_of(i) for i in intents], why)
+
+    async def close_live(self, symbols: Sequence[str] | None, why: str, prefix: str) -> CycleResult:
+        """Close this strategy's own live positions (never more than the exchange holds on that
+        side), recorded as a cycle. The compose id is ``{prefix}_{strategy}_{stored cycles}``: a
+        close repeated after a failure resends nothing, a later one gets new client order ids."""
+        if self.live is None:
+            raise OperationalError(f"live strategy {self.strategy_id} has no venue connection")
+        await self.take_unapplied_fills()
+        compose_id = f"{prefix}_{self.strategy_id}_{await self.recorder.count()}"
+        own = {s: q for s, q in self.positions().items() if symbols is None or s in symbols}
+        async with self.live.lock:
+            results = await close_own_positions(self.live.gateway, own, compose_id=compose_id)
+        closed = ", ".join(sorted(own)) or "nothing (no open position)"
+        raw = {"forced_close": sorted(own), "why": why}
+        return await self.record_fills(compose_id, results, f"{why}: closing {closed}", raw)
+
     @contextmanager
     def composer(self, composer: BaseComposer) -> Iterator[None]:
         """Decide with ``composer`` for the cycles run inside the block (forced closes)."""
@@ -117,6 +208,29 @@ class LoadedStrategy:
             self.last_slot = slot_ts
 
 
+@dataclass
+class LiveClose:
+    """A forced close of a live strategy's own positions, as the cycle boundary drives it."""
+
+    loaded: LoadedStrategy
+    symbols: Sequence[str] | None
+    why: str
+    prefix: str
+
+    @property
+    def strategy_id(self) -> str:
+        return self.loaded.strategy_id
+
+    async def run(self, slot_ts: int | None) -> CycleResult:
+        return await self.loaded.close_live(self.symbols, self.why, self.prefix)
+
+    async def record_error(self, slot_ts: int | None, reason: str) -> CycleResult:
+        return await self.loaded.record_error(slot_ts, reason)
+
+    async def discard_unstored(self) -> None:
+        await self.loaded.discard_unstored()
+
+
 async def load_strategy(
     row: StrategyRow,
     *,
@@ -124,8 +238,11 @@ async def load_strategy(
     cycles: CycleRepository,
     replays: ReplayLibrary,
     clock: Clock,
+    live: LiveLink | None = None,
 ) -> LoadedStrategy:
-    """Build the runtime of ``row`` from the store; raises ``ConfigError`` if it cannot run."""
+    """Build the runtime of ``row`` from the store; raises ``ConfigError`` if it cannot run.
+
+    A live strategy trades through ``live`` when given; without it, its gateway refuses orders."""
     request = row.request
     timeline = None
     if row.replay is not None:
@@ -142,6 +259,7 @@ async def load_strategy(
         recorder=recorder,
         digest=digest,
         clock=timeline.clock if timeline else clock,
+        gateway=_gateway(row, live),
     )
     runtime = await agent.create_runtime(request, strategy_id=row.id, components=components)
     if crashpoints.armed():
@@ -156,4 +274,13 @@ async def load_strategy(
         digest=digest,
         timeline=timeline,
         last_slot=row.last_slot_ts,
+        live=live,
     )
+
+
+def _gateway(row: StrategyRow, live: LiveLink | None) -> BaseExecutionGateway | None:
+    if live is not None:
+        return SharedAccountGateway(live)
+    if row.request.exchange_config.trading_mode is TradingMode.LIVE:
+        return NotStartedGateway(row.id)
+    return None  # paper: the runtime's default

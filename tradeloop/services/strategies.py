@@ -11,6 +11,13 @@ running strategy to error; start works from created, stopped and error. Every me
 a strategy waits for its cycle in flight (one lock per strategy) and changes nothing when it
 raises. Unknown ids raise ``NotFound``, a status that does not allow the action
 ``InvalidTransition`` (both ``ConfigError``s, naming the id or the status).
+
+Live strategies (``trading_mode='live'``) need the operator setting (``live_trading_enabled``) and,
+to be created or started, an ``approval`` made by this service's ``live_gate`` for exactly that
+request (``LiveTradingDisabled`` / ``ConfirmationError`` otherwise, before anything reaches the
+venue). Created: the initial capital is the account's available cash. Started, resumed, or resumed
+at open (``approve_resume``: the operator setting only): reconciled first; a mismatch pauses the
+strategy with the reason. Their forced closes close only their own positions (``close_live``).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,7 +39,23 @@ from tradeloop.scheduler.boundary import CycleOutcome, run_cycle, status_after
 from tradeloop.scheduler.jobs import StrategyScheduler
 from tradeloop.scheduler.risk import day_start_ms, risk_stop_reason
 from tradeloop.services.closing import ClosePositionsComposer
-from tradeloop.services.loaded import LoadedStrategy, load_strategy
+from tradeloop.services.live import (
+    LiveLink,
+    market_constraints,
+    open_live_gateway,
+    others_on_account,
+    quote_currency,
+    reconcile,
+    with_live_capital,
+)
+from tradeloop.services.live_gate import (
+    Action,
+    ConfirmationMissing,
+    LiveApproval,
+    LiveGate,
+    live_params,
+)
+from tradeloop.services.loaded import LiveClose, LoadedStrategy, load_strategy
 from tradeloop.services.models import (
     CyclePage,
     ReplaySpec,
@@ -43,6 +67,7 @@ from tradeloop.services.replay import ReplayLibrary
 from tradeloop.settings import Settings
 from tradeloop.store.cycles import CycleRepository, PageCursor
 from tradeloop.store.db import Database, ProcessLock, SlotTaken
+from tradeloop.store.intents import SqliteIntentStore
 from tradeloop.store.sqlite_digest import SqliteDigestBuilder
 from tradeloop.store.sqlite_portfolio import SqlitePortfolioService
 from tradeloop.store.strategies import StrategyRepository, StrategyRow, check_allowed
@@ -50,7 +75,7 @@ from tradeloop.trading._internal.coordinator import summarize
 from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
 from tradeloop.trading.clock import Clock, SystemClock
 from tradeloop.trading.decision.guardrails import GuardResult
-from tradeloop.trading.errors import ConfigError, NotFound, OperationalError
+from tradeloop.trading.errors import ConfigError, NotFound, OperationalError, TemporaryError
 from tradeloop.trading.models import (
     ComposeContext,
     ComposeResult,
@@ -61,9 +86,10 @@ from tradeloop.trading.models import (
     TradeDigest,
     TradingConfig,
     TradingMode,
+    TxResult,
     UserRequest,
 )
-from tradeloop.trading.utils import new_id, normalize_symbol
+from tradeloop.trading.utils import new_compose_id, new_id, normalize_symbol
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +125,10 @@ class StrategyService:
         self._budgets: dict[str, tuple[int, int]] = {}
         self._subscribers: list[asyncio.Queue[ServiceEvent]] = []
         self.scheduler = StrategyScheduler(misfire_grace_s=settings.misfire_grace_s)
+        self.live_gate = LiveGate(enabled=settings.live_trading_enabled, clock=clock)
+        """Makes and checks live approvals; its operator setting is fixed (``settings``)."""
+        self._intents = SqliteIntentStore(db)
+        self._account_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     @classmethod
     @asynccontextmanager
@@ -136,16 +166,23 @@ class StrategyService:
         name: str | None = None,
         agent_kind: str = "default",
         replay: ReplaySpec | str | Path | None = None,
+        approval: LiveApproval | None = None,
     ) -> StrategyInfo:
         """Store a new strategy (status created). ``replay`` None: the server's ``replay_dir`` if
         set, else live market data. Raises ConfigError for what cannot run (unknown agent kind,
-        missing replay data) and OperationalError for live trading."""
-        self._check_trading_mode(request)
-        self._agent(agent_kind)
-        spec = self._replay_spec(replay)
-        if spec is not None:
-            self._replays.timeline(spec, request)
+        missing replay data). Live: see the module docstring; ``initial_capital`` becomes the
+        account's available cash of the symbols' quote currency."""
         strategy_id = new_id("s")
+        if _is_live(request):
+            self._check_live(request, replay, approval, "create")
+            self._agent(agent_kind)
+            spec = None
+            request = await self._live_capital(request, approval, strategy_id)
+        else:
+            self._agent(agent_kind)
+            spec = self._replay_spec(replay)
+            if spec is not None:
+                self._replays.timeline(spec, request)
         row = await self._strategies.insert(
             strategy_id=strategy_id,
             name=name or request.trading_config.strategy_name or strategy_id,
@@ -156,14 +193,22 @@ class StrategyService:
         logger.info("created strategy_id=%s name=%s", row.id, row.name)
         return await self._info(row)
 
-    async def start(self, strategy_id: str) -> StrategyInfo:
-        """created, stopped or error -> running, scheduled from the next slot."""
+    async def start(
+        self, strategy_id: str, *, approval: LiveApproval | None = None
+    ) -> StrategyInfo:
+        """created, stopped or error -> running, scheduled from the next slot. Live: needs an
+        ``approval`` for this strategy; reconciled first, paused with the reason on a mismatch."""
         async with self._locks[strategy_id]:
             row = await self._strategies.require(strategy_id)
             check_allowed(row.id, row.status, "start", CAN_START)
-            loaded = await self._load(row)
-            await self._move(loaded, S.RUNNING, None, action="start", allowed=CAN_START)
-            self._schedule(loaded)
+            if _is_live(row.request):
+                self._check_live(row.request, None, approval, "start", row.id)
+                assert approval is not None  # checked
+                await self._run_live(row, approval, action="start", allowed=CAN_START)
+            else:
+                loaded = await self._load(row)
+                await self._move(loaded, S.RUNNING, None, action="start", allowed=CAN_START)
+                self._schedule(loaded)
         return await self.get(strategy_id)
 
     async def pause(self, strategy_id: str, *, reason: str | None = None) -> StrategyInfo:
@@ -176,25 +221,32 @@ class StrategyService:
         return await self.get(strategy_id)
 
     async def resume(self, strategy_id: str) -> StrategyInfo:
-        """paused -> running."""
+        """paused -> running. Live: the operator setting is checked again and the strategy is
+        reconciled first; on a mismatch it stays paused with the new reason."""
         async with self._locks[strategy_id]:
             row = await self._strategies.require(strategy_id)
             check_allowed(row.id, row.status, "resume", {S.PAUSED})
-            loaded = await self._load(row)
-            await self._move(loaded, S.RUNNING, None, action="resume", allowed={S.PAUSED})
-            self._schedule(loaded)
+            if _is_live(row.request):
+                approval = self.live_gate.approve_resume(live_params("start", row.request, row.id))
+                await self._run_live(row, approval, action="resume", allowed={S.PAUSED})
+            else:
+                loaded = await self._load(row)
+                await self._move(loaded, S.RUNNING, None, action="resume", allowed={S.PAUSED})
+                self._schedule(loaded)
         return await self.get(strategy_id)
 
     async def stop(self, strategy_id: str, close_positions: bool = False) -> StrategyInfo:
         """-> stopped. With ``close_positions`` the strategy's own open positions are closed first
-        (through guardrails and gateway, recorded as a cycle); nothing else is touched."""
+        (through guardrails and gateway, recorded as a cycle); nothing else is touched. Live: the
+        closes are capped by what the exchange holds, so another strategy's or a human's
+        position on the same account is never closed."""
         async with self._locks[strategy_id]:
             row = await self._strategies.require(strategy_id)
             check_allowed(row.id, row.status, "stop", CAN_STOP)
             self.scheduler.cancel(strategy_id)
             reason = "stopped by request"
             if close_positions:
-                loaded = await self._load(row)
+                loaded = await self._closing(row)
                 outcome = await self._close_positions(loaded, None, reason)
                 if outcome.failure is not None:
                     reason = f"{reason}; closing positions failed: {outcome.failure.reason}"
@@ -219,6 +271,7 @@ class StrategyService:
         async with self._locks[strategy_id]:
             row = await self._strategies.require(strategy_id)
             name = changes.pop("name", None)
+            _check_live_update(row, changes)
             request = _updated_request(row.request, changes)
             if name is not None and name != row.name:
                 row = await self._strategies.rename(strategy_id, name)
@@ -241,7 +294,12 @@ class StrategyService:
         """Run one cycle now (a replay steps to its next slot) and return what was stored."""
         async with self._locks[strategy_id]:
             row = await self._strategies.require(strategy_id)
-            check_allowed(row.id, row.status, "run a cycle of", CAN_RUN_NOW)
+            check_allowed(
+                row.id,
+                row.status,
+                "run a cycle of",
+                {S.RUNNING} if _is_live(row.request) else CAN_RUN_NOW,
+            )
             loaded = await self._load(row)
             if loaded.timeline is not None:
                 slot = loaded.next_replay_slot()
@@ -280,7 +338,7 @@ class StrategyService:
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
         async with self._locks[strategy_id]:
-            loaded = await self._load(await self._strategies.require(strategy_id))
+            loaded = await self._closing(await self._strategies.require(strategy_id))
             if symbol not in (await loaded.portfolio.get_view()).positions:
                 raise ConfigError(f"strategy {strategy_id} has no open {symbol} position")
             outcome = await self._close_positions(loaded, [symbol], f"close {symbol} by request")
@@ -470,8 +528,12 @@ class StrategyService:
     async def _close_positions(
         self, loaded: LoadedStrategy, symbols: Sequence[str] | None, why: str
     ) -> CycleOutcome:
-        with loaded.composer(ClosePositionsComposer(symbols, why)):
-            outcome = await run_cycle(loaded, None)
+        if loaded.live is not None:
+            prefix = "stop" if symbols is None else "close"
+            outcome = await run_cycle(LiveClose(loaded, symbols, why, prefix), None)
+        else:
+            with loaded.composer(ClosePositionsComposer(symbols, why)):
+                outcome = await run_cycle(loaded, None)
         if outcome.result is not None:
             self._publish(loaded.row, outcome.result)
         return outcome
@@ -497,6 +559,9 @@ class StrategyService:
         for row in await self._strategies.all(S.RUNNING):
             async with self._locks[row.id]:
                 try:
+                    if _is_live(row.request):
+                        await self._resume_live(row)
+                        continue
                     loaded = await self._load(row)
                 except (ConfigError, OperationalError) as exc:
                     await self._fail_to_resume(row, str(exc))
@@ -517,7 +582,7 @@ class StrategyService:
         )
         self._publish(moved)
 
-    async def _load(self, row: StrategyRow) -> LoadedStrategy:
+    async def _load(self, row: StrategyRow, live: LiveLink | None = None) -> LoadedStrategy:
         loaded = self._loaded.get(row.id)
         if loaded is None:
             loaded = await load_strategy(
@@ -526,6 +591,7 @@ class StrategyService:
                 cycles=self._cycles,
                 replays=self._replays,
                 clock=self._clock,
+                live=live,
             )
             self._loaded[row.id] = loaded
         loaded.row = row
@@ -633,18 +699,157 @@ class StrategyService:
             raise ConfigError(f"unknown agent_kind {kind!r}; known: {known}")
         return agent
 
-    def _check_trading_mode(self, request: UserRequest) -> None:
-        if request.exchange_config.trading_mode is not TradingMode.LIVE:
-            return
-        if not self.settings.live_trading_enabled:
-            raise OperationalError(
-                "live trading is disabled on this server; it can only be enabled in the server's "
-                "environment (TRADELOOP_LIVE_TRADING=1). Use trading_mode='virtual' (paper)."
+    # ------------------------------------------------------------------ live
+
+    def _check_live(
+        self,
+        request: UserRequest,
+        replay: object,
+        approval: LiveApproval | None,
+        action: Action,
+        strategy_id: str | None = None,
+    ) -> None:
+        """The operator setting, a runnable live request, then the approval: all before any
+        traffic to the venue."""
+        self.live_gate.require_enabled()
+        if replay is not None or self.settings.replay_dir is not None:
+            raise ConfigError(
+                "live trading needs live market data: this server replays history (replay_dir) "
+                "or a replay was asked for; use trading_mode='paper' to replay"
             )
-        raise OperationalError(
-            "live trading is enabled on this server but not implemented yet; "
-            "use trading_mode='virtual' (paper)"
+        if not request.exchange_config.credentials_name:
+            raise ConfigError(
+                "live trading needs exchange_config.credentials_name, naming credentials the "
+                "operator configured on the server"
+            )
+        quote_currency(request)
+        if approval is None:
+            raise ConfirmationMissing(
+                f"{action} of a live strategy needs a human confirmation of this exact request "
+                "(the MCP tools ask for it; `tradeloop run` needs --confirm-live); nothing was done"
+            )
+        self.live_gate.check(approval, action, live_params(action, request, strategy_id))
+
+    async def _live_capital(
+        self, request: UserRequest, approval: LiveApproval | None, strategy_id: str
+    ) -> UserRequest:
+        assert approval is not None  # checked by _check_live
+        gateway = open_live_gateway(
+            self.live_gate,
+            approval,
+            "create",
+            request,
+            intents=self._intents,
+            strategy_id=strategy_id,
+            clock=self._clock,
         )
+        await market_constraints(gateway, request)  # every symbol is listed
+        return await with_live_capital(gateway, request)
+
+    async def _connect_live(self, row: StrategyRow, approval: LiveApproval) -> LoadedStrategy:
+        """Load ``row`` to trade on its venue account, with the venue's market rules."""
+        await self._unload(row.id)
+        gateway = open_live_gateway(
+            self.live_gate,
+            approval,
+            "start",
+            row.request,
+            intents=self._intents,
+            strategy_id=row.id,
+            approval_strategy_id=row.id,
+            clock=self._clock,
+        )
+        loaded = await self._load(row, LiveLink(gateway, self._account_locks[gateway.account]))
+        try:
+            loaded.portfolio.set_constraints(await market_constraints(gateway, row.request))
+        except BaseException:
+            await self._unload(row.id)
+            raise
+        return loaded
+
+    async def _reconciled(
+        self, row: StrategyRow, approval: LiveApproval
+    ) -> tuple[LoadedStrategy, str | None]:
+        """Connect, then reconcile: (the loaded strategy, why it must pause or None)."""
+        loaded = await self._connect_live(row, approval)
+        try:
+            return loaded, await self._reconcile(loaded)
+        except BaseException:
+            await self._unload(row.id)
+            raise
+
+    async def _reconcile(self, loaded: LoadedStrategy) -> str | None:
+        link = loaded.live
+        assert link is not None
+
+        async def stored() -> dict[str, Decimal]:
+            return loaded.positions()
+
+        async def apply(fills: list[TxResult]) -> None:
+            ids = ", ".join(f.client_order_id or f.instruction_id for f in fills)
+            why = f"live reconciliation: fills no cycle recorded, taken over: {ids}"
+            await loaded.record_fills(new_compose_id(), fills, why)
+
+        async with link.lock:
+            others = await others_on_account(
+                self._intents, link.gateway.account, loaded.strategy_id
+            )
+            report = await reconcile(
+                link.gateway,
+                symbols=loaded.row.request.trading_config.symbols,
+                stored_positions=stored,
+                apply_fills=apply,
+                others_on_account=others,
+            )
+        return report.pause_reason
+
+    async def _run_live(
+        self,
+        row: StrategyRow,
+        approval: LiveApproval,
+        *,
+        action: str,
+        allowed: frozenset[StrategyStatus] | set[StrategyStatus],
+    ) -> None:
+        """Reconcile, then run; or pause with the reason."""
+        loaded, reason = await self._reconciled(row, approval)
+        if reason is not None:
+            await self._move(loaded, S.PAUSED, reason, action=action, allowed=allowed)
+            return
+        await self._move(loaded, S.RUNNING, None, action=action, allowed=allowed)
+        self._schedule(loaded)
+
+    async def _resume_live(self, row: StrategyRow) -> None:
+        """A live strategy stored as running, at open: reconcile, then schedule or pause."""
+        approval = self.live_gate.approve_resume(live_params("start", row.request, row.id))
+        try:
+            loaded, reason = await self._reconciled(row, approval)
+        except TemporaryError as exc:
+            reason = f"live reconciliation could not reach the venue ({exc}); resume to retry"
+            moved = await self._strategies.transition(
+                row.id, S.PAUSED, reason, action="pause", allowed_from={S.RUNNING}
+            )
+            self._after_move(moved)
+            return
+        if reason is not None:
+            await self._move(loaded, S.PAUSED, reason, action="pause", allowed={S.RUNNING})
+            return
+        loaded.check_gap = True
+        self._schedule(loaded)
+        logger.info("resumed live strategy_id=%s name=%s", row.id, row.name)
+
+    async def _closing(self, row: StrategyRow) -> LoadedStrategy:
+        """The strategy, loaded to close positions: live ones connected to their venue (the
+        operator setting is checked again) with every recorded fill taken over."""
+        loaded = self._loaded.get(row.id)
+        if not _is_live(row.request):
+            return await self._load(row)
+        if loaded is None or loaded.live is None:
+            approval = self.live_gate.approve_resume(live_params("start", row.request, row.id))
+            loaded = await self._connect_live(row, approval)
+        loaded.row = row
+        await loaded.take_unapplied_fills()
+        return loaded
 
     def _replay_spec(self, replay: ReplaySpec | str | Path | None) -> ReplaySpec | None:
         if replay is None:
@@ -654,6 +859,20 @@ class StrategyService:
         if isinstance(replay, str | Path):
             replay = ReplaySpec(data_dir=str(replay))
         return replay.model_copy(update={"data_dir": str(Path(replay.data_dir).resolve())})
+
+
+def _is_live(request: UserRequest) -> bool:
+    return request.exchange_config.trading_mode is TradingMode.LIVE
+
+
+def _check_live_update(row: StrategyRow, changes: dict[str, Any]) -> None:
+    """A live strategy's caps and settings were confirmed by a human with its start: change them
+    only while it is not trading, so the next start asks again."""
+    if changes and _is_live(row.request) and row.status in (S.RUNNING, S.PAUSED):
+        raise ConfigError(
+            f"live strategy {row.id} is {row.status.value}: stop it before changing "
+            f"{', '.join(sorted(changes))}; starting it again asks for a new confirmation"
+        )
 
 
 def _updated_request(request: UserRequest, changes: dict[str, Any]) -> UserRequest:

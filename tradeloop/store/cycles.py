@@ -1,5 +1,8 @@
 """Stored cycles: one row per slot plus what the cycle did, written in one transaction.
 
+Live fills the cycle applied to its portfolio are marked ``applied`` on their order intents in the
+same transaction, so a crash can never leave a fill both in the ledger and handed over again.
+
 A cycle row holds the features, the composer's rationale and raw output, the summary, the portfolio
 view and the exact ledger after the cycle. Instructions (proposed and guarded), guard notes,
 TxResults and trades have their own tables. ``UNIQUE (strategy_id, slot_ts)`` makes a second row
@@ -21,6 +24,7 @@ from pydantic_core import to_json
 
 from tradeloop.store.codec import ledger_from_json, ledger_to_json
 from tradeloop.store.db import Database, SlotTaken, StoreError
+from tradeloop.store.intents import mark_applied_rows
 from tradeloop.testing.crashpoints import crash_point
 from tradeloop.trading.models import (
     CycleResult,
@@ -198,6 +202,12 @@ class CycleRepository:
         )
         return None if row is None else float(row[0])
 
+    async def count(self, strategy_id: str) -> int:
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) FROM cycles WHERE strategy_id = ?", (strategy_id,)
+        )
+        return int(row[0]) if row else 0
+
     async def stats(
         self, strategy_id: str
     ) -> tuple[int, CycleRecord | None, StrategySummary | None]:
@@ -371,6 +381,8 @@ class _CycleRows:
     txs: list[tuple[Any, ...]]
     trades: list[tuple[Any, ...]]
     update: dict[str, Any]
+    applied: list[str]
+    """Client order ids of the live fills this cycle applied to the portfolio."""
 
     @classmethod
     def of(cls, result: CycleResult, kind: CycleKind, ledger: Ledger) -> _CycleRows:
@@ -389,6 +401,11 @@ class _CycleRows:
             txs=[_tx_row(sid, i, tx) for i, tx in enumerate(result.tx_results)],
             trades=[_trade_row(sid, t) for t in result.trades],
             update=_strategy_update(result, kind),
+            applied=[
+                tx.client_order_id
+                for tx in result.tx_results
+                if tx.client_order_id and tx.status.value in _FILLED and tx.filled_qty > 0
+            ],
         )
 
     def insert(self, conn: sqlite3.Connection) -> int:
@@ -404,6 +421,7 @@ class _CycleRows:
         updated = conn.execute(_UPDATE_STRATEGY, self.update).fetchone()
         if updated is None:
             raise StoreError(f"no strategy {self.strategy_id} to record a cycle for")
+        mark_applied_rows(conn, self.applied, self.update["now"])
         crash_point("mid_commit")
         return int(updated[0])
 

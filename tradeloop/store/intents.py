@@ -114,6 +114,14 @@ class SqliteIntentStore:
                 total += intent.base_quantity * intent.reference_price
         return total
 
+    async def unapplied_fills(self, strategy_id: str) -> list[OrderIntent]:
+        rows = await self._db.fetchall(
+            f"{_SELECT} WHERE strategy_id = ? AND applied = 0 AND status IN ('filled', 'partial')"
+            " ORDER BY created_ts, rowid",
+            (strategy_id,),
+        )
+        return [intent for intent in map(_decode, rows) if intent.filled_base > 0]
+
     async def mark_applied(self, client_order_ids: Iterable[str], ts: int) -> None:
         async with self._db.transaction() as conn:
             await mark_applied_in(conn, client_order_ids, ts)
@@ -122,9 +130,29 @@ class SqliteIntentStore:
 async def mark_applied_in(conn: WriterConnection, client_order_ids: Iterable[str], ts: int) -> None:
     """Mark fills as applied to the portfolio inside the caller's transaction (the cycle commit),
     so "in the portfolio" and "marked applied" can never disagree after a crash."""
-    await conn.executemany(
+    ids = list(client_order_ids)
+    await conn.run(lambda c: mark_applied_rows(c, ids, ts))
+
+
+def mark_applied_rows(conn: sqlite3.Connection, client_order_ids: Iterable[str], ts: int) -> None:
+    """``mark_applied_in`` for code already on the writer thread (``Database.write``). Raises
+    ``AccountingError`` (rolling the caller's transaction back) when a fill is already applied:
+    a portfolio must never take the same fill twice."""
+    ids = list(client_order_ids)
+    if not ids:
+        return
+    marks = ", ".join("?" for _ in ids)
+    twice = conn.execute(
+        f"SELECT client_order_id FROM live_intents WHERE applied = 1 AND client_order_id IN ({marks})",
+        ids,
+    ).fetchall()
+    if twice:
+        raise AccountingError(
+            f"fills already applied to the portfolio: {', '.join(row[0] for row in twice)}"
+        )
+    conn.executemany(
         "UPDATE live_intents SET applied = 1, updated_ts = ? WHERE client_order_id = ?",
-        [(ts, cid) for cid in client_order_ids],
+        [(ts, cid) for cid in ids],
     )
 
 

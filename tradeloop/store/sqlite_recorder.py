@@ -31,6 +31,10 @@ class SqliteHistoryRecorder(BaseHistoryRecorder):
             result, kind="failure", ledger=self._portfolio.ledger
         )
 
+    async def count(self) -> int:
+        """How many cycles of this strategy are stored."""
+        return await self._cycles.count(self._strategy_id)
+
     async def get_cycles(self, limit: int | None = None) -> list[CycleResult]:
         ids = await self._cycles.compose_ids(self._strategy_id, limit)
         found = [await self._cycles.get(compose_id) for compose_id in ids]

@@ -9,12 +9,12 @@ and nothing is asked. With it, a human must confirm the exact request:
   single-use token bound to exactly these parameters (short TTL); the model shows the summary to
   the human and, if they agree, repeats the call with ``confirmation_token``.
 
-Either way the result is a ``LiveApproval`` made by the server's ``LiveGate``.
+Either way the result is a ``LiveApproval`` made by the strategy service's ``LiveGate``, which the
+service checks again before anything reaches the venue.
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Elicit, ElicitationResult, Resolve
@@ -43,8 +43,13 @@ ConfirmationToken = Annotated[
 ]
 
 
-def gate(ctx: Ctx) -> LiveGate:
-    return state(ctx).live_gate
+def enabled(ctx: Ctx) -> bool:
+    """The operator setting (the server's configuration; no tool changes it)."""
+    return state(ctx).settings.live_trading_enabled
+
+
+async def gate(ctx: Ctx) -> LiveGate:
+    return (await service(ctx)).live_gate
 
 
 def can_elicit(ctx: Ctx) -> bool:
@@ -61,7 +66,7 @@ def _question(action: Action, request: UserRequest, strategy_id: str | None) -> 
 
 async def ask_to_start(ctx: Ctx, strategy_id: str) -> Elicit[LiveConfirmation] | None:
     """Resolver of start_strategy: a question for live strategies on eliciting clients."""
-    if not gate(ctx).enabled or not can_elicit(ctx):
+    if not enabled(ctx) or not can_elicit(ctx):
         return None
     info = await (await service(ctx)).get(strategy_id)
     if info.trading_mode is not TradingMode.LIVE:
@@ -80,12 +85,13 @@ async def ask_to_create(
     max_leverage: float,
 ) -> Elicit[LiveConfirmation] | None:
     """Resolver of create_strategy: a question for live requests on eliciting clients."""
-    if trading_mode != "live" or not gate(ctx).enabled or not can_elicit(ctx):
+    if trading_mode != "live" or not enabled(ctx) or not can_elicit(ctx):
         return None
     money = "TESTNET (no real funds)" if testnet else "REAL FUNDS"
     return Elicit(
         f"Confirm live trading: create a LIVE strategy on {exchange} {market_type} with {money}; "
-        f"symbols {', '.join(symbols)}; capital {initial_capital:g}; max leverage {max_leverage:g}.",
+        f"symbols {', '.join(symbols)}; capital: the account's available cash "
+        f"(asked: {initial_capital:g}); max leverage {max_leverage:g}.",
         LiveConfirmation,
     )
 
@@ -94,15 +100,7 @@ StartConfirmation = Annotated[ElicitationResult[LiveConfirmation], Resolve(ask_t
 CreateConfirmation = Annotated[ElicitationResult[LiveConfirmation], Resolve(ask_to_create)]
 
 
-def service_kwargs(method: Any, approval: LiveApproval | None) -> dict[str, Any]:
-    """Transitional: pass the approval once the service method takes one. Until then the
-    service refuses live trading itself, after the human confirmed (nothing trades either way)."""
-    if approval is None or "approval" not in inspect.signature(method).parameters:
-        return {}
-    return {"approval": approval}
-
-
-def approve(
+async def approve(
     ctx: Ctx,
     action: Action,
     request: UserRequest,
@@ -118,7 +116,7 @@ def approve(
         if token:
             raise ConfigError("confirmation_token: only live trading needs a confirmation")
         return None
-    live_gate = gate(ctx)
+    live_gate = await gate(ctx)
     live_gate.require_enabled()
     params = live_params(action, request, strategy_id)
     if answer is not None and not _unasked(answer):

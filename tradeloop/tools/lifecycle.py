@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
@@ -52,6 +52,9 @@ from tradeloop.trading import constants as C
 from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import StrategyStatus
 
+if TYPE_CHECKING:
+    from tradeloop.services.models import StrategyInfo
+
 
 async def create_strategy(
     symbols: Symbols,
@@ -92,7 +95,7 @@ async def create_strategy(
     """Create a trading strategy (paper trading unless you ask for live). It starts in status
     'created': call start_strategy to schedule it, or run_cycle_now to run one cycle. Returns the
     strategy id and the normalized configuration."""
-    if trading_mode == "live" and not live.gate(ctx).enabled:
+    if trading_mode == "live" and not live.enabled(ctx):
         raise ConfigError(
             "trading_mode: live trading is disabled on this server; only the operator can enable "
             "it (TRADELOOP_LIVE_TRADING=1 in the server's environment). Use trading_mode='paper'."
@@ -118,9 +121,10 @@ async def create_strategy(
     if not state(ctx).replay:
         ex = request.exchange_config
         await check_listed(request.trading_config.symbols, ex.exchange_id, ex.market_type, testnet)
-    approval = live.approve(ctx, "create", request, answer=confirmation, token=confirmation_token)
-    svc = await service(ctx)
-    info = await svc.create(request, name=name, **live.service_kwargs(svc.create, approval))
+    approval = await live.approve(
+        ctx, "create", request, answer=confirmation, token=confirmation_token
+    )
+    info = await (await service(ctx)).create(request, name=name, approval=approval)
     return views.created(info)
 
 
@@ -134,7 +138,7 @@ async def start_strategy(
     the server runs, and resume after a restart. A live strategy needs a human confirmation."""
     svc = await service(ctx)
     info = await svc.get(strategy_id)
-    approval = live.approve(
+    approval = await live.approve(
         ctx,
         "start",
         info.request,
@@ -142,8 +146,8 @@ async def start_strategy(
         answer=confirmation,
         token=confirmation_token,
     )
-    info = await svc.start(strategy_id, **live.service_kwargs(svc.start, approval))
-    return views.status_change(info, "started: cycles are scheduled")
+    info = await svc.start(strategy_id, approval=approval)
+    return views.status_change(info, _running_or_why(info, "started: cycles are scheduled"))
 
 
 async def pause_strategy(strategy_id: StrategyId, ctx: Ctx) -> StatusChange:
@@ -155,7 +159,7 @@ async def pause_strategy(strategy_id: StrategyId, ctx: Ctx) -> StatusChange:
 async def resume_strategy(strategy_id: StrategyId, ctx: Ctx) -> StatusChange:
     """Resume a paused strategy: its cycles are scheduled again from the next slot."""
     info = await (await service(ctx)).resume(strategy_id)
-    return views.status_change(info, "resumed: cycles are scheduled again")
+    return views.status_change(info, _running_or_why(info, "resumed: cycles are scheduled again"))
 
 
 async def stop_strategy(
@@ -247,6 +251,13 @@ async def preview_decision(strategy_id: StrategyId, ctx: Ctx) -> CycleOutcome:
     executing or storing anything: what the strategy would do right now."""
     result = await (await service(ctx)).preview_decision(strategy_id)
     return views.cycle_outcome(result, executed=False)
+
+
+def _running_or_why(info: StrategyInfo, message: str) -> str:
+    """A live strategy whose reconciliation failed is paused instead: say why."""
+    if info.status is StrategyStatus.RUNNING:
+        return message
+    return f"not running ({info.status.value}): {info.reason}"
 
 
 def register(server: MCPServer) -> None:

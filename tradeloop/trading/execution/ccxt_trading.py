@@ -190,8 +190,13 @@ class CCXTExecutionGateway(BaseExecutionGateway):
             return await self._resolve_pending(await self._exchange())
 
     async def fetch_positions(self, symbols: Sequence[str]) -> dict[str, Decimal]:
-        """Signed base quantity per canonical symbol on the account (spot: total base balance)."""
+        """Signed base quantity per canonical symbol on the account (spot: total base balance).
+        An unreachable venue raises ``TemporaryError``, rejected credentials ``OperationalError``."""
         exchange = await self._exchange()
+        with translate_ccxt_errors(self.venue.name, exchange=exchange):
+            return await self._positions(exchange, symbols)
+
+    async def _positions(self, exchange: Any, symbols: Sequence[str]) -> dict[str, Decimal]:
         if not self.venue.perpetual:
             balance = await self._read(exchange, "fetch_balance", exchange.fetch_balance)
             totals = balance.get("total") or {}
@@ -212,9 +217,10 @@ class CCXTExecutionGateway(BaseExecutionGateway):
         return found
 
     async def fetch_cash(self, currency: str) -> tuple[Decimal, Decimal]:
-        """(free, total) balance of ``currency`` on the account."""
+        """(free, total) balance of ``currency`` on the account (errors as ``fetch_positions``)."""
         exchange = await self._exchange()
-        balance = await self._read(exchange, "fetch_balance", exchange.fetch_balance)
+        with translate_ccxt_errors(self.venue.name, exchange=exchange):
+            balance = await self._read(exchange, "fetch_balance", exchange.fetch_balance)
         free = (balance.get("free") or {}).get(currency)
         total = (balance.get("total") or {}).get(currency)
         return to_decimal(str(free or 0)), to_decimal(str(total or 0))

@@ -123,6 +123,11 @@ class IntentStore(Protocol):
         that may have traded (everything except REJECTED and NOT_FOUND): conservative on purpose."""
         ...
 
+    async def unapplied_fills(self, strategy_id: str) -> list[OrderIntent]:
+        """Final intents with a fill no portfolio has taken yet (``applied`` false), in creation
+        order: an order that filled while its cycle was never committed."""
+        ...
+
     async def mark_applied(self, client_order_ids: Iterable[str], ts: int) -> None: ...
 
 
@@ -210,6 +215,13 @@ class InMemoryIntentStore:
             if intent.created_ts >= since_ts and counts_toward_traded_value(intent):
                 total += intent.base_quantity * intent.reference_price
         return total
+
+    async def unapplied_fills(self, strategy_id: str) -> list[OrderIntent]:
+        return [
+            i
+            for i in await self.list_intents(strategy_id)
+            if i.status.final and i.filled_base > 0 and not i.applied
+        ]
 
     async def mark_applied(self, client_order_ids: Iterable[str], ts: int) -> None:
         async with self._lock:

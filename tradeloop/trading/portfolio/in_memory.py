@@ -83,6 +83,11 @@ class InMemoryPortfolioService(BasePortfolioService):
         self.ledger = ledger
         return entries
 
+    def set_constraints(self, constraints: Constraints) -> None:
+        """What the venue's markets allow (step, minimums), shown in every view from now on."""
+        self._constraints = constraints
+        self._view = None
+
     def restore(self, ledger: Ledger, ts: int) -> None:
         """Replace the state with one rebuilt from storage."""
         self.ledger = ledger
