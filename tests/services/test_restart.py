@@ -132,3 +132,24 @@ async def test_a_strategy_that_can_no_longer_run_moves_to_error_on_open_with_the
         info = await svc.get(sid)
     assert info.status is StrategyStatus.ERROR
     assert info.reason.startswith("could not resume:") and "does not exist" in info.reason
+
+
+async def test_a_digest_read_from_the_store_continues_with_the_cycles_stored_since(
+    settings: Settings, shared_data: Path
+) -> None:
+    async with StrategyService.open(settings) as svc:
+        sid = (await svc.create(replay_request(), replay=shared_data)).strategy_id
+        for _ in range(40):
+            await svc.run_cycle_now(sid)
+    async with StrategyService.open(settings) as svc:
+        first = await svc.get_digest(sid)  # not loaded: folded from the store
+        for _ in range(40):
+            await svc.run_cycle_now(sid)
+        in_memory = await svc.get_digest(sid)
+        await svc.stop(sid)  # unloaded: read from the store again
+        assert await svc.get_digest(sid) == in_memory != first
+        await svc.update(sid, sharpe_window=10)
+        narrowed = await svc.get_digest(sid)
+    assert narrowed.sharpe_window == 10 and narrowed.sharpe_ratio != in_memory.sharpe_ratio
+    async with StrategyService.open(settings) as svc:
+        assert await svc.get_digest(sid) == narrowed

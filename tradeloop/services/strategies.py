@@ -68,7 +68,7 @@ from tradeloop.settings import Settings
 from tradeloop.store.cycles import CycleRepository, PageCursor
 from tradeloop.store.db import Database, ProcessLock, SlotTaken
 from tradeloop.store.intents import SqliteIntentStore
-from tradeloop.store.sqlite_digest import SqliteDigestBuilder
+from tradeloop.store.sqlite_digest import FoldedDigest, fold_stored
 from tradeloop.store.sqlite_portfolio import SqlitePortfolioService
 from tradeloop.store.strategies import StrategyRepository, StrategyRow, check_allowed
 from tradeloop.trading._internal.coordinator import summarize
@@ -76,6 +76,7 @@ from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
 from tradeloop.trading.clock import Clock, SystemClock
 from tradeloop.trading.decision.guardrails import GuardResult
 from tradeloop.trading.errors import ConfigError, NotFound, OperationalError, TemporaryError
+from tradeloop.trading.history.digest import to_digest
 from tradeloop.trading.models import (
     ComposeContext,
     ComposeResult,
@@ -123,6 +124,8 @@ class StrategyService:
         self._loaded: dict[str, LoadedStrategy] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._budgets: dict[str, tuple[int, int]] = {}
+        self._digests: dict[str, FoldedDigest] = {}
+        """Digest folds of strategies not loaded, continued with the cycles stored since."""
         self._subscribers: list[asyncio.Queue[ServiceEvent]] = []
         self.scheduler = StrategyScheduler(misfire_grace_s=settings.misfire_grace_s)
         self.live_gate = LiveGate(enabled=settings.live_trading_enabled, clock=clock)
@@ -263,6 +266,7 @@ class StrategyService:
             await self._strategies.delete(strategy_id, allowed_from={S.STOPPED})
             await self._unload(strategy_id)
         self._locks.pop(strategy_id, None)
+        self._digests.pop(strategy_id, None)
         logger.info("deleted strategy_id=%s", strategy_id)
 
     async def update(self, strategy_id: str, **changes: Any) -> StrategyInfo:
@@ -367,7 +371,9 @@ class StrategyService:
         if loaded is not None:
             return await loaded.digest.build()
         row = await self._strategies.require(strategy_id)
-        return await (await SqliteDigestBuilder.load(self._cycles, row.id, row.request)).build()
+        folded = await fold_stored(self._cycles, row.id, row.request, self._digests.get(row.id))
+        self._digests[row.id] = folded
+        return to_digest(folded.state)
 
     async def list_trades(
         self,

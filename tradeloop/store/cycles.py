@@ -158,22 +158,31 @@ class CycleRepository:
         )
         return [(row[0], row[1], TxResult.model_validate_json(row[2])) for row in rows]
 
-    async def digest_inputs(self, strategy_id: str) -> list[CycleResult]:
-        """The decision cycles, oldest first, with what the digest folds: trades, summary, usage."""
+    async def digest_inputs_after(
+        self, strategy_id: str, after_id: int = 0
+    ) -> list[tuple[int, CycleResult]]:
+        """The decision cycles with an id above ``after_id``, oldest first, as (cycle id, what the
+        digest folds: trades, summary, usage)."""
         cycles = await self._db.fetchall(
             "SELECT id, compose_id, ts, summary_json, usage_json FROM cycles"
-            " WHERE strategy_id = ? AND kind = 'decision' ORDER BY id",
-            (strategy_id,),
+            " WHERE strategy_id = ? AND kind = 'decision' AND id > ? ORDER BY id",
+            (strategy_id, after_id),
         )
-        trades = await self._trades_by_cycle(strategy_id)
+        if not cycles:
+            return []
+        # bounded by the last cycle read: a cycle committed in between is left for the next call
+        trades = await self._trades_by_cycle(strategy_id, after_id, cycles[-1]["id"])
         return [
-            CycleResult(
-                compose_id=row["compose_id"],
-                strategy_id=strategy_id,
-                ts=row["ts"],
-                strategy_summary=StrategySummary.model_validate_json(row["summary_json"]),
-                usage=_usage(row["usage_json"]),
-                trades=trades.get(row["id"], []),
+            (
+                row["id"],
+                CycleResult(
+                    compose_id=row["compose_id"],
+                    strategy_id=strategy_id,
+                    ts=row["ts"],
+                    strategy_summary=StrategySummary.model_validate_json(row["summary_json"]),
+                    usage=_usage(row["usage_json"]),
+                    trades=trades.get(row["id"], []),
+                ),
             )
             for row in cycles
         ]
@@ -290,10 +299,13 @@ class CycleRepository:
         )
         return [row[0] for row in reversed(rows)]
 
-    async def _trades_by_cycle(self, strategy_id: str) -> dict[int, list[TradeHistoryEntry]]:
+    async def _trades_by_cycle(
+        self, strategy_id: str, after_id: int, last_id: int
+    ) -> dict[int, list[TradeHistoryEntry]]:
         rows = await self._db.fetchall(
-            "SELECT cycle_id, body_json FROM trades WHERE strategy_id = ? ORDER BY id",
-            (strategy_id,),
+            "SELECT cycle_id, body_json FROM trades WHERE strategy_id = ?"
+            " AND cycle_id > ? AND cycle_id <= ? ORDER BY id",
+            (strategy_id, after_id, last_id),
         )
         grouped: dict[int, list[TradeHistoryEntry]] = defaultdict(list)
         for row in rows:
