@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 from tests.backtest.fake_exchange import HOUR, FakeOhlcvExchange
 from tests.backtest.helpers import BTC, rsi_request
@@ -100,3 +101,19 @@ def test_candles_download_writes_the_replay_format(tmp_path, capsys) -> None:
     assert int(lines[-1].split(",")[0]) == start + 95 * HOUR
     assert {c["symbol"] for c in fake.calls} == {"BTC/USDT"}
     assert "96 candles" in capsys.readouterr().out
+
+
+def test_backtest_with_db_stores_the_run_as_a_stopped_strategy(tmp_path, capsys) -> None:
+    config = write_config(tmp_path)
+    db = tmp_path / "t.db"
+    code = main(
+        ["backtest", "--config", str(config), "--data", str(BTC), "--db", str(db), "--json"]
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT agent_kind, status FROM strategies WHERE id = ?", (summary["run_id"],)
+        ).fetchone()
+        cycles = conn.execute("SELECT COUNT(*) FROM cycles").fetchone()[0]
+    assert row == ("backtest", "stopped") and cycles == summary["cycles_done"]

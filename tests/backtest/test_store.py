@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.backtest.helpers import BTC, rsi_request
 from tradeloop.backtest.runner import BacktestSpec, run_backtest
 from tradeloop.backtest.service import equity_chart_png
 from tradeloop.services.strategies import StrategyService
 from tradeloop.settings import Settings
 from tradeloop.store.db import Database
+from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import StrategyStatus
 
 
@@ -30,3 +33,29 @@ async def test_a_stored_backtest_has_the_trades_digest_and_equity_of_the_run(tmp
         assert digest.by_instrument["BTC-USDT"].trade_count == run.stats.trades
         assert digest.sharpe_ratio == run.digest.sharpe_ratio
         assert (await equity_chart_png("bt_stored", service=service)).startswith(b"\x89PNG")
+
+
+async def test_import_backtest_stores_a_run_once_and_the_stored_run_never_starts(tmp_path) -> None:
+    run = await run_backtest(BacktestSpec(request=rsi_request(), data=[str(BTC)]), storable=True)
+    async with StrategyService.open(Settings(db_path=tmp_path / "t.db")) as service:
+        info = await service.import_backtest(run)
+        assert info.strategy_id == run.run_id and info.status is StrategyStatus.STOPPED
+        assert info.cycles == run.cycles_done and info.reason == "backtest completed"
+        digest = await service.get_digest(run.run_id)
+        assert digest.sharpe_ratio == run.digest.sharpe_ratio
+        with pytest.raises(ConfigError, match="no cycles to store"):
+            await service.import_backtest(run)
+        with pytest.raises(ConfigError):  # InvalidTransition: it is stopped
+            await service.run_cycle_now(run.run_id)
+        for action in (service.start, service.preview_decision):
+            with pytest.raises(ConfigError, match="is a stored backtest"):
+                await action(run.run_id)
+        assert (await service.get(run.run_id)).status is StrategyStatus.STOPPED
+
+
+async def test_a_run_not_kept_for_storing_cannot_be_imported(tmp_path) -> None:
+    run = await run_backtest(BacktestSpec(request=rsi_request(), data=[str(BTC)]))
+    async with StrategyService.open(Settings(db_path=tmp_path / "t.db")) as service:
+        with pytest.raises(ConfigError, match="no cycles to store"):
+            await service.import_backtest(run)
+        assert await service.list() == []

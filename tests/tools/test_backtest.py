@@ -68,3 +68,33 @@ async def test_an_llm_backtest_needs_a_cost_cap(connect) -> None:
             client, "run_backtest", symbols=["BTC-USDT"], initial_capital=100, composer="llm"
         )
     assert text.startswith("max_cost_usd: required when composer is 'llm'")
+
+
+async def test_a_backtest_run_reads_like_a_stopped_strategy_and_cannot_be_started(connect) -> None:
+    async with connect() as client:
+        run = await ok(
+            client,
+            "run_backtest",
+            symbols=["BTC-USDT"],
+            initial_capital=1000,
+            start="2025-01-01",
+            end="2025-03-01",
+        )
+        rid = run["run_id"]
+        trades = await ok(client, "list_trades", strategy_id=rid, limit=500)
+        digest = await ok(client, "get_digest", strategy_id=rid)
+        cycles = await ok(client, "list_cycles", strategy_id=rid, limit=5)
+        detail = await ok(client, "get_strategy", strategy_id=rid)
+        chart = await client.call_tool("get_equity_chart", {"strategy_id": rid})
+        refused = await error(client, "start_strategy", strategy_id=rid)
+        after = await ok(client, "get_strategy", strategy_id=rid)
+    assert run["stats"]["trades"] > 0
+    closed = [t for t in trades["trades"] if t["exit_price"] is not None]
+    assert len(closed) == run["stats"]["trades"]
+    assert digest["by_instrument"]["BTC-USDT"]["trade_count"] == run["stats"]["trades"]
+    assert len(cycles["cycles"]) == 5 and cycles["next_cursor"] is not None
+    assert detail["status"] == "stopped" and detail["reason"] == "backtest completed"
+    assert detail["cycles"] == run["cycles_done"]
+    assert not chart.is_error
+    assert "is a stored backtest" in refused and "cannot run" in refused
+    assert after["status"] == "stopped"

@@ -163,6 +163,17 @@ class BacktestRun:
     def cycles_done(self) -> int:
         return len(self.equity_curve)
 
+    def take_cycles_to_store(self) -> list[tuple[CycleResult, Ledger]]:
+        """Every cycle of a finished run with the ledger after it, handed over once (the run
+        then holds only its recent cycles). Raises ConfigError unless the run was started with
+        ``storable=True`` (or ``store``), has finished and was not handed over yet."""
+        recorder = self.recorder
+        if not isinstance(recorder, _StoringRecorder) or recorder.taken:
+            raise ConfigError(f"backtest {self.run_id} has no cycles to store")
+        if self.status == "running":
+            raise ConfigError(f"backtest {self.run_id} is still running")
+        return recorder.take()
+
     def summary(self) -> BacktestSummary:
         symbols = self.request.trading_config.symbols
         elapsed = self.elapsed_s
@@ -213,14 +224,19 @@ class _StoringRecorder(InMemoryHistoryRecorder):
     """Keeps every cycle with the (immutable) ledger after it, to store the run when it ends."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(keep_cycles=KEEP_CYCLES_IN_MEMORY)
         self.portfolio: InMemoryPortfolioService | None = None
         self.with_ledgers: list[tuple[CycleResult, Ledger]] = []
+        self.taken = False
 
     async def record(self, result: CycleResult) -> None:
         await super().record(result)
         assert self.portfolio is not None
         self.with_ledgers.append((result, self.portfolio.ledger))
+
+    def take(self) -> list[tuple[CycleResult, Ledger]]:
+        cycles, self.with_ledgers, self.taken = self.with_ledgers, [], True
+        return cycles
 
 
 # --------------------------------------------------------------------------- the run
@@ -235,6 +251,7 @@ async def run_backtest(
     runs: BacktestRuns | None = None,
     run_id: str | None = None,
     store: Database | None = None,
+    storable: bool = False,
 ) -> BacktestRun:
     """Run ``spec`` to the end (or its cost cap) and return the finished run.
 
@@ -244,6 +261,7 @@ async def run_backtest(
     ``runs``: registered there at start, so its chart can be drawn while it runs.
     ``store``: the server's database; the finished run is stored there as a stopped strategy
     with id ``run_id`` (all its cycles are then kept in memory until the end).
+    ``storable``: keep every cycle with its ledger, for ``StrategyService.import_backtest(run)``.
     """
     request = paper_request(spec.request)
     clock = SimulatedClock(0)
@@ -252,7 +270,9 @@ async def run_backtest(
     run_id = run_id or new_id("bt")
     llm = _llm_client(request, spec, llm_client) if agent is None else None
     recorder = (
-        _StoringRecorder() if store else InMemoryHistoryRecorder(keep_cycles=KEEP_CYCLES_IN_MEMORY)
+        _StoringRecorder()
+        if store or storable
+        else InMemoryHistoryRecorder(keep_cycles=KEEP_CYCLES_IN_MEMORY)
     )
     runtime = await (agent or DefaultStrategyAgent()).create_runtime(
         request,
@@ -272,8 +292,8 @@ async def run_backtest(
         with _fewer_collections():
             await _drive(run, runtime, clock, progress, estimate)
         await _finish(run, runtime, llm, estimate)
-        if isinstance(recorder, _StoringRecorder) and store is not None:
-            await _store(store, run, recorder)
+        if store is not None:
+            await _store(store, run)
     except BaseException as exc:
         run.status, run.stop_reason = "failed", f"{type(exc).__name__}: {exc}"
         raise
@@ -299,12 +319,15 @@ def _in_memory_portfolio(runtime: StrategyRuntime) -> InMemoryPortfolioService:
     return portfolio
 
 
-async def _store(db: Database, run: BacktestRun, recorder: _StoringRecorder) -> None:
-    from tradeloop.backtest.store import store_run
+async def _store(db: Database, run: BacktestRun) -> None:
+    from tradeloop.backtest.store import store_run, stored_reason
 
-    reason = f"backtest {run.status}" + (f": {run.stop_reason}" if run.stop_reason else "")
     await store_run(
-        db, run_id=run.run_id, request=run.request, cycles=recorder.with_ledgers, reason=reason
+        db,
+        run_id=run.run_id,
+        request=run.request,
+        cycles=run.take_cycles_to_store(),
+        reason=stored_reason(run.status, run.stop_reason),
     )
 
 

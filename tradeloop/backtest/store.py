@@ -1,24 +1,32 @@
 """A finished backtest stored like any strategy: a strategy row (``agent_kind="backtest"``, status
-stopped) and every cycle with the exact ledger after it, through the store's own repositories. The
-history and digest tools then read it by its run id (``list_trades``, ``get_digest``, ...).
+stopped) and every cycle with the exact ledger after it, in one transaction. The history and
+digest tools then read it by its run id (``list_trades``, ``get_digest``, ...).
 
-``backtest`` is not an agent kind the server runs, so a stored backtest cannot be started by mistake.
+``backtest`` is not an agent kind the server runs, and the service refuses to load one, so a
+stored backtest cannot be started by mistake.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Sequence
 
-from tradeloop.store.cycles import CycleRepository
+from tradeloop.store.cycles import insert_cycle
 from tradeloop.store.db import Database
-from tradeloop.store.strategies import StrategyRepository
+from tradeloop.store.strategies import insert_strategy
+from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import CycleResult, CycleStatus, StrategyStatus, UserRequest
 from tradeloop.trading.portfolio.ledger import Ledger
 
 logger = logging.getLogger(__name__)
 
 BACKTEST_AGENT_KIND = "backtest"
+
+
+def stored_reason(status: str, stop_reason: str | None) -> str:
+    """The reason a stored backtest carries, e.g. ``backtest completed``."""
+    return f"backtest {status}" + (f": {stop_reason}" if stop_reason else "")
 
 
 async def store_run(
@@ -29,21 +37,27 @@ async def store_run(
     cycles: Sequence[tuple[CycleResult, Ledger]],
     reason: str,
 ) -> None:
-    """Insert the run as a stopped strategy with its cycles (one transaction per cycle)."""
-    strategies = StrategyRepository(db)
+    """Insert the run as a stopped strategy with all its cycles: stored whole or not at all.
+    Raises ConfigError when a strategy with that id is already stored."""
     name = f"{request.trading_config.strategy_name or 'backtest'} [{run_id}]"
-    await strategies.insert(
-        strategy_id=run_id,
-        name=name,
-        agent_kind=BACKTEST_AGENT_KIND,
-        request=request,
-        replay=None,
-    )
-    repository = CycleRepository(db)
-    for result, ledger in cycles:
-        kind = "failure" if result.status is CycleStatus.ERROR else "decision"
-        await repository.insert(result, kind=kind, ledger=ledger)
-    await strategies.transition(
-        run_id, StrategyStatus.STOPPED, reason, action="stop", allowed_from={StrategyStatus.CREATED}
-    )
+
+    def write(conn: sqlite3.Connection) -> None:
+        insert_strategy(
+            conn,
+            strategy_id=run_id,
+            name=name,
+            agent_kind=BACKTEST_AGENT_KIND,
+            request=request,
+            replay=None,
+            status=StrategyStatus.STOPPED,
+            reason=reason,
+        )
+        for result, ledger in cycles:  # encoded here, on the writer thread, off the event loop
+            kind = "failure" if result.status is CycleStatus.ERROR else "decision"
+            insert_cycle(conn, result, kind=kind, ledger=ledger)
+
+    try:
+        await db.write(write)
+    except sqlite3.IntegrityError as exc:
+        raise ConfigError(f"backtest {run_id} could not be stored: {exc}") from exc
     logger.info("stored backtest run_id=%s cycles=%d", run_id, len(cycles))

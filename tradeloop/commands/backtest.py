@@ -2,10 +2,12 @@
 summary table and an equity chart (PNG).
 
     tradeloop backtest --config strategy.json --data binance_spot_BTCUSDT_1h.csv \\
-        [--data ...] [--from 2025-01-01] [--to 2025-04-01] [--chart equity.png]
+        [--data ...] [--from 2025-01-01] [--to 2025-04-01] [--chart equity.png] [--db tradeloop.db]
 
 The config is a strategy request (``{"trading_config": {...}, "exchange_config": {...}}``) or just
 its ``trading_config``. LLM strategies print their cost estimate first; ``--estimate`` stops there.
+With ``--db`` the finished run is stored there as a stopped strategy under its run id, for the
+history tools of ``tradeloop serve`` (``list_trades``, ``get_digest``, ...); it is never started.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--llm-cache", help="folder of cached LLM replies")
     parser.add_argument("--estimate", action="store_true", help="print the LLM estimate only")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--db", type=Path, help="store the finished run in this tradeloop database (default: not)"
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -66,7 +71,7 @@ def handle(args: argparse.Namespace) -> int:
         if args.estimate:
             _print_estimate(asyncio.run(estimate_backtest(spec)))
             return 0
-        run = asyncio.run(_run(spec))
+        run = asyncio.run(_run(spec, args.db))
     except TradeloopError as exc:
         sys.stderr.write(f"tradeloop backtest: {exc}\n")
         return 2
@@ -75,7 +80,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(run.summary().model_dump_json(indent=2) + "\n")
     else:
-        sys.stdout.write(summary_table(run, chart))
+        sys.stdout.write(summary_table(run, chart, stored=args.db))
     return 0 if run.status == "completed" else 1
 
 
@@ -124,15 +129,27 @@ def _with_costs(
     return UserRequest.model_validate(body)
 
 
-async def _run(spec: BacktestSpec) -> BacktestRun:
+async def _run(spec: BacktestSpec, db: Path | None = None) -> BacktestRun:
     estimate = await estimate_backtest(spec)
     if estimate is not None:
         _print_estimate(estimate, stream=sys.stderr)
     bar = ProgressBar(sys.stderr)
     try:
-        return await run_backtest(spec, progress=bar.update)
+        run = await run_backtest(spec, progress=bar.update, storable=db is not None)
     finally:
         bar.close()
+    if db is not None:
+        await _import(run, db)
+    return run
+
+
+async def _import(run: BacktestRun, db: Path) -> None:
+    from tradeloop.services.strategies import StrategyService
+    from tradeloop.settings import Settings
+
+    async with StrategyService.open(Settings(db_path=db), resume=False) as service:
+        info = await service.import_backtest(run)
+    logger.info("stored backtest run_id=%s in %s as %r", run.run_id, db, info.name)
 
 
 class ProgressBar:
@@ -170,7 +187,7 @@ def _write_chart(run: BacktestRun, path: Path) -> None:
     path.write_bytes(backtest_chart_png(run))
 
 
-def summary_table(run: BacktestRun, chart: Path | None = None) -> str:
+def summary_table(run: BacktestRun, chart: Path | None = None, stored: Path | None = None) -> str:
     s = run.summary()
     stats = s.stats
     head = (
@@ -205,6 +222,8 @@ def summary_table(run: BacktestRun, chart: Path | None = None) -> str:
         rows.append(("Error cycles", str(s.error_cycles)))
     if chart is not None:
         rows.append(("Chart", str(chart)))
+    if stored is not None:
+        rows.append(("Stored", f"{stored} (strategy id {s.run_id})"))
     width = max(len(label) for label, _ in rows)
     return head + "\n" + "".join(f"  {label:<{width}}  {value}\n" for label, value in rows)
 

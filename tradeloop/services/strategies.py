@@ -31,10 +31,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from tradeloop.backtest.store import BACKTEST_AGENT_KIND, store_run, stored_reason
 from tradeloop.scheduler.boundary import CycleOutcome, run_cycle, status_after
 from tradeloop.scheduler.jobs import StrategyScheduler
 from tradeloop.scheduler.risk import day_start_ms, risk_stop_reason
@@ -92,6 +93,9 @@ from tradeloop.trading.models import (
 )
 from tradeloop.trading.utils import new_compose_id, new_id, normalize_symbol
 
+if TYPE_CHECKING:
+    from tradeloop.backtest.runner import BacktestRun
+
 logger = logging.getLogger(__name__)
 
 S = StrategyStatus
@@ -141,9 +145,11 @@ class StrategyService:
         *,
         agents: Mapping[str, BaseStrategyAgent] | None = None,
         clock: Clock | None = None,
+        resume: bool = True,
     ) -> AsyncIterator[StrategyService]:
-        """Open the store, resume the strategies stored as running, run the scheduler; on exit
-        let cycles in flight finish (``shutdown_grace_s``), then close everything."""
+        """Open the store, resume the strategies stored as running (unless ``resume`` is False:
+        the store only, e.g. to import a backtest), run the scheduler; on exit let cycles in
+        flight finish (``shutdown_grace_s``), then close everything."""
         with ProcessLock(settings.db_path):
             db = await Database.open(settings.db_path)
             service = cls(
@@ -154,7 +160,8 @@ class StrategyService:
             )
             try:
                 service.scheduler.start()
-                await service._resume_all()
+                if resume:
+                    await service._resume_all()
                 yield service
             finally:
                 await service._close()
@@ -283,6 +290,20 @@ class StrategyService:
                 row = await self._strategies.set_request(strategy_id, request)
                 await self._reload_if_loaded(row)
         return await self.get(strategy_id)
+
+    async def import_backtest(self, run: BacktestRun) -> StrategyInfo:
+        """Store a finished backtest run (started with ``storable=True``) as a stopped strategy
+        with ``agent_kind='backtest'`` under its run id, every cycle in one transaction. Its
+        history and digest then read like any strategy's; it can never be started or run.
+        Raises ConfigError when the run has nothing to store or its id is taken."""
+        await store_run(
+            self._db,
+            run_id=run.run_id,
+            request=run.request,
+            cycles=run.take_cycles_to_store(),
+            reason=stored_reason(run.status, run.stop_reason),
+        )
+        return await self.get(run.run_id)
 
     async def limit_cycles(self, strategy_id: str, cycles: int | None) -> None:
         """Pause the strategy after ``cycles`` more cycles (None: no limit)."""
@@ -591,6 +612,12 @@ class StrategyService:
     async def _load(self, row: StrategyRow, live: LiveLink | None = None) -> LoadedStrategy:
         loaded = self._loaded.get(row.id)
         if loaded is None:
+            if row.agent_kind == BACKTEST_AGENT_KIND:
+                raise ConfigError(
+                    f"strategy {row.id} is a stored backtest: its history can be read "
+                    "(list_trades, list_cycles, get_digest, get_equity_chart) but it cannot run; "
+                    "create_strategy with its config to trade it"
+                )
             loaded = await load_strategy(
                 row,
                 agent=self._agent(row.agent_kind),

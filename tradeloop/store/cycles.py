@@ -353,6 +353,14 @@ class CycleRepository:
         )
 
 
+def insert_cycle(
+    conn: sqlite3.Connection, result: CycleResult, *, kind: CycleKind, ledger: Ledger
+) -> int:
+    """``CycleRepository.insert`` inside the caller's transaction (many cycles in one commit);
+    returns the strategy's consecutive failures after it."""
+    return _CycleRows.of(result, kind, ledger).insert(conn)
+
+
 def _cycle_params(result: CycleResult, kind: CycleKind, ledger: Ledger) -> tuple[Any, ...]:
     view = result.portfolio
     return (

@@ -47,22 +47,14 @@ class StrategyRepository:
         request: UserRequest,
         replay: dict[str, Any] | None,
     ) -> StrategyRow:
-        now = _now_ms()
-        row = (
-            strategy_id,
-            name,
-            agent_kind,
-            request_to_json(request),
-            None if replay is None else json.dumps(replay),
-            now,
-            now,
-        )
-
         def insert(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO strategies (id, name, agent_kind, request_json, replay_json, status,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'created', ?, ?)",
-                row,
+            insert_strategy(
+                conn,
+                strategy_id=strategy_id,
+                name=name,
+                agent_kind=agent_kind,
+                request=request,
+                replay=replay,
             )
 
         await self._write_named(insert, name)
@@ -136,6 +128,37 @@ class StrategyRepository:
             await self._db.write(fn)
         except sqlite3.IntegrityError as exc:
             raise ConfigError(f"a strategy named {name!r} already exists") from exc
+
+
+def insert_strategy(
+    conn: sqlite3.Connection,
+    *,
+    strategy_id: str,
+    name: str,
+    agent_kind: str,
+    request: UserRequest,
+    replay: dict[str, Any] | None,
+    status: StrategyStatus = StrategyStatus.CREATED,
+    reason: str | None = None,
+) -> None:
+    """The strategy row, inside the caller's transaction; ``sqlite3.IntegrityError`` when the id or
+    the name is taken."""
+    now = _now_ms()
+    conn.execute(
+        "INSERT INTO strategies (id, name, agent_kind, request_json, replay_json, status, reason,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            strategy_id,
+            name,
+            agent_kind,
+            request_to_json(request),
+            None if replay is None else json.dumps(replay),
+            status.value,
+            reason,
+            now,
+            now,
+        ),
+    )
 
 
 def _status(conn: sqlite3.Connection, strategy_id: str) -> StrategyStatus:

@@ -79,7 +79,9 @@ async def run_backtest(
 ) -> BacktestResult:
     """Backtest a strategy configuration (the same pipeline, guardrails and paper fills as a
     live strategy) over the server's historical candles, from start to end on simulated time.
-    Reports progress; returns the statistics. get_equity_chart(run_id) draws its equity curve."""
+    Reports progress; returns the statistics. The run is stored as a stopped strategy under its
+    run_id: list_trades, list_cycles, get_digest, get_strategy and get_equity_chart read it; it
+    cannot be started."""
     from tradeloop.backtest.runner import BacktestSpec
     from tradeloop.backtest.runner import run_backtest as run
     from tradeloop.backtest.times import parse_time_ms
@@ -121,7 +123,9 @@ async def run_backtest(
     async def progress(done: int, total: int, message: str) -> None:
         await ctx.report_progress(done, total, message)
 
-    result = await run(spec, progress=progress, runs=app.backtests())
+    svc = await service(ctx)
+    result = await run(spec, progress=progress, runs=app.backtests(), storable=True)
+    await svc.import_backtest(result)
     return views.backtest(result.summary())
 
 
