@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from tests.services.helpers import perpetual_request, replay_request
 from tradeloop.services.models import ReplaySpec
 from tradeloop.services.replay import ReplayLibrary, resolve_venue
 from tradeloop.services.strategies import StrategyService
 from tradeloop.settings import Settings
+from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import StrategyStatus
 
 HOUR = 3_600_000
@@ -85,3 +88,22 @@ def test_the_venue_follows_the_exchange_and_market_type_when_files_carry_it(
     assert resolve_venue(spec, perpetual_request()) == "bybit_linear"
     assert resolve_venue(ReplaySpec(data_dir=str(tmp_path)), replay_request()) is None
     assert resolve_venue(spec.model_copy(update={"venue": "x"}), replay_request()) == "x"
+
+
+async def test_an_update_its_replay_data_cannot_serve_is_refused_naming_what_exists(
+    settings: Settings, shared_data: Path
+) -> None:
+    async with StrategyService.open(settings) as svc:
+        before = await svc.create(replay_request(feature_intervals=["1h"]), replay=shared_data)
+        sid = before.strategy_id
+        await svc.run_cycle_now(sid)  # loaded: a refused update must not reload it either
+        before = await svc.get(sid)
+        with pytest.raises(ConfigError) as refused:
+            await svc.update(sid, name="renamed", feature_intervals=["1m"])
+        assert await svc.get(sid) == before
+        await svc.run_cycle_now(sid)  # still runs with its stored config
+        after = await svc.update(sid, feature_intervals=["1h", "4h"])  # 4h: resampled from 1h
+    message = str(refused.value)
+    assert "feature_intervals" in message and sid in message
+    assert "no replay data for BTC-USDT 1m" in message and "BTC-USDT 1h" in message
+    assert after.request.trading_config.feature_intervals == ["1h", "4h"]

@@ -284,6 +284,8 @@ class StrategyService:
             name = changes.pop("name", None)
             _check_live_update(row, changes)
             request = _updated_request(row.request, changes)
+            if request != row.request:
+                self._check_replay_update(row, request, changes)
             if name is not None and name != row.name:
                 row = await self._strategies.rename(strategy_id, name)
             if request != row.request:
@@ -304,6 +306,21 @@ class StrategyService:
             reason=stored_reason(run.status, run.stop_reason),
         )
         return await self.get(run.run_id)
+
+    def _check_replay_update(
+        self, row: StrategyRow, request: UserRequest, changes: Mapping[str, Any]
+    ) -> None:
+        """A replay strategy's new config must run on its replay data, as create checks."""
+        spec = _spec(row)
+        if spec is None:
+            return
+        try:
+            self._replays.timeline(spec, request)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"cannot update {', '.join(sorted(changes))} of replay strategy {row.id}: "
+                f"its replay data in {spec.data_dir} cannot serve it: {exc}; nothing was changed"
+            ) from exc
 
     async def limit_cycles(self, strategy_id: str, cycles: int | None) -> None:
         """Pause the strategy after ``cycles`` more cycles (None: no limit)."""
