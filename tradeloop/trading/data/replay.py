@@ -152,10 +152,13 @@ class ReplayMarketDataSource(BaseMarketDataSource):
             first = self._snapshot_from.get(canonical, i)
             first = i if first > i else first
             self._snapshot_from[canonical] = n
+            spans = (
+                first < i
+            )  # one candle since the last snapshot is the common case: no numpy call
             snapshot[canonical] = {
                 "price": float(series.close[i]),
-                "high": float(series.high[first:n].max()),
-                "low": float(series.low[first:n].min()),
+                "high": float(series.high[first:n].max() if spans else series.high[i]),
+                "low": float(series.low[first:n].min() if spans else series.low[i]),
                 "ts": int(series.close_ts[i]),
             }
         return snapshot
