@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         if args.http:
             transports.check_bind(args.host, settings.http_token is not None)
     except ConfigError as exc:
-        print(f"tradeloop serve: {exc}", file=sys.stderr)  # noqa: T201 - stderr, never stdout
+        sys.stderr.write(f"tradeloop serve: {exc}\n")  # stderr: stdout is the MCP channel
         return 2
     server = build_server(settings)
     if args.http:
