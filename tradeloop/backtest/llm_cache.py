@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
+from tradeloop.backtest.models import CostEstimate
 from tradeloop.trading.decision.prompt_based.context_json import render_context
 from tradeloop.trading.decision.prompt_based.plan import plan_tool
 from tradeloop.trading.decision.prompt_based.pricing import cost_usd
@@ -194,24 +193,6 @@ def _reply_cost(reply: Any, model: str) -> float:
 
 
 # --------------------------------------------------------------------------- estimate
-
-
-class CostEstimate(BaseModel):
-    """What an LLM backtest would cost if no reply were cached (one call per cycle, no repairs)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model: str
-    cycles: int
-    input_tokens_per_cycle: int
-    cached_prompt_tokens_per_cycle: int
-    output_tokens_per_cycle: int
-    total_tokens: int
-    cost_usd: float
-    max_cost_usd: float
-    """Upper bound: every reply as long as ``max_tokens``."""
-    first_cycle_cached: bool = False
-    """The first request is in the cache, so this is most likely a re-run costing close to 0."""
 
 
 def estimate_cost(

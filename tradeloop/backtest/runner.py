@@ -31,12 +31,12 @@ from tradeloop.backtest.data import resolve_data_files
 from tradeloop.backtest.llm_cache import (
     CachedAnthropicClient,
     CostCapReached,
-    CostEstimate,
     ReplyCache,
     default_cache_dir,
     estimate_cost,
 )
-from tradeloop.backtest.stats import BacktestStats, EquityPoint, compute_stats, equity_point
+from tradeloop.backtest.models import BacktestStats, BacktestSummary, CostEstimate, LlmSpend
+from tradeloop.backtest.stats import EquityPoint, compute_stats, equity_point
 from tradeloop.trading._internal.runtime import Components, StrategyRuntime
 from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
 from tradeloop.trading.clock import SimulatedClock
@@ -108,37 +108,6 @@ class Window:
 
     def at(self, index: int) -> int:
         return self.start_ms + index * self.step_ms
-
-
-class LlmSpend(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    calls: int
-    cache_hits: int
-    spent_usd: float
-    saved_usd: float
-    estimate: CostEstimate | None = None
-
-
-class BacktestSummary(BaseModel):
-    """What a run reports: the tool result of ``run_backtest``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    run_id: str
-    strategy_name: str | None
-    symbols: list[str]
-    status: Literal["running", "completed", "stopped", "failed"]
-    stop_reason: str | None = None
-    cycles_done: int
-    cycles_total: int
-    error_cycles: int
-    start_ms: int
-    end_ms: int
-    elapsed_s: float
-    candles_per_s: float
-    stats: BacktestStats | None = None
-    llm: LlmSpend | None = None
 
 
 @dataclass

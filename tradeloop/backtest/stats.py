@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from tradeloop.backtest.models import BacktestStats
 from tradeloop.trading.constants import SECONDS_PER_YEAR
 from tradeloop.trading.models import CycleResult, TradeHistoryEntry
 
@@ -40,31 +41,6 @@ def equity_point(result: CycleResult) -> EquityPoint:
     return EquityPoint(
         ts=result.ts, equity=summary.equity, gross_exposure=exposure, fees_paid=summary.fees_paid
     )
-
-
-class BacktestStats(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    start_ts: int | None
-    end_ts: int | None
-    points: int
-    initial_equity: float
-    final_equity: float
-    total_return_pct: float
-    annual_return_pct: float | None
-    sharpe_ratio: float | None
-    sortino_ratio: float | None
-    max_drawdown_pct: float
-    max_drawdown_duration_ms: int
-    trades: int
-    win_rate_pct: float | None
-    profit_factor: float | None
-    avg_trade_pct: float | None
-    best_trade_pct: float | None
-    worst_trade_pct: float | None
-    avg_holding_ms: int | None
-    fees_paid: float
-    exposure_pct: float
 
 
 def compute_stats(

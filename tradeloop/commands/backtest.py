@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tradeloop.backtest.llm_cache import CostEstimate
+from tradeloop.backtest.models import CostEstimate
 from tradeloop.backtest.runner import (
     DEFAULT_WARMUP_CANDLES,
     BacktestRun,

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tradeloop.backtest.models import BacktestSummary
 from tradeloop.trading.models import (
     Constraints,
     CycleResult,
@@ -280,60 +281,11 @@ class DigestResult(TradeDigest):
 # --------------------------------------------------------------------------- backtests
 
 
-class _Mirror(BaseModel):
-    """Mirrors a backtest model without importing it (the backtest stack loads on first use);
-    fields it gains later are dropped rather than breaking the output schema."""
+class BacktestResult(BacktestSummary):
+    """A run's summary as the tool result, with its window as ISO times."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class BacktestStatsView(_Mirror):
-    start_ts: int | None
-    end_ts: int | None
-    points: int
-    initial_equity: float
-    final_equity: float
-    total_return_pct: float
-    annual_return_pct: float | None
-    sharpe_ratio: float | None
-    sortino_ratio: float | None
-    max_drawdown_pct: float
-    max_drawdown_duration_ms: int
-    trades: int
-    win_rate_pct: float | None
-    profit_factor: float | None
-    avg_trade_pct: float | None
-    best_trade_pct: float | None
-    worst_trade_pct: float | None
-    avg_holding_ms: int | None
-    fees_paid: float
-    exposure_pct: float = Field(description="% of the time with an open position.")
-
-
-class LlmSpendView(_Mirror):
-    calls: int
-    cache_hits: int
-    spent_usd: float
-    saved_usd: float
-
-
-class BacktestResult(_Mirror):
-    run_id: str = Field(description="Pass to get_equity_chart.")
-    strategy_name: str | None
-    symbols: list[str]
-    status: Literal["running", "completed", "stopped", "failed"]
-    stop_reason: str | None = None
-    cycles_done: int
-    cycles_total: int
-    error_cycles: int
-    start_ms: int
-    end_ms: int
     start: str | None
     end: str | None
-    elapsed_s: float
-    candles_per_s: float
-    stats: BacktestStatsView | None = None
-    llm: LlmSpendView | None = None
 
 
 # --------------------------------------------------------------------------- features
