@@ -50,6 +50,9 @@ async def test_import_backtest_stores_a_run_once_and_the_stored_run_never_starts
         for action in (service.start, service.preview_decision):
             with pytest.raises(ConfigError, match="is a stored backtest"):
                 await action(run.run_id)
+        with pytest.raises(ConfigError, match="cannot change"):
+            await service.update(run.run_id, decide_interval=60)
+        assert (await service.get(run.run_id)).request == run.request
         assert (await service.get(run.run_id)).status is StrategyStatus.STOPPED
 
 

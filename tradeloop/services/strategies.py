@@ -282,6 +282,11 @@ class StrategyService:
         async with self._locks[strategy_id]:
             row = await self._strategies.require(strategy_id)
             name = changes.pop("name", None)
+            if row.agent_kind == BACKTEST_AGENT_KIND and changes:
+                raise ConfigError(
+                    f"strategy {row.id} is a stored backtest: its config is the one it ran with "
+                    "and cannot change (only name can); create_strategy with a new config instead"
+                )
             _check_live_update(row, changes)
             request = _updated_request(row.request, changes)
             if request != row.request:
