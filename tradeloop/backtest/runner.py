@@ -465,7 +465,7 @@ def _composer(request: UserRequest, llm: CachedAnthropicClient | None) -> BaseCo
         return None
     from tradeloop.trading.decision.prompt_based.composer import LlmComposer
 
-    return LlmComposer(request, client=llm)
+    return LlmComposer(request, client=llm)  # type: ignore[arg-type]  # duck-typed client
 
 
 async def _estimate(

@@ -72,7 +72,7 @@ def compute_stats(
         max_drawdown_duration_ms=drawdown_ms,
         fees_paid=equity_curve[-1].fees_paid if equity_curve else 0.0,
         exposure_pct=in_market / len(ts) * 100 if len(ts) else 0.0,
-        **_trade_stats([t for t in trades if t.exit_price is not None]),
+        **_trade_stats([t for t in trades if t.exit_price is not None]),  # type: ignore[arg-type]
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Sequence
+from typing import Literal
 
 from tradeloop.store.cycles import insert_cycle
 from tradeloop.store.db import Database
@@ -53,7 +54,9 @@ async def store_run(
             reason=reason,
         )
         for result, ledger in cycles:  # encoded here, on the writer thread, off the event loop
-            kind = "failure" if result.status is CycleStatus.ERROR else "decision"
+            kind: Literal["decision", "failure"] = (
+                "failure" if result.status is CycleStatus.ERROR else "decision"
+            )
             insert_cycle(conn, result, kind=kind, ledger=ledger)
 
     try:

@@ -181,7 +181,7 @@ def lifespan_for(
         finally:
             state.stop()
             with anyio.CancelScope(shield=True):
-                done, _ = await asyncio.wait({runner}, timeout=SHUTDOWN_TIMEOUT_S)
+                done, _pending = await asyncio.wait({runner}, timeout=SHUTDOWN_TIMEOUT_S)
                 if not done:
                     logger.error("the strategy service did not stop in %.0f s", SHUTDOWN_TIMEOUT_S)
                     runner.cancel()

@@ -6,6 +6,7 @@ import hmac
 
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
+from pydantic import AnyHttpUrl
 
 CLIENT_ID = "tradeloop-http"
 SCOPE = "tradeloop"
@@ -31,7 +32,7 @@ def auth_settings() -> AuthSettings:
     ``issuer_url`` is required by the SDK but never served; the token is issued by the operator.
     """
     return AuthSettings(
-        issuer_url="http://127.0.0.1",
+        issuer_url=AnyHttpUrl("http://127.0.0.1"),
         resource_server_url=None,
         required_scopes=[SCOPE],
     )

@@ -409,7 +409,8 @@ async def close_own_positions(
     if not wanted:
         return []
     held = await gateway.fetch_positions(sorted(wanted))
-    instructions, skipped = [], []
+    instructions: list[TradeInstruction] = []
+    skipped: list[TxResult] = []
     for symbol in sorted(wanted):
         inst = _close_instruction(
             compose_id, len(instructions), symbol, wanted[symbol], held.get(symbol, ZERO)

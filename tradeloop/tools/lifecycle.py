@@ -90,7 +90,7 @@ async def create_strategy(
         ),
     ] = None,
     confirmation_token: live.ConfirmationToken = None,
-    confirmation: live.CreateConfirmation = None,
+    confirmation: live.CreateConfirmation = None,  # type: ignore[assignment]  # resolved by the SDK
 ) -> StrategyCreated:
     """Create a trading strategy (paper trading unless you ask for live). It starts in status
     'created': call start_strategy to schedule it, or run_cycle_now to run one cycle. Returns the
@@ -132,7 +132,7 @@ async def start_strategy(
     strategy_id: StrategyId,
     ctx: Ctx,
     confirmation_token: live.ConfirmationToken = None,
-    confirmation: live.StartConfirmation = None,
+    confirmation: live.StartConfirmation = None,  # type: ignore[assignment]  # resolved by the SDK
 ) -> StatusChange:
     """Start a created (or stopped) strategy: its cycles run every decide_interval seconds while
     the server runs, and resume after a restart. A live strategy needs a human confirmation."""

@@ -206,7 +206,9 @@ class CCXTExecutionGateway(BaseExecutionGateway):
         rows = []
         for batch in batches:
             rows += await self._read(
-                exchange, "fetch_positions", lambda b=batch: exchange.fetch_positions(b)
+                exchange,
+                "fetch_positions",
+                lambda b=batch: exchange.fetch_positions(b),  # type: ignore[misc]
             )
         found = {s: ZERO for s in symbols}
         by_market = dict(zip(markets, symbols, strict=True))
@@ -399,7 +401,9 @@ class CCXTExecutionGateway(BaseExecutionGateway):
         for call in self.venue.lookup:
             try:
                 found = await self._read(
-                    exchange, f"lookup {call.method}", lambda c=call: _lookup(exchange, c, intent)
+                    exchange,
+                    f"lookup {call.method}",
+                    lambda c=call: _lookup(exchange, c, intent),  # type: ignore[misc]
                 )
             except ccxt.OrderNotFound:
                 continue
