@@ -104,7 +104,7 @@ def fill_from_tx(tx: TxResult, default_ts: int) -> Fill:
         price=to_decimal(tx.avg_exec_price),
         fee=to_decimal(tx.fee_cost or 0.0),
         ts=tx.ts if tx.ts is not None else default_ts,
-        leverage=to_decimal(tx.leverage or 1.0) if tx.leverage else Decimal(1),
+        leverage=to_decimal(tx.leverage) if tx.leverage else Decimal(1),
         stop_loss=_optional_decimal(tx.stop_loss),
         take_profit=_optional_decimal(tx.take_profit),
     )

@@ -12,8 +12,6 @@ from tradeloop.trading.models import (
     PortfolioView,
     PositionSnapshot,
     TradeHistoryEntry,
-    TradeSide,
-    TradeType,
     TxResult,
     UserRequest,
 )
@@ -132,8 +130,3 @@ def effects_to_entries(effect: FillEffect, tx: TxResult, fill: Fill) -> list[Tra
             )
         )
     return entries
-
-
-def side_for(trade_type: TradeType, opening: bool) -> TradeSide:
-    long_side = trade_type is TradeType.LONG
-    return TradeSide.BUY if long_side == opening else TradeSide.SELL
