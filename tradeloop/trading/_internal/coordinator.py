@@ -20,6 +20,7 @@ from tradeloop.trading.models import (
     DecisionSummary,
     PortfolioView,
     StrategySummary,
+    TradeHistoryEntry,
     TradeInstruction,
     TxResult,
     UserRequest,
@@ -128,7 +129,7 @@ class DefaultDecisionCoordinator:
         proposal: ComposeResult,
         guarded: GuardResult,
         tx_results: list[TxResult],
-        trades: list,
+        trades: list[TradeHistoryEntry],
         after: PortfolioView,
         slot_ts: int | None,
     ) -> CycleResult:

@@ -5,14 +5,16 @@ from tradeloop.trading.decision.rule_based import RuleBasedComposer
 __all__ = ["BaseComposer", "GuardLimits", "GuardResult", "RuleBasedComposer", "apply_guardrails"]
 
 
+_LAZY = {
+    "LlmComposer": "tradeloop.trading.decision.prompt_based.composer",
+    "HybridComposer": "tradeloop.trading.decision.hybrid",
+}
+
+
 def __getattr__(name: str) -> object:
-    # LlmComposer imports the anthropic SDK; load it only when asked for.
-    if name in ("LlmComposer", "HybridComposer"):
-        if name == "LlmComposer":
-            from tradeloop.trading.decision.prompt_based.composer import LlmComposer
+    # The LLM composers import the anthropic SDK; load them only when asked for.
+    if name in _LAZY:
+        import importlib
 
-            return LlmComposer
-        from tradeloop.trading.decision.hybrid import HybridComposer
-
-        return HybridComposer
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(name)
