@@ -110,7 +110,7 @@ class Window:
         return self.start_ms + index * self.step_ms
 
 
-@dataclass
+@dataclass(repr=False)
 class BacktestRun:
     """A run in progress or finished; its curve and recorder grow while it runs."""
 
@@ -127,6 +127,14 @@ class BacktestRun:
     digest: TradeDigest | None = None
     trades: list[TradeHistoryEntry] = field(default_factory=list)
     llm: LlmSpend | None = None
+
+    def __repr__(self) -> str:
+        """Short: asyncio and logging may repr a run, and the generated repr would print every
+        cycle (half a second for a 17,000-cycle run)."""
+        return (
+            f"BacktestRun(run_id={self.run_id!r}, status={self.status!r}, "
+            f"cycles_done={self.cycles_done}, trades={len(self.trades)})"
+        )
 
     @property
     def cycles_done(self) -> int:

@@ -562,7 +562,7 @@ class StrategyService:
         reason = risk_stop_reason(
             cfg,
             equity=result.strategy_summary.equity,
-            peak_equity=loaded.digest.state.peak,
+            peak_equity=loaded.digest.peak_equity,
             day_start_equity=loaded.day[1],
         )
         if reason is None:

@@ -1,9 +1,10 @@
 """The digest builder backed by the store: ``load`` folds the stored decision cycles in order with
-the same pure ``fold_cycle`` the running builder uses, so the rebuilt digest is identical.
+the same ``DigestAccumulator`` the running builder uses, so the rebuilt digest is identical.
 
 ``fold_stored`` continues from an earlier fold (``FoldedDigest``, the state after a given cycle id)
 and reads only the cycles after it: folding N cycles then M more equals folding all N + M, because
-``fold_cycle`` is pure. Cycle ids only grow (``AUTOINCREMENT``), so "the cycles after id X" is exact.
+a fold depends only on the state and the cycle. Cycle ids only grow (``AUTOINCREMENT``), so "the
+cycles after id X" is exact.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tradeloop.store.cycles import CycleRepository
-from tradeloop.trading.history.digest import DigestState, RollingDigestBuilder, fold_cycle
+from tradeloop.trading.history.digest import DigestAccumulator, DigestState, RollingDigestBuilder
 from tradeloop.trading.models import UserRequest
 
 
@@ -43,10 +44,11 @@ async def fold_stored(
     start = empty_state(request)
     if since is None or _config(since.state) != _config(start):
         since = FoldedDigest(start)
-    state, last = since.state, since.last_cycle_id
+    accumulator, last = DigestAccumulator(since.state), since.last_cycle_id
     for cycle_id, result in await cycles.digest_inputs_after(strategy_id, last):
-        state, last = fold_cycle(state, result), cycle_id
-    return FoldedDigest(state, last)
+        accumulator.fold(result)
+        last = cycle_id
+    return FoldedDigest(accumulator.state(), last)
 
 
 def _config(state: DigestState) -> tuple[int, int, float]:

@@ -15,6 +15,7 @@ from tradeloop.trading.history.interfaces import BaseDigestBuilder, BaseHistoryR
 from tradeloop.trading.models import (
     ComposeContext,
     ComposeResult,
+    Constraints,
     CycleResult,
     CycleStatus,
     DecisionSummary,
@@ -56,6 +57,7 @@ class DefaultDecisionCoordinator:
         self.digest = digest
         self.clock = clock
         self.recent: deque[DecisionSummary] = deque(maxlen=RECENT_DECISIONS)
+        self._guard_limits: tuple[UserRequest, Constraints | None, GuardLimits] | None = None
 
     async def run_once(
         self, compose_id: str | None = None, *, slot_ts: int | None = None
@@ -88,7 +90,7 @@ class DefaultDecisionCoordinator:
             strategy_id=self.strategy_id,
             features=features,
             portfolio=portfolio,
-            digest=await self.digest.build(ts),
+            digest=await self.digest.build(),  # as the previous cycle left it (spec step 9)
             recent_decisions=list(self.recent),
         )
 
@@ -99,14 +101,24 @@ class DefaultDecisionCoordinator:
         exits: list[TradeInstruction] | None = None,
     ) -> GuardResult:
         """Step 5b: protective exits first, then the composer's proposal, through the guardrails."""
-        constraints = context.portfolio.constraints
+        proposed = [*(exits or []), *proposal.instructions]
+        if not proposed:
+            return GuardResult(instructions=[])  # most cycles: nothing to check
+        return apply_guardrails(proposed, context, self._limits(context.portfolio.constraints))
+
+    def _limits(self, constraints: Constraints | None) -> GuardLimits:
+        """The request's limits with the venue's market rules; rebuilt only when those change."""
+        cached = self._guard_limits
+        if cached is not None and cached[0] is self.request and cached[1] is constraints:
+            return cached[2]
         limits = GuardLimits.from_request(
             self.request,
             quantity_step=constraints.quantity_step if constraints else None,
             min_trade_qty=constraints.min_trade_qty if constraints else None,
             min_notional=constraints.min_notional if constraints else None,
         )
-        return apply_guardrails([*(exits or []), *proposal.instructions], context, limits)
+        self._guard_limits = (self.request, constraints, limits)
+        return limits
 
     async def record_failure(self, status: CycleStatus, reason: str) -> CycleResult:
         """Record a cycle that did not run (error or skipped slot) with the current portfolio."""

@@ -30,6 +30,8 @@ class PaperExecutionGateway(BaseExecutionGateway):
         instructions: list[TradeInstruction],
         market_features: list[FeatureVector] | None = None,
     ) -> list[TxResult]:
+        if not instructions:
+            return []
         prices = snapshot_prices(market_features or [])
         ts = self._clock.now_ms()
         return [self._fill(inst, prices.get(inst.instrument.symbol), ts) for inst in instructions]

@@ -16,7 +16,7 @@ pandas-ta is imported on first use, so importing tradeloop stays fast.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -73,12 +73,20 @@ class FrameArrays:
 
     keys: tuple[str, ...]
     matrix: np.ndarray
+    finite_rows: list[bool]
+    """Per row: every value finite (most rows after the warm-up), so the row needs no filtering."""
+    _columns: dict[str, list[float | None]] = field(default_factory=dict, compare=False, repr=False)
+    """Columns already read by ``recent``, as Python lists with None for undefined values."""
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> FrameArrays:
         matrix = np.ascontiguousarray(frame.to_numpy(dtype=np.float64))
         matrix.flags.writeable = False
-        return cls(keys=tuple(str(c) for c in frame.columns), matrix=matrix)
+        return cls(
+            keys=tuple(str(c) for c in frame.columns),
+            matrix=matrix,
+            finite_rows=np.isfinite(matrix).all(axis=1).tolist(),
+        )
 
     def __len__(self) -> int:
         return len(self.matrix)
@@ -86,13 +94,17 @@ class FrameArrays:
     def values_at(self, i: int) -> dict[str, float]:
         """Row ``i`` without NaN or infinite values; equal to ``latest_values(frame, i)``."""
         row = self.matrix[i].tolist()
+        if self.finite_rows[i]:
+            return dict(zip(self.keys, row, strict=True))
         return {k: v for k, v in zip(self.keys, row, strict=True) if math.isfinite(v)}
 
     def recent(self, key: str, i: int, count: int) -> list[float | None]:
         """The ``count`` values of ``key`` up to row ``i``, oldest first; None where undefined."""
-        column = self.keys.index(key)
-        values = self.matrix[max(0, i + 1 - count) : i + 1, column].tolist()
-        return [v if math.isfinite(v) else None for v in values]
+        column = self._columns.get(key)
+        if column is None:
+            values = self.matrix[:, self.keys.index(key)].tolist()
+            column = self._columns[key] = [v if math.isfinite(v) else None for v in values]
+        return column[max(0, i + 1 - count) : i + 1]
 
 
 # --------------------------------------------------------------------------- price features

@@ -15,6 +15,8 @@ class MarketSnapshotFeatureComputer:
 
     def __init__(self, exchange_id: str | None = None) -> None:
         self._exchange_id = exchange_id
+        self._instruments: dict[str, InstrumentRef] = {}
+        self._meta = {"group_by_key": SNAPSHOT_GROUP}
 
     def compute_features(
         self, snapshot: Mapping[str, Mapping[str, Any]], now_ms: int
@@ -28,18 +30,30 @@ class MarketSnapshotFeatureComputer:
             vectors.append(
                 FeatureVector(
                     ts=int(entry.get("ts", now_ms)),
-                    instrument=InstrumentRef(symbol=symbol, exchange_id=self._exchange_id),
+                    instrument=self._instrument(symbol),
                     values=values,
-                    meta={"group_by_key": SNAPSHOT_GROUP},
+                    meta=self._meta,
                 )
             )
         return vectors
+
+    def _instrument(self, symbol: str) -> InstrumentRef:
+        ref = self._instruments.get(symbol)
+        if ref is None:
+            ref = self._instruments[symbol] = InstrumentRef(
+                symbol=symbol, exchange_id=self._exchange_id
+            )
+        return ref
 
 
 def _numbers(entry: Mapping[str, Any]) -> dict[str, float]:
     values = {}
     for key in SNAPSHOT_KEYS:
         value = entry.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            values[key] = float(value)
+        if type(value) is float:  # the common case, checked without isinstance chains
+            if math.isfinite(value):
+                values[key] = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            if math.isfinite(value):
+                values[key] = float(value)
     return values

@@ -1,7 +1,8 @@
 """The trade digest: per-instrument round-trip stats plus portfolio Sharpe and drawdown.
 
-The state is a small frozen aggregate updated once per cycle (``fold_cycle``), so a digest is O(1)
-per cycle and can be rebuilt from stored cycles by folding them again in order.
+The state is a small aggregate updated once per cycle (``DigestAccumulator.fold``, in place; its
+frozen form is ``DigestState``), so a digest is O(1) per cycle and can be rebuilt from stored cycles
+by folding them again in order.
 
 Sharpe: mean / stdev of per-cycle simple equity returns over the last ``window`` cycles
 (``TradingConfig.sharpe_window``, default 500), annualized by sqrt(seconds per year / decide_interval);
@@ -131,34 +132,132 @@ class DigestState:
 
 def fold_cycle(state: DigestState, result: CycleResult) -> DigestState:
     """The digest state after one more cycle. Pure: the input state is not modified."""
-    stats = dict(state.by_instrument)
-    for trade in result.trades:
-        symbol = trade.instrument.symbol
-        stats[symbol] = stats.get(symbol, InstrumentStats()).fold(trade)
-    summary = result.strategy_summary
-    equity = deque(state.equity, maxlen=state.window + 1)
-    returns = state.return_sums()
-    if len(equity) == equity.maxlen:  # the oldest point leaves, and with it its return
-        returns = returns.plus(_simple_return(equity[0], equity[1]), sign=-1)
-    if equity:
-        returns = returns.plus(_simple_return(equity[-1], summary.equity))
-    equity.append(summary.equity)
-    peak = summary.equity if state.peak is None else max(state.peak, summary.equity)
-    drawdown = (peak - summary.equity) / peak * 100 if peak > 0 else 0.0
-    cost = result.usage.cost_usd if result.usage else 0.0
-    return replace(
-        state,
-        by_instrument=stats,
-        equity=equity,
-        peak=peak,
-        max_drawdown_pct=max(state.max_drawdown_pct, drawdown),
-        last_equity=summary.equity,
-        fees_paid=summary.fees_paid,
-        realized_pnl=summary.realized_pnl,
-        llm_cost_usd=state.llm_cost_usd + cost,
-        ts=result.ts,
-        returns=returns,
+    accumulator = DigestAccumulator(state)
+    accumulator.fold(result)
+    return accumulator.state()
+
+
+class DigestAccumulator:
+    """A digest state folded in place, one cycle at a time: what a running builder keeps.
+
+    ``fold`` does exactly the arithmetic of the frozen fold without copying the equity window and
+    the state every cycle; ``state()`` gives the equal frozen ``DigestState`` (cached until the
+    next fold), so a rebuilt digest and a running one compare equal."""
+
+    __slots__ = (
+        "_by_instrument",
+        "_count",
+        "_cost",
+        "_entries",
+        "_equity",
+        "_fees",
+        "_frozen",
+        "_initial",
+        "_interval",
+        "_last",
+        "_max_drawdown",
+        "_peak",
+        "_realized",
+        "_squares",
+        "_total",
+        "_ts",
+        "_window",
     )
+
+    def __init__(self, state: DigestState) -> None:
+        returns = state.return_sums()
+        self._interval, self._window, self._initial = (
+            state.interval_s,
+            state.window,
+            state.initial_capital,
+        )
+        self._by_instrument = dict(state.by_instrument)
+        self._entries = _entries(self._by_instrument)
+        self._equity = deque(state.equity, maxlen=state.window + 1)
+        self._peak, self._max_drawdown = state.peak, state.max_drawdown_pct
+        self._last, self._fees, self._realized = (
+            state.last_equity,
+            state.fees_paid,
+            state.realized_pnl,
+        )
+        self._cost, self._ts = state.llm_cost_usd, state.ts
+        self._count, self._total, self._squares = returns.count, returns.total, returns.squares
+        self._frozen: DigestState | None = state
+
+    @property
+    def peak(self) -> float | None:
+        return self._peak
+
+    def fold(self, result: CycleResult) -> None:
+        if result.trades:
+            stats = self._by_instrument
+            for trade in result.trades:
+                symbol = trade.instrument.symbol
+                stats[symbol] = stats.get(symbol, InstrumentStats()).fold(trade)
+            self._entries = _entries(stats)
+        equity = result.strategy_summary.equity
+        window = self._equity
+        if len(window) == window.maxlen:  # the oldest point leaves, and with it its return
+            self._add_return(_simple_return(window[0], window[1]), -1)
+        if window:
+            self._add_return(_simple_return(window[-1], equity), 1)
+        window.append(equity)
+        peak = equity if self._peak is None else max(self._peak, equity)
+        drawdown = (peak - equity) / peak * 100 if peak > 0 else 0.0
+        self._peak, self._max_drawdown = peak, max(self._max_drawdown, drawdown)
+        self._last = equity
+        self._fees = result.strategy_summary.fees_paid
+        self._realized = result.strategy_summary.realized_pnl
+        self._cost += result.usage.cost_usd if result.usage else 0.0
+        self._ts = result.ts
+        self._frozen = None
+
+    def _add_return(self, r: float | None, sign: int) -> None:
+        if r is None:
+            return
+        scaled = _scaled(r)
+        self._count += sign
+        self._total += sign * scaled
+        self._squares += sign * scaled * scaled
+
+    def state(self) -> DigestState:
+        if self._frozen is None:
+            self._frozen = DigestState(
+                interval_s=self._interval,
+                window=self._window,
+                initial_capital=self._initial,
+                by_instrument=dict(self._by_instrument),
+                equity=deque(self._equity, maxlen=self._window + 1),
+                peak=self._peak,
+                max_drawdown_pct=self._max_drawdown,
+                last_equity=self._last,
+                fees_paid=self._fees,
+                realized_pnl=self._realized,
+                llm_cost_usd=self._cost,
+                ts=self._ts,
+                returns=ReturnSums(self._count, self._total, self._squares),
+            )
+        return self._frozen
+
+    def digest(self, ts: int | None = None) -> TradeDigest:
+        """Equal to ``to_digest(self.state(), ts)``, without building the frozen state."""
+        last = self._last
+        return TradeDigest(
+            ts=ts if ts is not None else self._ts,
+            by_instrument=self._entries,
+            sharpe_ratio=ReturnSums(self._count, self._total, self._squares).sharpe(self._interval),
+            max_drawdown_pct=self._max_drawdown,
+            total_return_pct=(last / self._initial - 1) * 100 if last is not None else None,
+            fees_paid=self._fees,
+            realized_pnl=self._realized,
+            equity=last,
+            llm_cost_usd=self._cost,
+            sharpe_window=self._window,
+        )
+
+
+def _entries(stats: dict[str, InstrumentStats]) -> dict[str, TradeDigestEntry]:
+    return {symbol: st.entry() for symbol, st in sorted(stats.items())}
 
 
 def sharpe_ratio(equity: list[float], interval_s: int) -> float | None:
@@ -190,20 +289,39 @@ def to_digest(state: DigestState, ts: int | None = None) -> TradeDigest:
 
 
 class RollingDigestBuilder(BaseDigestBuilder):
+    """Folds each cycle into a ``DigestAccumulator``; the digest of the latest fold is kept, and
+    is the one the next cycle's context gets (spec step 9)."""
+
     def __init__(self, *, interval_s: int, window: int, initial_capital: float) -> None:
-        self.state = DigestState(
-            interval_s=interval_s, window=window, initial_capital=initial_capital
+        self._accumulator = DigestAccumulator(
+            DigestState(interval_s=interval_s, window=window, initial_capital=initial_capital)
         )
-        self._last: tuple[DigestState, TradeDigest] | None = None
+        self._digest: TradeDigest | None = None
+
+    @property
+    def state(self) -> DigestState:
+        """The frozen state after every cycle folded so far."""
+        return self._accumulator.state()
+
+    @state.setter
+    def state(self, state: DigestState) -> None:
+        self._accumulator = DigestAccumulator(state)
+        self._digest = None
+
+    @property
+    def peak_equity(self) -> float | None:
+        return self._accumulator.peak
 
     async def update(self, result: CycleResult) -> TradeDigest:
-        self.state = fold_cycle(self.state, result)
-        digest = to_digest(self.state)
-        self._last = (self.state, digest)
-        return digest
+        self._accumulator.fold(result)
+        self._digest = self._accumulator.digest()
+        return self._digest
 
     async def build(self, ts: int | None = None) -> TradeDigest:
-        if self._last is not None and self._last[0] is self.state:  # unchanged since update
-            digest = self._last[1]
-            return digest if ts is None else digest.model_copy(update={"ts": ts})
-        return to_digest(self.state, ts)
+        """The digest after the latest cycle; ``ts`` re-stamps it (default: that cycle's time)."""
+        if self._digest is None:
+            self._digest = self._accumulator.digest()
+        digest = self._digest
+        if ts is None or ts == digest.ts:
+            return digest
+        return digest.model_copy(update={"ts": ts})

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from functools import lru_cache
+from types import MappingProxyType
 
 from tradeloop.trading.models import (
     Constraints,
@@ -30,8 +33,15 @@ def constraints_for(request: UserRequest) -> Constraints:
     )
 
 
-def snapshot_prices(features: list[FeatureVector]) -> dict[str, Decimal]:
-    """Latest price per symbol from the cycle's market snapshot vectors."""
+def snapshot_prices(features: Sequence[FeatureVector]) -> Mapping[str, Decimal]:
+    """Latest price per symbol from the cycle's market snapshot vectors (read-only).
+
+    A cycle asks several times (mark, guardrails, gateway, fills) with the same vectors, so the
+    last answer is kept and reused while the vectors are the very same objects."""
+    global _last_prices
+    last = _last_prices
+    if last is not None and _same_objects(last[0], features):
+        return last[1]
     prices: dict[str, Decimal] = {}
     for fv in features:
         if (fv.meta or {}).get("group_by_key") != SNAPSHOT_GROUP:
@@ -39,15 +49,23 @@ def snapshot_prices(features: list[FeatureVector]) -> dict[str, Decimal]:
         price = fv.values.get("price")
         if price is not None and price > 0:
             prices[fv.instrument.symbol] = to_decimal(price)
-    return prices
+    answer = MappingProxyType(prices)
+    _last_prices = (tuple(features), answer)
+    return answer
 
 
-def buying_power(ledger: Ledger, max_leverage: float) -> Decimal:
-    """Spot: cash. Derivatives: equity x leverage minus gross exposure."""
-    if ledger.market_type is MarketType.SPOT:
-        return max(ZERO, ledger.cash)
-    capacity = EXACT.multiply(ledger.equity, to_decimal(max_leverage))
-    return max(ZERO, EXACT.subtract(capacity, ledger.gross_exposure))
+_last_prices: tuple[tuple[FeatureVector, ...], Mapping[str, Decimal]] | None = None
+"""The vectors of the latest ``snapshot_prices`` call (kept alive, so identities stay unique) and
+its answer. FeatureVector is frozen, so the same objects always give the same prices."""
+
+
+def _same_objects(kept: tuple[FeatureVector, ...], features: Sequence[FeatureVector]) -> bool:
+    if len(kept) != len(features):
+        return False
+    for a, b in zip(kept, features, strict=True):
+        if a is not b:
+            return False
+    return True
 
 
 def ledger_to_view(
@@ -57,37 +75,57 @@ def ledger_to_view(
     constraints: Constraints | None,
     request: UserRequest,
 ) -> PortfolioView:
-    positions = {
-        symbol: PositionSnapshot(
-            instrument=InstrumentRef(
-                symbol=symbol, exchange_id=request.exchange_config.exchange_id
-            ),
+    """The float view of ``ledger``; one pass over the positions gives every total (exact sums,
+    converted to float once), so a view costs the same whatever the number of positions."""
+    exchange_id = request.exchange_config.exchange_id
+    spot = ledger.market_type is MarketType.SPOT
+    equity, unrealized, gross = ledger.cash, ZERO, ZERO
+    positions: dict[str, PositionSnapshot] = {}
+    for symbol, pos in ledger.positions.items():
+        price = pos.price_for_value
+        value = EXACT.multiply(pos.quantity, price)
+        pnl = EXACT.subtract(value, pos.cost)
+        notional = abs(value)
+        equity = EXACT.add(equity, value if spot else pnl)
+        unrealized = EXACT.add(unrealized, pnl)
+        gross = EXACT.add(gross, notional)
+        positions[symbol] = PositionSnapshot(
+            instrument=instrument_ref(symbol, exchange_id),
             quantity=float(pos.quantity),
             avg_price=float(pos.avg_price),
-            mark_price=float(pos.price_for_value),
-            unrealized_pnl=float(pos.unrealized_pnl),
+            mark_price=float(price),
+            unrealized_pnl=float(pnl),
             leverage=float(pos.leverage),
             entry_ts=pos.entry_ts,
-            notional=float(pos.notional),
+            notional=float(notional),
             stop_loss=float(pos.stop_loss) if pos.stop_loss is not None else None,
             take_profit=float(pos.take_profit) if pos.take_profit is not None else None,
         )
-        for symbol, pos in ledger.positions.items()
-    }
+    if spot:
+        power = max(ZERO, ledger.cash)
+    else:
+        capacity = EXACT.multiply(equity, to_decimal(request.trading_config.max_leverage))
+        power = max(ZERO, EXACT.subtract(capacity, gross))
     return PortfolioView(
         strategy_id=strategy_id,
         ts=ts,
         account_balance=float(ledger.cash),
         positions=positions,
-        total_value=float(ledger.equity),
-        total_unrealized_pnl=float(ledger.unrealized_pnl),
-        buying_power=float(buying_power(ledger, request.trading_config.max_leverage)),
+        total_value=float(equity),
+        total_unrealized_pnl=float(unrealized),
+        buying_power=float(power),
         constraints=constraints,
         realized_pnl=float(ledger.realized_pnl),
         fees_paid=float(ledger.fees_paid),
         initial_capital=float(ledger.initial_capital),
-        gross_exposure=float(ledger.gross_exposure),
+        gross_exposure=float(gross),
     )
+
+
+@lru_cache(maxsize=4096)
+def instrument_ref(symbol: str, exchange_id: str | None) -> InstrumentRef:
+    """One shared (frozen) reference per symbol and venue, built once rather than every view."""
+    return InstrumentRef(symbol=symbol, exchange_id=exchange_id)
 
 
 def effects_to_entries(effect: FillEffect, tx: TxResult, fill: Fill) -> list[TradeHistoryEntry]:
