@@ -66,9 +66,9 @@ async def _stopped(events: asyncio.Queue) -> None:
 async def test_a_backtest_and_a_scheduled_paper_replay_trade_identically(tmp_path) -> None:
     request = rsi_request()
     run = await run_backtest(
-        BacktestSpec(request=request, data=[str(BTC)], start_ms=START, end_ms=END)
+        BacktestSpec(request=request, data=[str(BTC)], start_ms=START, end_ms=END), storable=True
     )
-    backtest_cycles = await run.recorder.get_cycles()
+    backtest_cycles = [cycle for cycle, _ in run.take_cycles_to_store()]  # every cycle
     replay_cycles, replay_equity = await scheduled_replay(tmp_path, request)
 
     assert len(backtest_cycles) == len(replay_cycles) == 601

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from tradeloop.backtest.models import BacktestStats
 from tradeloop.trading.constants import SECONDS_PER_YEAR
 from tradeloop.trading.models import CycleResult, TradeHistoryEntry
 
 
-class EquityPoint(BaseModel):
-    """Portfolio state after one cycle."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class EquityPoint(NamedTuple):
+    """Portfolio state after one cycle. A tuple of numbers: a run keeps one per cycle, and the
+    garbage collector stops tracking tuples that hold only numbers."""
 
     ts: int
     equity: float
@@ -38,9 +37,7 @@ def equity_point(result: CycleResult) -> EquityPoint:
     """The curve point of one recorded cycle (live or backtest)."""
     summary = result.strategy_summary
     exposure = result.portfolio.gross_exposure if result.portfolio is not None else 0.0
-    return EquityPoint(
-        ts=result.ts, equity=summary.equity, gross_exposure=exposure, fees_paid=summary.fees_paid
-    )
+    return EquityPoint(result.ts, summary.equity, exposure, summary.fees_paid)
 
 
 def compute_stats(
