@@ -170,10 +170,10 @@ class ReplayMarketDataSource(BaseMarketDataSource):
                 first < i
             )  # one candle since the last snapshot is the common case: no numpy call
             snapshot[canonical] = {
-                "price": float(series.close[i]),
-                "high": float(series.high[first:n].max() if spans else series.high[i]),
-                "low": float(series.low[first:n].min() if spans else series.low[i]),
-                "ts": int(series.close_ts[i]),
+                "price": series.close.item(i),
+                "high": float(series.high[first:n].max()) if spans else series.high.item(i),
+                "low": float(series.low[first:n].min()) if spans else series.low.item(i),
+                "ts": series.close_ts_list[i],
             }
         return snapshot
 

@@ -19,9 +19,16 @@ from tradeloop.trading.portfolio.views import SNAPSHOT_GROUP
 
 
 def protective_exits(context: ComposeContext) -> list[TradeInstruction]:
+    guarded = {
+        symbol: position
+        for symbol, position in context.portfolio.positions.items()
+        if position.stop_loss is not None or position.take_profit is not None
+    }
+    if not guarded:
+        return []  # most cycles: no position has a level to watch
     ranges = _candle_ranges(context.features)
     exits: list[TradeInstruction] = []
-    for symbol, position in sorted(context.portfolio.positions.items()):
+    for symbol, position in sorted(guarded.items()):
         if symbol not in ranges:
             continue
         hit = _touched(position, *ranges[symbol])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tradeloop.trading.decision.interfaces import BaseComposer
+from tradeloop.trading.features.keys import CANDLE_GROUP_PREFIX
 from tradeloop.trading.models import (
     ComposeContext,
     ComposeResult,
@@ -24,10 +25,10 @@ class RuleBasedComposer(BaseComposer):
         self.allow_short = (
             self.rules.allow_short and request.exchange_config.market_type is MarketType.PERPETUAL
         )
+        self._candle_group = f"{CANDLE_GROUP_PREFIX}{self.interval}"
 
     async def compose(self, context: ComposeContext) -> ComposeResult:
-        signals = _by_symbol(context.features, self.interval)
-        prices = _by_symbol(context.features, None)
+        signals, prices = _signals_and_prices(context.features, self._candle_group)
         instructions: list[TradeInstruction] = []
         notes: dict[str, str] = {}
         for symbol in self.request.trading_config.symbols:
@@ -88,11 +89,16 @@ class RuleBasedComposer(BaseComposer):
         )
 
 
-def _by_symbol(features: list[FeatureVector], interval: str | None) -> dict[str, dict[str, float]]:
-    """Values per symbol of the candle vectors of ``interval`` (None: the market snapshot)."""
-    wanted = SNAPSHOT_GROUP if interval is None else f"candles_{interval}"
-    return {
-        fv.instrument.symbol: fv.values
-        for fv in features
-        if (fv.meta or {}).get("group_by_key") == wanted
-    }
+def _signals_and_prices(
+    features: list[FeatureVector], candle_group: str
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """Values per symbol of the candle vectors of ``candle_group``, and of the market snapshot."""
+    signals: dict[str, dict[str, float]] = {}
+    prices: dict[str, dict[str, float]] = {}
+    for fv in features:
+        group = fv.meta.get("group_by_key") if fv.meta else None
+        if group == candle_group:
+            signals[fv.instrument.symbol] = fv.values
+        elif group == SNAPSHOT_GROUP:
+            prices[fv.instrument.symbol] = fv.values
+    return signals, prices

@@ -16,7 +16,6 @@ class MarketSnapshotFeatureComputer:
     def __init__(self, exchange_id: str | None = None) -> None:
         self._exchange_id = exchange_id
         self._instruments: dict[str, InstrumentRef] = {}
-        self._meta = {"group_by_key": SNAPSHOT_GROUP}
 
     def compute_features(
         self, snapshot: Mapping[str, Mapping[str, Any]], now_ms: int
@@ -32,7 +31,7 @@ class MarketSnapshotFeatureComputer:
                     ts=int(entry.get("ts", now_ms)),
                     instrument=self._instrument(symbol),
                     values=values,
-                    meta=self._meta,
+                    meta={"group_by_key": SNAPSHOT_GROUP},
                 )
             )
         return vectors

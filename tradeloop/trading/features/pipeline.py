@@ -16,8 +16,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from tradeloop.trading.clock import Clock, SystemClock
 from tradeloop.trading.data.ccxt_source import CcxtMarketDataSource
 from tradeloop.trading.data.interfaces import BaseMarketDataSource
@@ -38,7 +36,7 @@ class _ReplayFrame:
     """A whole replay series' indicators, and the close time of each of its candles."""
 
     arrays: FrameArrays
-    close_ts: np.ndarray
+    close_ts: list[int]
 
 
 _SHARED_FRAMES: OrderedDict[int, tuple[object, _ReplayFrame]] = OrderedDict()
@@ -58,7 +56,7 @@ def _shared_frame(source: ReplayMarketDataSource, symbol: str, interval: str) ->
     interval_ms = parse_interval_seconds(interval) * 1000
     frame = _ReplayFrame(
         arrays=FrameArrays.from_frame(indicator_frame(series)),
-        close_ts=series["ts"].to_numpy() + interval_ms,
+        close_ts=(series["ts"].to_numpy() + interval_ms).tolist(),
     )
     logger.debug("%s %s: indicators computed over %d candles", symbol, interval, len(series))
     _SHARED_FRAMES[id(handle)] = (handle, frame)
@@ -133,9 +131,10 @@ class DefaultFeaturesPipeline(BaseFeaturesPipeline):
                 if n == 0:
                     logger.debug("%s %s: no closed candle yet", symbol, interval)
                     continue
-                close_ts = int(frame.close_ts[n - 1])
                 vectors.append(
-                    self._candles.vector_at(frame.arrays, n - 1, symbol, interval, close_ts)
+                    self._candles.vector_at(
+                        frame.arrays, n - 1, symbol, interval, frame.close_ts[n - 1]
+                    )
                 )
         return vectors
 
