@@ -63,7 +63,8 @@ class InMemoryPortfolioService(BasePortfolioService):
         return view
 
     async def mark(self, market_features: list[FeatureVector], ts: int) -> PortfolioView:
-        self.ledger = self.ledger.with_marks(snapshot_prices(market_features))
+        if self.ledger.positions:  # flat: nothing to mark
+            self.ledger = self.ledger.with_marks(snapshot_prices(market_features))
         self._ts = ts
         return await self.get_view()
 
@@ -78,7 +79,7 @@ class InMemoryPortfolioService(BasePortfolioService):
             fill = fill_from_tx(tx, self._ts)
             ledger, effect = apply_fill(ledger, fill)
             entries.extend(effects_to_entries(effect, tx, fill))
-        if market_features:
+        if market_features and ledger.positions:
             ledger = ledger.with_marks(snapshot_prices(market_features))
         self.ledger = ledger
         return entries
