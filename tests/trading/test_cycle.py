@@ -129,3 +129,29 @@ def test_credentials_never_appear_in_a_dump() -> None:
     ex = ExchangeConfig(api_key="SENTINEL-KEY", secret_key="SENTINEL-SECRET")
     assert "SENTINEL" not in ex.model_dump_json()
     assert "SENTINEL" not in repr(ex)
+
+
+def test_hot_path_constructors_validate_like_the_class() -> None:
+    from pydantic import ValidationError
+
+    from tradeloop.trading.models import StrategySummary, constructor
+
+    fields = {
+        "strategy_id": "s",
+        "ts": 1,
+        "equity": 100,
+        "cash": 100.0,
+        "realized_pnl": 0.0,
+        "unrealized_pnl": 0.0,
+        "fees_paid": 0.0,
+        "total_return_pct": 0.0,
+        "open_positions": 0,
+    }
+    build = constructor(StrategySummary)
+    made = build(**fields)
+    assert made == StrategySummary(**fields) and type(made.equity) is float
+    assert made.model_fields_set == StrategySummary(**fields).model_fields_set
+    with pytest.raises(ValidationError, match="open_positions"):
+        build(**fields | {"open_positions": "many"})
+    with pytest.raises(TypeError, match="keyword arguments only"):
+        build("s")  # type: ignore[call-arg]

@@ -7,8 +7,9 @@ field rather than a silently ignored setting. Views are immutable; stages return
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -442,3 +443,22 @@ class CycleResult(_Frozen):
     trades: list[TradeHistoryEntry] = Field(default_factory=list)
     portfolio: PortfolioView | None = None
     strategy_summary: StrategySummary
+
+
+# --------------------------------------------------------------------------- hot-path construction
+
+
+def constructor[**P, M: BaseModel](cls: Callable[P, M]) -> Callable[P, M]:
+    """``cls(**fields)`` with the very same validation, called straight on pydantic-core.
+
+    It skips ``BaseModel.__init__``'s Python frame, about 0.5 us of the 2-4 us a model costs; a
+    decision cycle builds about ten, once per candle in a backtest. Keyword arguments only; mypy
+    checks them against the model's fields as for the class itself."""
+    validate = cast(type[BaseModel], cls).__pydantic_validator__.validate_python
+
+    def construct(*args: P.args, **fields: P.kwargs) -> M:
+        if args:
+            raise TypeError(f"{cls.__name__}() takes keyword arguments only")  # type: ignore[attr-defined]
+        return cast(M, validate(fields))
+
+    return construct

@@ -25,12 +25,17 @@ from tradeloop.trading.models import (
     TradeInstruction,
     TxResult,
     UserRequest,
+    constructor,
 )
 from tradeloop.trading.portfolio.interfaces import BasePortfolioService
 from tradeloop.trading.utils import new_compose_id
 
 logger = logging.getLogger(__name__)
 RECENT_DECISIONS = 5
+_context = constructor(ComposeContext)
+_cycle_result = constructor(CycleResult)
+_decision_summary = constructor(DecisionSummary)
+_summary = constructor(StrategySummary)
 
 
 class DefaultDecisionCoordinator:
@@ -84,7 +89,7 @@ class DefaultDecisionCoordinator:
         ts = self.clock.now_ms()
         features = (await self.pipeline.build()).features
         portfolio = await self.portfolio.mark(features, ts)
-        return ComposeContext(
+        return _context(
             ts=ts,
             compose_id=compose_id or new_compose_id(),
             strategy_id=self.strategy_id,
@@ -146,7 +151,7 @@ class DefaultDecisionCoordinator:
         slot_ts: int | None,
     ) -> CycleResult:
         skipped = proposal.skipped_reason is not None
-        return CycleResult(
+        return _cycle_result(
             compose_id=context.compose_id,
             strategy_id=self.strategy_id,
             ts=context.ts,
@@ -170,7 +175,7 @@ class DefaultDecisionCoordinator:
         """Add a cycle to the recent decisions the composer sees (also used to restore them)."""
         fills = sum(1 for tx in result.tx_results if tx.filled_qty > 0)
         self.recent.append(
-            DecisionSummary(
+            _decision_summary(
                 compose_id=result.compose_id,
                 ts=result.ts,
                 rationale=(result.rationale or result.reason or "")[:500],
@@ -187,7 +192,7 @@ class DefaultDecisionCoordinator:
 def summarize(view: PortfolioView) -> StrategySummary:
     equity = view.total_value if view.total_value is not None else view.account_balance
     initial = view.initial_capital or equity
-    return StrategySummary(
+    return _summary(
         strategy_id=view.strategy_id,
         ts=view.ts,
         equity=equity,

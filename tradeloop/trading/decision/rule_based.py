@@ -13,8 +13,11 @@ from tradeloop.trading.models import (
     TradeInstruction,
     TradeSide,
     UserRequest,
+    constructor,
 )
 from tradeloop.trading.portfolio.views import SNAPSHOT_GROUP
+
+_result = constructor(ComposeResult)
 
 
 class RuleBasedComposer(BaseComposer):
@@ -45,7 +48,7 @@ class RuleBasedComposer(BaseComposer):
                 if inst is not None:
                     instructions.append(inst)
         rationale = "; ".join(f"{s}: {n}" for s, n in notes.items())
-        return ComposeResult(instructions=instructions, rationale=rationale, raw={"signals": notes})
+        return _result(instructions=instructions, rationale=rationale, raw={"signals": notes})
 
     def _decide(self, values: dict[str, float], position: object | None) -> TradeAction:
         rsi = values["rsi"]

@@ -9,8 +9,10 @@ import pandas as pd
 from tradeloop.trading.features.indicators import FrameArrays, indicator_frame
 from tradeloop.trading.features.interfaces import CandleBasedFeatureComputer
 from tradeloop.trading.features.keys import CANDLE_GROUP_PREFIX, RECENT_COUNT
-from tradeloop.trading.models import Candle, FeatureVector, InstrumentRef
+from tradeloop.trading.models import Candle, FeatureVector, InstrumentRef, constructor
 from tradeloop.trading.utils import parse_interval_seconds
+
+_vector = constructor(FeatureVector)
 
 
 class SimpleCandleFeatureComputer(CandleBasedFeatureComputer):
@@ -32,7 +34,7 @@ class SimpleCandleFeatureComputer(CandleBasedFeatureComputer):
     ) -> FeatureVector:
         """The vector of row ``i`` of a precomputed indicator frame (``close_ts``: its close time)."""
         recent = {key: arrays.recent(key, i, RECENT_COUNT) for key in ("close", "rsi")}
-        return FeatureVector(
+        return _vector(
             ts=close_ts,
             instrument=self._instrument(symbol),
             values=arrays.values_at(i),

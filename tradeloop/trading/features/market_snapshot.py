@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from tradeloop.trading.features.keys import SNAPSHOT_GROUP, SNAPSHOT_KEYS
-from tradeloop.trading.models import FeatureVector, InstrumentRef
+from tradeloop.trading.models import FeatureVector, InstrumentRef, constructor
+
+_vector = constructor(FeatureVector)
 
 
 class MarketSnapshotFeatureComputer:
@@ -27,7 +29,7 @@ class MarketSnapshotFeatureComputer:
             if "price" not in values:
                 continue
             vectors.append(
-                FeatureVector(
+                _vector(
                     ts=int(entry.get("ts", now_ms)),
                     instrument=self._instrument(symbol),
                     values=values,

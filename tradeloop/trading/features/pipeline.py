@@ -25,10 +25,17 @@ from tradeloop.trading.features.indicators import FrameArrays, indicator_frame
 from tradeloop.trading.features.interfaces import BaseFeaturesPipeline
 from tradeloop.trading.features.market_snapshot import MarketSnapshotFeatureComputer
 from tradeloop.trading.features.warmup import is_warm, warm_up
-from tradeloop.trading.models import Candle, FeaturesPipelineResult, FeatureVector, UserRequest
+from tradeloop.trading.models import (
+    Candle,
+    FeaturesPipelineResult,
+    FeatureVector,
+    UserRequest,
+    constructor,
+)
 from tradeloop.trading.utils import parse_interval_seconds
 
 logger = logging.getLogger(__name__)
+_result = constructor(FeaturesPipelineResult)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +104,7 @@ class DefaultFeaturesPipeline(BaseFeaturesPipeline):
             candle_vectors, snapshot = await self._live_vectors()
         now_ms = self._clock.now_ms()
         snapshot_vectors = self._snapshots.compute_features(snapshot, now_ms)
-        return FeaturesPipelineResult(features=candle_vectors + snapshot_vectors)
+        return _result(features=candle_vectors + snapshot_vectors)
 
     async def close(self) -> None:
         if self._owns_market_data:

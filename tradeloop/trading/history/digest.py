@@ -21,7 +21,13 @@ from dataclasses import dataclass, field, replace
 
 from tradeloop.trading.constants import SECONDS_PER_YEAR
 from tradeloop.trading.history.interfaces import BaseDigestBuilder
-from tradeloop.trading.models import CycleResult, TradeDigest, TradeDigestEntry, TradeHistoryEntry
+from tradeloop.trading.models import (
+    CycleResult,
+    TradeDigest,
+    TradeDigestEntry,
+    TradeHistoryEntry,
+    constructor,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +248,7 @@ class DigestAccumulator:
     def digest(self, ts: int | None = None) -> TradeDigest:
         """Equal to ``to_digest(self.state(), ts)``, without building the frozen state."""
         last = self._last
-        return TradeDigest(
+        return _digest(
             ts=ts if ts is not None else self._ts,
             by_instrument=self._entries,
             sharpe_ratio=ReturnSums(self._count, self._total, self._squares).sharpe(self._interval),
@@ -254,6 +260,9 @@ class DigestAccumulator:
             llm_cost_usd=self._cost,
             sharpe_window=self._window,
         )
+
+
+_digest = constructor(TradeDigest)
 
 
 def _entries(stats: dict[str, InstrumentStats]) -> dict[str, TradeDigestEntry]:

@@ -17,11 +17,14 @@ from tradeloop.trading.models import (
     TradeHistoryEntry,
     TxResult,
     UserRequest,
+    constructor,
 )
 from tradeloop.trading.portfolio.ledger import EXACT, ZERO, Fill, FillEffect, Ledger
 from tradeloop.trading.utils import to_decimal
 
 SNAPSHOT_GROUP = "market_snapshot"
+_position = constructor(PositionSnapshot)
+_view = constructor(PortfolioView)
 
 
 def constraints_for(request: UserRequest) -> Constraints:
@@ -89,7 +92,7 @@ def ledger_to_view(
         equity = EXACT.add(equity, value if spot else pnl)
         unrealized = EXACT.add(unrealized, pnl)
         gross = EXACT.add(gross, notional)
-        positions[symbol] = PositionSnapshot(
+        positions[symbol] = _position(
             instrument=instrument_ref(symbol, exchange_id),
             quantity=float(pos.quantity),
             avg_price=float(pos.avg_price),
@@ -106,7 +109,7 @@ def ledger_to_view(
     else:
         capacity = EXACT.multiply(equity, to_decimal(request.trading_config.max_leverage))
         power = max(ZERO, EXACT.subtract(capacity, gross))
-    return PortfolioView(
+    return _view(
         strategy_id=strategy_id,
         ts=ts,
         account_balance=float(ledger.cash),
