@@ -9,6 +9,7 @@ from tradeloop.trading.models import (
     ComposeResult,
     FeatureVector,
     MarketType,
+    PositionSnapshot,
     TradeAction,
     TradeInstruction,
     TradeSide,
@@ -18,6 +19,7 @@ from tradeloop.trading.models import (
 from tradeloop.trading.portfolio.views import SNAPSHOT_GROUP
 
 _result = constructor(ComposeResult)
+_ACTION_TEXT = {action: action.value for action in TradeAction}
 
 
 class RuleBasedComposer(BaseComposer):
@@ -32,37 +34,40 @@ class RuleBasedComposer(BaseComposer):
 
     async def compose(self, context: ComposeContext) -> ComposeResult:
         signals, prices = _signals_and_prices(context.features, self._candle_group)
+        positions = context.portfolio.positions
         instructions: list[TradeInstruction] = []
         notes: dict[str, str] = {}
         for symbol in self.request.trading_config.symbols:
             values, snapshot = signals.get(symbol), prices.get(symbol)
-            if values is None or snapshot is None or "rsi" not in values:
+            rsi = values.get("rsi") if values is not None else None
+            if rsi is None or values is None or snapshot is None:
                 notes[symbol] = "no signal (not enough history)"
                 continue
-            action = self._decide(values, context.portfolio.positions.get(symbol))
-            notes[symbol] = f"rsi={values['rsi']:.1f} -> {action.value}"
+            action = self._decide(values, rsi, positions.get(symbol))
+            notes[symbol] = f"rsi={rsi:.1f} -> {_ACTION_TEXT[action]}"
             if action is not TradeAction.HOLD:
                 inst = self._instruction(
                     context, symbol, action, snapshot["price"], len(instructions)
                 )
                 if inst is not None:
                     instructions.append(inst)
-        rationale = "; ".join(f"{s}: {n}" for s, n in notes.items())
+        rationale = "; ".join([f"{s}: {n}" for s, n in notes.items()])
         return _result(instructions=instructions, rationale=rationale, raw={"signals": notes})
 
-    def _decide(self, values: dict[str, float], position: object | None) -> TradeAction:
-        rsi = values["rsi"]
-        qty = getattr(position, "quantity", 0.0) or 0.0
-        up = values.get("ema_20", 0.0) > values.get("ema_50", 0.0)
-        trend_ok_long = not self.rules.trend_filter or up
-        trend_ok_short = not self.rules.trend_filter or not up
+    def _decide(
+        self, values: dict[str, float], rsi: float, position: PositionSnapshot | None
+    ) -> TradeAction:
+        rules = self.rules
+        qty = position.quantity if position is not None else 0.0
         if qty > 0:
-            return TradeAction.CLOSE_LONG if rsi > self.rules.rsi_sell_above else TradeAction.HOLD
+            return TradeAction.CLOSE_LONG if rsi > rules.rsi_sell_above else TradeAction.HOLD
         if qty < 0:
-            return TradeAction.CLOSE_SHORT if rsi < self.rules.rsi_buy_below else TradeAction.HOLD
-        if rsi < self.rules.rsi_buy_below and trend_ok_long:
+            return TradeAction.CLOSE_SHORT if rsi < rules.rsi_buy_below else TradeAction.HOLD
+        up = not rules.trend_filter or values.get("ema_20", 0.0) > values.get("ema_50", 0.0)
+        down = not rules.trend_filter or not values.get("ema_20", 0.0) > values.get("ema_50", 0.0)
+        if rsi < rules.rsi_buy_below and up:
             return TradeAction.OPEN_LONG
-        if rsi > self.rules.rsi_sell_above and trend_ok_short and self.allow_short:
+        if rsi > rules.rsi_sell_above and down and self.allow_short:
             return TradeAction.OPEN_SHORT
         return TradeAction.HOLD
 

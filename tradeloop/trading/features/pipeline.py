@@ -93,6 +93,9 @@ class DefaultFeaturesPipeline(BaseFeaturesPipeline):
         self._candles = SimpleCandleFeatureComputer(config.exchange_id)
         self._snapshots = MarketSnapshotFeatureComputer(config.exchange_id)
         self._replay_frames: dict[tuple[str, str], _ReplayFrame] = {}
+        self._served: dict[tuple[str, str], tuple[int, FeatureVector]] = {}
+        """The latest candle vector per series and the candle count it was built at: frozen, so a
+        cycle that sees no new candle of a series gets the same vector again."""
 
     async def build(self) -> FeaturesPipelineResult:
         if not is_warm():
@@ -131,18 +134,24 @@ class DefaultFeaturesPipeline(BaseFeaturesPipeline):
 
     def _replay_vectors(self, source: ReplayMarketDataSource) -> list[FeatureVector]:
         vectors = []
+        served = self._served
         for symbol in self._symbols:
             for interval in self._intervals:
-                frame = self._replay_frame(source, symbol, interval)
+                key = (symbol, interval)
                 n = source.visible_count(symbol, interval)
+                last = served.get(key)
+                if last is not None and last[0] == n:  # no new candle (e.g. a 4h series, hourly)
+                    vectors.append(last[1])
+                    continue
                 if n == 0:
                     logger.debug("%s %s: no closed candle yet", symbol, interval)
                     continue
-                vectors.append(
-                    self._candles.vector_at(
-                        frame.arrays, n - 1, symbol, interval, frame.close_ts[n - 1]
-                    )
+                frame = self._replay_frame(source, symbol, interval)
+                vector = self._candles.vector_at(
+                    frame.arrays, n - 1, symbol, interval, frame.close_ts[n - 1]
                 )
+                served[key] = (n, vector)
+                vectors.append(vector)
         return vectors
 
     def _replay_frame(

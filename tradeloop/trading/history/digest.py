@@ -104,15 +104,23 @@ class ReturnSums:
         )
 
     def sharpe(self, interval_s: int) -> float | None:
-        n = self.count
-        if n < 2:
-            return None
-        spread = n * self.squares - self.total * self.total  # n (n - 1) var, scaled by 2**106
-        var = spread / ((n * (n - 1)) << (2 * _SCALE_BITS))
-        if var <= 0:
-            return None
-        mean = self.total / (n << _SCALE_BITS)
-        return mean / math.sqrt(var) * math.sqrt(SECONDS_PER_YEAR / interval_s)
+        return _sharpe(self.count, self.total, self.squares, annualizer(interval_s))
+
+
+def annualizer(interval_s: int) -> float:
+    return math.sqrt(SECONDS_PER_YEAR / interval_s)
+
+
+def _sharpe(n: int, total: int, squares: int, annualize: float) -> float | None:
+    """Mean / stdev of the window's returns from their exact sums, times ``annualize``."""
+    if n < 2:
+        return None
+    spread = n * squares - total * total  # n (n - 1) var, scaled by 2**106
+    var = spread / ((n * (n - 1)) << (2 * _SCALE_BITS))
+    if var <= 0:
+        return None
+    mean = total / (n << _SCALE_BITS)
+    return mean / math.sqrt(var) * annualize
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,7 @@ class DigestAccumulator:
         "_cost",
         "_entries",
         "_equity",
+        "_annualize",
         "_fees",
         "_frozen",
         "_initial",
@@ -189,6 +198,7 @@ class DigestAccumulator:
         self._cost, self._ts = state.llm_cost_usd, state.ts
         self._count, self._total, self._squares = returns.count, returns.total, returns.squares
         self._frozen: DigestState | None = state
+        self._annualize = annualizer(state.interval_s)
 
     @property
     def peak(self) -> float | None:
@@ -251,7 +261,7 @@ class DigestAccumulator:
         return _digest(
             ts=ts if ts is not None else self._ts,
             by_instrument=self._entries,
-            sharpe_ratio=ReturnSums(self._count, self._total, self._squares).sharpe(self._interval),
+            sharpe_ratio=_sharpe(self._count, self._total, self._squares, self._annualize),
             max_drawdown_pct=self._max_drawdown,
             total_return_pct=(last / self._initial - 1) * 100 if last is not None else None,
             fees_paid=self._fees,
