@@ -454,11 +454,14 @@ def constructor[**P, M: BaseModel](cls: Callable[P, M]) -> Callable[P, M]:
     It skips ``BaseModel.__init__``'s Python frame, about 0.5 us of the 2-4 us a model costs; a
     decision cycle builds about ten, once per candle in a backtest. Keyword arguments only; mypy
     checks them against the model's fields as for the class itself."""
-    validate = cast(type[BaseModel], cls).__pydantic_validator__.validate_python
+    validate = cast(
+        Callable[[dict[str, Any]], M],
+        cast(type[BaseModel], cls).__pydantic_validator__.validate_python,
+    )
 
     def construct(*args: P.args, **fields: P.kwargs) -> M:
         if args:
             raise TypeError(f"{cls.__name__}() takes keyword arguments only")  # type: ignore[attr-defined]
-        return cast(M, validate(fields))
+        return validate(fields)
 
     return construct

@@ -213,28 +213,32 @@ class DigestAccumulator:
             self._entries = _entries(stats)
         equity = result.strategy_summary.equity
         window = self._equity
-        if len(window) == window.maxlen:  # the oldest point leaves, and with it its return
-            self._add_return(_simple_return(window[0], window[1]), -1)
-        if window:
-            self._add_return(_simple_return(window[-1], equity), 1)
+        # Inlined _simple_return / _scaled (once per cycle in a backtest); same arithmetic.
+        if len(window) == window.maxlen and window[0] > 0:  # the oldest return leaves the window
+            n, d = (window[1] / window[0] - 1).as_integer_ratio()
+            scaled = n << (_SCALE_BITS + 1 - d.bit_length())
+            self._count -= 1
+            self._total -= scaled
+            self._squares -= scaled * scaled
+        if window and window[-1] > 0:
+            n, d = (equity / window[-1] - 1).as_integer_ratio()
+            scaled = n << (_SCALE_BITS + 1 - d.bit_length())
+            self._count += 1
+            self._total += scaled
+            self._squares += scaled * scaled
         window.append(equity)
-        peak = equity if self._peak is None else max(self._peak, equity)
+        peak = self._peak
+        if peak is None or equity > peak:
+            peak = self._peak = equity
         drawdown = (peak - equity) / peak * 100 if peak > 0 else 0.0
-        self._peak, self._max_drawdown = peak, max(self._max_drawdown, drawdown)
+        if drawdown > self._max_drawdown:
+            self._max_drawdown = drawdown
         self._last = equity
         self._fees = result.strategy_summary.fees_paid
         self._realized = result.strategy_summary.realized_pnl
         self._cost += result.usage.cost_usd if result.usage else 0.0
         self._ts = result.ts
         self._frozen = None
-
-    def _add_return(self, r: float | None, sign: int) -> None:
-        if r is None:
-            return
-        scaled = _scaled(r)
-        self._count += sign
-        self._total += sign * scaled
-        self._squares += sign * scaled * scaled
 
     def state(self) -> DigestState:
         if self._frozen is None:
