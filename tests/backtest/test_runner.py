@@ -147,3 +147,11 @@ def test_a_folder_prefers_the_files_of_the_strategys_own_venue(tmp_path) -> None
         ("BTC-USDT", "1h"): own,
         ("BTC-USDT", "5m"): other,
     }
+
+
+async def test_a_backtest_logs_its_summary_not_a_line_per_cycle(caplog) -> None:
+    with caplog.at_level("INFO"):
+        run = await run_backtest(spec(warmup_candles=100))
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if m.startswith("cycle ")], "per-cycle lines in a backtest"
+    assert any(m.startswith(f"backtest run_id={run.run_id} status=completed") for m in messages)

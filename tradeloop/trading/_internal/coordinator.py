@@ -62,6 +62,8 @@ class DefaultDecisionCoordinator:
         self.digest = digest
         self.clock = clock
         self.recent: deque[DecisionSummary] = deque(maxlen=RECENT_DECISIONS)
+        self.log_cycles = True
+        """One INFO line per cycle (a backtest turns it off: thousands of cycles a second)."""
         self._guard_limits: tuple[UserRequest, Constraints | None, GuardLimits] | None = None
 
     async def run_once(
@@ -81,7 +83,8 @@ class DefaultDecisionCoordinator:
         await self.recorder.record(result)
         await self.digest.update(result)
         self.remember(result)
-        _log_cycle(result)
+        if self.log_cycles:
+            _log_cycle(result)
         return result
 
     async def build_context(self, compose_id: str | None = None) -> ComposeContext:
