@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -252,10 +253,19 @@ async def test_the_specs_backtest_data_source_drives_the_default_pipeline(shared
         }
     )
     pipeline = DefaultFeaturesPipeline(request, market_data=BacktestDataSource(windows))
+    computed_on = []
+    compute = pipeline._candles.compute_features
+
+    def spy(candles):
+        computed_on.append(threading.current_thread())
+        return compute(candles)
+
+    pipeline._candles.compute_features = spy  # type: ignore[method-assign]
     results = [await pipeline.build() for _ in range(3)]
     stamps = [r.features[0].ts for r in results]
     assert stamps == [BTC_1H_FIRST + h * HOUR_MS for h in (300, 301, 302)]
     assert all(len(r.features) == 1 and "rsi" in r.features[0].values for r in results)
+    assert len(computed_on) == 3 and threading.main_thread() not in computed_on  # off the loop
 
 
 async def test_snapshot_high_and_low_span_every_candle_since_the_previous_snapshot(

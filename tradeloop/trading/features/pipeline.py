@@ -125,10 +125,10 @@ class DefaultFeaturesPipeline(BaseFeaturesPipeline):
             source.get_market_snapshot(self._symbols),
         )
         candles: list[Candle] = [c for group in per_interval for c in group]
-        by_key = {
-            (v.instrument.symbol, v.meta["interval"] if v.meta else ""): v
-            for v in self._candles.compute_features(candles)
-        }
+        # pandas-ta takes about 5 ms per symbol and interval: off the event loop, so the server's
+        # other strategies and tool calls are not held up while a big strategy computes.
+        computed = await asyncio.to_thread(self._candles.compute_features, candles)
+        by_key = {(v.instrument.symbol, v.meta["interval"] if v.meta else ""): v for v in computed}
         ordered = [by_key.get((s, iv)) for s in self._symbols for iv in self._intervals]
         return [v for v in ordered if v is not None], snapshot
 
