@@ -30,7 +30,7 @@ from tradeloop.services.models import StrategyInfo
 from tradeloop.services.strategies import StrategyService
 from tradeloop.settings import Settings
 from tradeloop.trading.clock import SimulatedClock
-from tradeloop.trading.errors import OperationalError
+from tradeloop.trading.errors import ConfigError, OperationalError
 from tradeloop.trading.models import (
     MarketType,
     StrategyStatus,
@@ -114,6 +114,25 @@ async def test_a_live_testnet_strategy_is_created_with_the_accounts_available_ca
     assert info.status is S.CREATED and info.trading_mode.value == "live"
     assert info.initial_capital == float(CASH) == info.request.trading_config.initial_capital
     assert venue.orders == [] and all(method == "GET" for method, _ in venue.requests)
+
+
+async def test_a_second_live_strategy_on_an_account_gets_only_cash_no_other_one_holds(
+    venue: FakeAccount, settings: Settings
+) -> None:
+    async with service(settings) as svc:
+        first = await create_live(svc)
+        with pytest.raises(
+            ConfigError, match=rf"already the capital of live strategies .*{first.strategy_id}"
+        ):
+            await create_live(svc)
+        venue.balances["USDT"] += D("500.25")  # a deposit is free for a new strategy
+        second = await create_live(svc)
+        await svc.stop(first.strategy_id)  # a stopped strategy holds no capital
+        third = await create_live(svc)
+    assert first.initial_capital == float(CASH)
+    assert second.initial_capital == 500.25
+    assert third.initial_capital == float(CASH)  # free 2,845.92 less the second's 500.25
+    assert venue.orders == []
 
 
 async def test_a_cycle_sends_one_order_per_instruction_and_a_restart_resumes_it(
@@ -225,6 +244,7 @@ async def test_stop_closes_only_this_strategys_quantity_on_a_shared_account(
     scripts = {"a": [opens(("BTC-USDT", 0.01))], "b": [opens(("BTC-USDT", 0.02))]}
     async with service(settings, **scripts) as svc:
         a = (await create_live(svc, agent_kind="a")).strategy_id
+        venue.balances["USDT"] += CASH  # a deposit: b's capital (a's cash stays a's)
         b = (await create_live(svc, agent_kind="b")).strategy_id
         for sid in (a, b):
             await start_live(svc, sid)

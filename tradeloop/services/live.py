@@ -149,9 +149,24 @@ async def live_initial_capital(gateway: CCXTExecutionGateway, request: UserReque
     return free
 
 
-async def with_live_capital(gateway: CCXTExecutionGateway, request: UserRequest) -> UserRequest:
-    """``request`` with ``initial_capital`` set to the available cash, as the spec's live setup."""
-    capital = await live_initial_capital(gateway, request)
+async def with_live_capital(
+    gateway: CCXTExecutionGateway,
+    request: UserRequest,
+    reserved: Decimal = Decimal(0),
+    holders: Sequence[str] = (),
+) -> UserRequest:
+    """``request`` with ``initial_capital`` set to the available cash, as the spec's live setup,
+    less ``reserved``: the cash of the other live strategies on the account (``holders``), which
+    the free balance still counts but which those strategies will spend."""
+    free = await live_initial_capital(gateway, request)
+    capital = free - reserved
+    if capital <= 0:
+        currency = quote_currency(request)
+        raise ConfigError(
+            f"the {gateway.venue.name} account's available {currency} ({free}) is already the "
+            f"capital of live strategies {', '.join(holders)} (their cash: {reserved}); stop one "
+            "of them, or trade this strategy on another account"
+        )
     config = request.trading_config.model_copy(update={"initial_capital": float(capital)})
     return request.model_copy(update={"trading_config": config})
 

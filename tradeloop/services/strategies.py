@@ -15,7 +15,8 @@ raises. Unknown ids raise ``NotFound``, a status that does not allow the action
 Live strategies (``trading_mode='live'``) need the operator setting (``live_trading_enabled``) and,
 to be created or started, an ``approval`` made by this service's ``live_gate`` for exactly that
 request (``LiveTradingDisabled`` / ``ConfirmationError`` otherwise, before anything reaches the
-venue). Created: the initial capital is the account's available cash. Started, resumed, or resumed
+venue). Created: the initial capital is the account's available cash less the cash of the other
+live strategies on the account (refused when nothing is left). Started, resumed, or resumed
 at open (``approve_resume``: the operator setting only): reconciled first; a mismatch pauses the
 strategy with the reason. Their forced closes close only their own positions (``close_live``).
 """
@@ -42,6 +43,7 @@ from tradeloop.scheduler.risk import day_start_ms, risk_stop_reason
 from tradeloop.services.closing import ClosePositionsComposer
 from tradeloop.services.live import (
     LiveLink,
+    account_name,
     market_constraints,
     open_live_gateway,
     others_on_account,
@@ -91,7 +93,7 @@ from tradeloop.trading.models import (
     TxResult,
     UserRequest,
 )
-from tradeloop.trading.utils import new_compose_id, new_id, normalize_symbol
+from tradeloop.trading.utils import new_compose_id, new_id, normalize_symbol, to_decimal
 
 if TYPE_CHECKING:
     from tradeloop.backtest.runner import BacktestRun
@@ -181,7 +183,7 @@ class StrategyService:
         """Store a new strategy (status created). ``replay`` None: the server's ``replay_dir`` if
         set, else live market data. Raises ConfigError for what cannot run (unknown agent kind,
         missing replay data). Live: see the module docstring; ``initial_capital`` becomes the
-        account's available cash of the symbols' quote currency."""
+        account's available cash of the symbols' quote currency that no other live strategy holds."""
         strategy_id = new_id("s")
         if _is_live(request):
             self._check_live(request, replay, approval, "create")
@@ -799,7 +801,26 @@ class StrategyService:
             clock=self._clock,
         )
         await market_constraints(gateway, request)  # every symbol is listed
-        return await with_live_capital(gateway, request)
+        reserved, holders = await self._reserved_capital(request)
+        return await with_live_capital(gateway, request, reserved, holders)
+
+    async def _reserved_capital(self, request: UserRequest) -> tuple[Decimal, Sequence[str]]:
+        """The cash of the live strategies (not stopped) on the same account and quote currency:
+        the free balance still counts it, so a new strategy must not take it as its capital."""
+        account, quote = _account_of(request), quote_currency(request)
+        sharing = [
+            row
+            for row in await self._strategies.all()
+            if row.status is not StrategyStatus.STOPPED
+            and _is_live(row.request)
+            and _account_of(row.request) == account
+            and quote_currency(row.request) == quote
+        ]
+        reserved = Decimal(0)
+        for row in sharing:
+            view = await self.get_portfolio(row.id)
+            reserved += to_decimal(max(view.account_balance, 0.0))
+        return reserved, [f"{row.name} ({row.id})" for row in sharing]
 
     async def _connect_live(self, row: StrategyRow, approval: LiveApproval) -> LoadedStrategy:
         """Load ``row`` to trade on its venue account, with the venue's market rules."""
@@ -914,6 +935,11 @@ class StrategyService:
         if isinstance(replay, str | Path):
             replay = ReplaySpec(data_dir=str(replay))
         return replay.model_copy(update={"data_dir": str(Path(replay.data_dir).resolve())})
+
+
+def _account_of(request: UserRequest) -> str:
+    ex = request.exchange_config
+    return account_name(ex.exchange_id, ex.market_type, ex.testnet, ex.credentials_name or "")
 
 
 def _is_live(request: UserRequest) -> bool:

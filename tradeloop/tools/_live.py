@@ -90,7 +90,8 @@ async def ask_to_create(
     money = "TESTNET (no real funds)" if testnet else "REAL FUNDS"
     return Elicit(
         f"Confirm live trading: create a LIVE strategy on {exchange} {market_type} with {money}; "
-        f"symbols {', '.join(symbols)}; capital: the account's available cash "
+        f"symbols {', '.join(symbols)}; capital: the account's available cash not held by "
+        "other live strategies "
         f"(asked: {initial_capital:g}); max leverage {max_leverage:g}.",
         LiveConfirmation,
     )
