@@ -274,6 +274,38 @@ async def test_stop_with_close_positions_flattens_that_strategy_and_no_other(
         assert stopped.cycles == 2
 
 
+async def test_a_stop_interrupted_after_closing_leaves_the_strategy_paused_not_running(
+    settings: Settings, clock: SimulatedClock
+) -> None:
+    script = [[("BTC-USDT", BUY, 2.0, None)]]
+    async with open_with(settings, clock, script) as svc:
+        sid = (await svc.create(hourly(), name="a")).strategy_id
+        await svc.start(sid)
+        await svc.run_cycle_now(sid)
+        clock.advance(1)
+        real_transition = svc._strategies.transition
+
+        async def dies_before_stopped(strategy_id, to, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if to is StrategyStatus.STOPPED:
+                raise RuntimeError("process killed here")  # the close cycle is committed
+            return await real_transition(strategy_id, to, *args, **kwargs)
+
+        svc._strategies.transition = dies_before_stopped  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError, match="killed"):
+            await svc.stop(sid, close_positions=True)
+
+    async with open_with(settings, clock) as svc:  # the restart
+        info = await svc.get(sid)
+        assert info.status is StrategyStatus.PAUSED and "stop again" in (info.reason or "")
+        assert info.next_run_ms is None  # not scheduled: nothing trades after the close
+        closed = await svc.get_portfolio(sid)
+        assert closed.positions == {}
+        stopped = await svc.stop(sid, close_positions=True)  # finishes: nothing left to close
+        assert stopped.status is StrategyStatus.STOPPED
+        after = await svc.get_portfolio(sid)
+        assert (after.fees_paid, after.realized_pnl) == (closed.fees_paid, closed.realized_pnl)
+
+
 async def test_cycles_and_trades_are_paged_with_opaque_cursors_and_filters(
     service: StrategyService, shared_data: Path
 ) -> None:

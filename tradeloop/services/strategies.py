@@ -103,6 +103,7 @@ logger = logging.getLogger(__name__)
 S = StrategyStatus
 CAN_START = frozenset({S.CREATED, S.STOPPED, S.ERROR})
 CAN_STOP = frozenset({S.CREATED, S.RUNNING, S.PAUSED, S.ERROR})
+STOPPING = "stopping: closing positions (stop again if this stays: it was interrupted)"
 CAN_RUN_NOW = frozenset({S.CREATED, S.RUNNING, S.PAUSED})
 FIXED_FIELDS = frozenset({"initial_capital", "symbols"})
 """The ledger was opened with them; changing them would rewrite history."""
@@ -258,6 +259,12 @@ class StrategyService:
             self.scheduler.cancel(strategy_id)
             reason = "stopped by request"
             if close_positions:
+                # Paused first, in its own commit: a crash while closing must not leave a
+                # strategy the next start resumes and trades; stopping again finishes the job.
+                row = await self._strategies.transition(
+                    strategy_id, S.PAUSED, STOPPING, action="stop", allowed_from=CAN_STOP
+                )
+                self._after_move(row)
                 loaded = await self._closing(row)
                 outcome = await self._close_positions(loaded, None, reason)
                 if outcome.failure is not None:
