@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.services.helpers import ScriptedAgent, live_request, replay_request, scripted
+from tests.services.helpers import (
+    ScriptedAgent,
+    live_request,
+    perpetual_request,
+    replay_request,
+    scripted,
+)
 from tradeloop.services.models import ReplaySpec
 from tradeloop.services.strategies import StrategyService
 from tradeloop.settings import Settings
@@ -234,6 +240,27 @@ async def test_preview_decision_executes_nothing_and_stores_nothing(
         assert info.cycles == 0 and (await svc.get_portfolio(sid)).positions == {}
         with pytest.raises(NotFound):
             await svc.get_cycle(preview.compose_id)
+
+
+async def test_a_preview_does_not_hide_candles_from_the_next_cycles_high_and_low(
+    service: StrategyService, shared_data: Path
+) -> None:
+    previewed = (await service.create(perpetual_request(), replay=shared_data)).strategy_id
+    plain = (await service.create(perpetual_request(), replay=shared_data)).strategy_id
+    for sid in (previewed, plain):
+        await service.run_cycle_now(sid)
+    await service.preview_decision(previewed)
+    second = [await service.run_cycle_now(sid) for sid in (previewed, plain)]
+
+    def ranges(cycle):  # type: ignore[no-untyped-def]
+        return {
+            fv.instrument.symbol: (fv.values["low"], fv.values["high"])
+            for fv in cycle.features
+            if (fv.meta or {}).get("group_by_key") == "market_snapshot"
+        }
+
+    assert second[0].ts == second[1].ts
+    assert ranges(second[0]) == ranges(second[1])  # three 5m candles each, preview or not
 
 
 async def test_close_position_closes_that_symbol_only_and_records_the_cycle(

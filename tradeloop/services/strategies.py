@@ -24,6 +24,7 @@ strategy with the reason. Their forced closes close only their own positions (``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -375,12 +376,15 @@ class StrategyService:
             coordinator = loaded.runtime.coordinator
             ledger, view_ts = loaded.portfolio.ledger, (await loaded.portfolio.get_view()).ts
             before = loaded.now_ms()
+            peek: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
             if loaded.timeline is not None:
                 loaded.timeline.clock.set(loaded.next_replay_slot())
+                peek = loaded.timeline.source.peek()
             try:
-                context = await coordinator.build_context()
-                proposal = await coordinator.composer.compose(context)
-                guarded = coordinator.guard(proposal, context)
+                with peek:
+                    context = await coordinator.build_context()
+                    proposal = await coordinator.composer.compose(context)
+                    guarded = coordinator.guard(proposal, context)
             finally:
                 loaded.portfolio.restore(ledger, view_ts)
                 if loaded.timeline is not None:

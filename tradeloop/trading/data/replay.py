@@ -13,7 +13,8 @@ from __future__ import annotations
 import bisect
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,16 @@ class ReplayMarketDataSource(BaseMarketDataSource):
         return snapshot
 
     # ------------------------------------------------------------------ replay helpers
+
+    @contextmanager
+    def peek(self) -> Iterator[None]:
+        """Snapshots taken inside do not count as seen: the next snapshot after the block still
+        spans every candle since the one before it (a preview must not hide a stop's touch)."""
+        saved = dict(self._snapshot_from)
+        try:
+            yield
+        finally:
+            self._snapshot_from = saved
 
     def visible_count(self, symbol: str, interval: str) -> int:
         """How many candles of ``series(symbol, interval)`` had closed at the clock's time."""
