@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Literal, cast
 
 from pydantic import (
@@ -465,3 +466,9 @@ def constructor[**P, M: BaseModel](cls: Callable[P, M]) -> Callable[P, M]:
         return validate(fields)
 
     return construct
+
+
+@lru_cache(maxsize=4096)
+def instrument_ref(symbol: str, exchange_id: str | None = None) -> InstrumentRef:
+    """One shared (frozen) reference per symbol and venue, built once rather than every cycle."""
+    return InstrumentRef(symbol=symbol, exchange_id=exchange_id)

@@ -9,7 +9,12 @@ import pandas as pd
 from tradeloop.trading.features.indicators import FrameArrays, indicator_frame
 from tradeloop.trading.features.interfaces import CandleBasedFeatureComputer
 from tradeloop.trading.features.keys import CANDLE_GROUP_PREFIX, RECENT_COUNT
-from tradeloop.trading.models import Candle, FeatureVector, InstrumentRef, constructor
+from tradeloop.trading.models import (
+    Candle,
+    FeatureVector,
+    constructor,
+    instrument_ref,
+)
 from tradeloop.trading.utils import parse_interval_seconds
 
 _vector = constructor(FeatureVector)
@@ -20,7 +25,6 @@ class SimpleCandleFeatureComputer(CandleBasedFeatureComputer):
 
     def __init__(self, exchange_id: str | None = None) -> None:
         self._exchange_id = exchange_id
-        self._instruments: dict[str, InstrumentRef] = {}
 
     def compute_features(self, candles: list[Candle]) -> list[FeatureVector]:
         """One vector per (symbol, interval) present in ``candles``, in order of first appearance."""
@@ -36,7 +40,7 @@ class SimpleCandleFeatureComputer(CandleBasedFeatureComputer):
         recent = {key: arrays.recent(key, i, RECENT_COUNT) for key in ("close", "rsi")}
         return _vector(
             ts=close_ts,
-            instrument=self._instrument(symbol),
+            instrument=instrument_ref(symbol, self._exchange_id),
             values=arrays.values_at(i),
             meta={
                 "interval": interval,
@@ -44,14 +48,6 @@ class SimpleCandleFeatureComputer(CandleBasedFeatureComputer):
                 "recent": recent,
             },
         )
-
-    def _instrument(self, symbol: str) -> InstrumentRef:
-        ref = self._instruments.get(symbol)
-        if ref is None:
-            ref = self._instruments[symbol] = InstrumentRef(
-                symbol=symbol, exchange_id=self._exchange_id
-            )
-        return ref
 
     def _from_candles(self, symbol: str, interval: str, candles: list[Candle]) -> FeatureVector:
         candles = sorted(candles, key=lambda c: c.ts)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tradeloop.trading.features.keys import SNAPSHOT_GROUP, SNAPSHOT_KEYS
-from tradeloop.trading.models import FeatureVector, InstrumentRef, constructor
+from tradeloop.trading.models import FeatureVector, constructor, instrument_ref
 
 _vector = constructor(FeatureVector)
 
@@ -17,7 +17,6 @@ class MarketSnapshotFeatureComputer:
 
     def __init__(self, exchange_id: str | None = None) -> None:
         self._exchange_id = exchange_id
-        self._instruments: dict[str, InstrumentRef] = {}
 
     def compute_features(
         self, snapshot: Mapping[str, Mapping[str, Any]], now_ms: int
@@ -31,20 +30,12 @@ class MarketSnapshotFeatureComputer:
             vectors.append(
                 _vector(
                     ts=int(entry.get("ts", now_ms)),
-                    instrument=self._instrument(symbol),
+                    instrument=instrument_ref(symbol, self._exchange_id),
                     values=values,
                     meta={"group_by_key": SNAPSHOT_GROUP},
                 )
             )
         return vectors
-
-    def _instrument(self, symbol: str) -> InstrumentRef:
-        ref = self._instruments.get(symbol)
-        if ref is None:
-            ref = self._instruments[symbol] = InstrumentRef(
-                symbol=symbol, exchange_id=self._exchange_id
-            )
-        return ref
 
 
 def _numbers(entry: Mapping[str, Any]) -> dict[str, float]:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from functools import lru_cache
 from types import MappingProxyType
 
 from tradeloop.trading.models import (
     Constraints,
     FeatureVector,
-    InstrumentRef,
     MarketType,
     PortfolioView,
     PositionSnapshot,
@@ -18,6 +16,7 @@ from tradeloop.trading.models import (
     TxResult,
     UserRequest,
     constructor,
+    instrument_ref,
 )
 from tradeloop.trading.portfolio.ledger import EXACT, ZERO, Fill, FillEffect, Ledger
 from tradeloop.trading.utils import to_decimal
@@ -123,12 +122,6 @@ def ledger_to_view(
         initial_capital=float(ledger.initial_capital),
         gross_exposure=float(gross),
     )
-
-
-@lru_cache(maxsize=4096)
-def instrument_ref(symbol: str, exchange_id: str | None) -> InstrumentRef:
-    """One shared (frozen) reference per symbol and venue, built once rather than every view."""
-    return InstrumentRef(symbol=symbol, exchange_id=exchange_id)
 
 
 def effects_to_entries(effect: FillEffect, tx: TxResult, fill: Fill) -> list[TradeHistoryEntry]:
