@@ -44,6 +44,8 @@ def live_request(
             "trading_config": {
                 "initial_capital": 1000,
                 "symbols": symbols or ["BTC-USDT"],
+                # hourly: no scheduled slot fires on the wall clock while a test runs its cycles
+                "decide_interval": 3600,
                 "max_leverage": max_leverage if market_type == "perpetual" else 1.0,
                 **trading,
             },
