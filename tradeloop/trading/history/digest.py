@@ -68,16 +68,15 @@ _SCALE_BITS = 53
 [0.5, 2], and rounds to a multiple of at least 2**-53 outside), so ``r * 2**53`` is an exact int."""
 
 
-def _scaled(value: float) -> int:
-    numerator, denominator = value.as_integer_ratio()  # the denominator is a power of two
+def _scaled_return(before: float, after: float) -> int | None:
+    """The simple return ``after / before - 1`` as the exact int ``r * 2**53`` (None: no return)."""
+    if before <= 0:
+        return None
+    numerator, denominator = (after / before - 1).as_integer_ratio()  # a power-of-two denominator
     shift = _SCALE_BITS + 1 - denominator.bit_length()
     if shift < 0:
-        raise ValueError(f"{value!r} is not a multiple of 2**-{_SCALE_BITS}")
+        raise ValueError(f"{after / before - 1!r} is not a multiple of 2**-{_SCALE_BITS}")
     return numerator << shift
-
-
-def _simple_return(before: float, after: float) -> float | None:
-    return after / before - 1 if before > 0 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,24 +89,13 @@ class ReturnSums:
 
     @classmethod
     def of(cls, equity: Iterable[float]) -> ReturnSums:
-        sums, points = cls(), list(equity)
-        for before, after in zip(points, points[1:], strict=False):
-            sums = sums.plus(_simple_return(before, after))
-        return sums
-
-    def plus(self, r: float | None, sign: int = 1) -> ReturnSums:
-        if r is None:
-            return self
-        scaled = _scaled(r)
-        return ReturnSums(
-            self.count + sign, self.total + sign * scaled, self.squares + sign * scaled * scaled
-        )
-
-    def sharpe(self, interval_s: int) -> float | None:
-        return _sharpe(self.count, self.total, self.squares, annualizer(interval_s))
+        points = list(equity)
+        scaled = [_scaled_return(a, b) for a, b in zip(points, points[1:], strict=False)]
+        kept = [r for r in scaled if r is not None]
+        return cls(len(kept), sum(kept), sum(r * r for r in kept))
 
 
-def annualizer(interval_s: int) -> float:
+def _annualizer(interval_s: int) -> float:
     return math.sqrt(SECONDS_PER_YEAR / interval_s)
 
 
@@ -159,12 +147,12 @@ class DigestAccumulator:
     next fold), so a rebuilt digest and a running one compare equal."""
 
     __slots__ = (
+        "_annualize",
         "_by_instrument",
         "_count",
         "_cost",
         "_entries",
         "_equity",
-        "_annualize",
         "_fees",
         "_frozen",
         "_initial",
@@ -198,7 +186,7 @@ class DigestAccumulator:
         self._cost, self._ts = state.llm_cost_usd, state.ts
         self._count, self._total, self._squares = returns.count, returns.total, returns.squares
         self._frozen: DigestState | None = state
-        self._annualize = annualizer(state.interval_s)
+        self._annualize = _annualizer(state.interval_s)
 
     @property
     def peak(self) -> float | None:
@@ -213,19 +201,10 @@ class DigestAccumulator:
             self._entries = _entries(stats)
         equity = result.strategy_summary.equity
         window = self._equity
-        # Inlined _simple_return / _scaled (once per cycle in a backtest); same arithmetic.
-        if len(window) == window.maxlen and window[0] > 0:  # the oldest return leaves the window
-            n, d = (window[1] / window[0] - 1).as_integer_ratio()
-            scaled = n << (_SCALE_BITS + 1 - d.bit_length())
-            self._count -= 1
-            self._total -= scaled
-            self._squares -= scaled * scaled
-        if window and window[-1] > 0:
-            n, d = (equity / window[-1] - 1).as_integer_ratio()
-            scaled = n << (_SCALE_BITS + 1 - d.bit_length())
-            self._count += 1
-            self._total += scaled
-            self._squares += scaled * scaled
+        if len(window) == window.maxlen:  # the oldest point leaves, and with it its return
+            self._add(_scaled_return(window[0], window[1]), -1)
+        if window:
+            self._add(_scaled_return(window[-1], equity), 1)
         window.append(equity)
         peak = self._peak
         if peak is None or equity > peak:
@@ -239,6 +218,12 @@ class DigestAccumulator:
         self._cost += result.usage.cost_usd if result.usage else 0.0
         self._ts = result.ts
         self._frozen = None
+
+    def _add(self, scaled: int | None, sign: int) -> None:
+        if scaled is not None:
+            self._count += sign
+            self._total += sign * scaled
+            self._squares += sign * scaled * scaled
 
     def state(self) -> DigestState:
         if self._frozen is None:
@@ -260,7 +245,7 @@ class DigestAccumulator:
         return self._frozen
 
     def digest(self, ts: int | None = None) -> TradeDigest:
-        """Equal to ``to_digest(self.state(), ts)``, without building the frozen state."""
+        """The digest as of the latest fold (``ts``: another time to stamp it with)."""
         last = self._last
         return _digest(
             ts=ts if ts is not None else self._ts,
@@ -295,20 +280,7 @@ def sharpe_ratio(equity: list[float], interval_s: int) -> float | None:
 
 
 def to_digest(state: DigestState, ts: int | None = None) -> TradeDigest:
-    last = state.last_equity
-    total_return = (last / state.initial_capital - 1) * 100 if last is not None else None
-    return TradeDigest(
-        ts=ts if ts is not None else state.ts,
-        by_instrument={s: st.entry() for s, st in sorted(state.by_instrument.items())},
-        sharpe_ratio=state.return_sums().sharpe(state.interval_s),
-        max_drawdown_pct=state.max_drawdown_pct,
-        total_return_pct=total_return,
-        fees_paid=state.fees_paid,
-        realized_pnl=state.realized_pnl,
-        equity=last,
-        llm_cost_usd=state.llm_cost_usd,
-        sharpe_window=state.window,
-    )
+    return DigestAccumulator(state).digest(ts)
 
 
 class RollingDigestBuilder(BaseDigestBuilder):
