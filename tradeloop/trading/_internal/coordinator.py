@@ -176,7 +176,7 @@ class DefaultDecisionCoordinator:
 
     def remember(self, result: CycleResult) -> None:
         """Add a cycle to the recent decisions the composer sees (also used to restore them)."""
-        fills = sum(1 for tx in result.tx_results if tx.filled_qty > 0) if result.tx_results else 0
+        fills = sum(1 for tx in result.tx_results if tx.filled_qty > 0)
         self.recent.append(
             _decision_summary(
                 compose_id=result.compose_id,
@@ -186,9 +186,7 @@ class DefaultDecisionCoordinator:
                     f"{i.action.value if i.action else i.side.value} {i.quantity:.6g} "
                     f"{i.instrument.symbol}"
                     for i in result.instructions
-                ]
-                if result.instructions
-                else [],
+                ],
                 outcome=f"{fills} filled, equity {result.strategy_summary.equity:.2f}",
             )
         )

@@ -42,10 +42,6 @@ def _numbers(entry: Mapping[str, Any]) -> dict[str, float]:
     values = {}
     for key in SNAPSHOT_KEYS:
         value = entry.get(key)
-        if type(value) is float:  # the common case, checked without isinstance chains
-            if math.isfinite(value):
-                values[key] = value
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            if math.isfinite(value):
-                values[key] = float(value)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            values[key] = float(value)
     return values
