@@ -116,13 +116,19 @@ def open_live_gateway(
     )
     return CCXTExecutionGateway(
         strategy_id=strategy_id,
-        account=account_name(ex.exchange_id, ex.market_type, ex.testnet, ex.credentials_name),
+        account=account_of(request),
         venue=profile,
         exchange=exchange,
         intents=intents,
         clock=clock or SystemClock(),
         config=LiveOrderConfig.from_request(request, **config_overrides),
     )
+
+
+def account_of(request: UserRequest) -> str:
+    """The venue account a live request trades on (see ``account_name``)."""
+    ex = request.exchange_config
+    return account_name(ex.exchange_id, ex.market_type, ex.testnet, ex.credentials_name or "")
 
 
 def account_name(exchange_id: str, market_type: MarketType, testnet: bool, credentials: str) -> str:
@@ -476,6 +482,7 @@ __all__ = [
     "ReconcileReport",
     "SharedAccountGateway",
     "account_name",
+    "account_of",
     "close_own_positions",
     "compare_positions",
     "intent_positions",

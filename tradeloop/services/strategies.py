@@ -44,7 +44,7 @@ from tradeloop.scheduler.risk import day_start_ms, risk_stop_reason
 from tradeloop.services.closing import ClosePositionsComposer
 from tradeloop.services.live import (
     LiveLink,
-    account_name,
+    account_of,
     market_constraints,
     open_live_gateway,
     others_on_account,
@@ -818,13 +818,13 @@ class StrategyService:
     async def _reserved_capital(self, request: UserRequest) -> tuple[Decimal, Sequence[str]]:
         """The cash of the live strategies (not stopped) on the same account and quote currency:
         the free balance still counts it, so a new strategy must not take it as its capital."""
-        account, quote = _account_of(request), quote_currency(request)
+        account, quote = account_of(request), quote_currency(request)
         sharing = [
             row
             for row in await self._strategies.all()
-            if row.status is not StrategyStatus.STOPPED
+            if row.status is not S.STOPPED
             and _is_live(row.request)
-            and _account_of(row.request) == account
+            and account_of(row.request) == account
             and quote_currency(row.request) == quote
         ]
         reserved = Decimal(0)
@@ -946,11 +946,6 @@ class StrategyService:
         if isinstance(replay, str | Path):
             replay = ReplaySpec(data_dir=str(replay))
         return replay.model_copy(update={"data_dir": str(Path(replay.data_dir).resolve())})
-
-
-def _account_of(request: UserRequest) -> str:
-    ex = request.exchange_config
-    return account_name(ex.exchange_id, ex.market_type, ex.testnet, ex.credentials_name or "")
 
 
 def _is_live(request: UserRequest) -> bool:
