@@ -3,7 +3,7 @@ HTTP (the same 2026-07-28 POSTs the page sends), and headless Chromium through P
 
 Chromium is Debian's package (``apt-get install chromium``), driven through ``executable_path``;
 ``playwright install`` is never needed. Without it (or without the playwright package) the tests
-skip, except where ``TRADELOOP_REQUIRE_BROWSER`` (set by .ci/run) or ``CI`` says they must run.
+skip, except where ``TRADELOOP_REQUIRE_BROWSER`` (set by .ci/run) or ``CI=true`` says they must run.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx2
 import pytest
+
+from tests.shared_data import in_ci
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -47,7 +49,7 @@ def chromium_or_skip() -> str:
     if executable is None:
         missing = missing or "Debian's chromium is not installed (apt-get install chromium)"
     if missing:
-        if os.environ.get("TRADELOOP_REQUIRE_BROWSER") or os.environ.get("CI"):
+        if os.environ.get("TRADELOOP_REQUIRE_BROWSER") or in_ci():
             pytest.fail(f"browser tests must run here, but {missing}")
         pytest.skip(missing)
     assert executable is not None
