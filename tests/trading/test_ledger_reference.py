@@ -374,3 +374,11 @@ def test_a_long_partial_close_is_a_long_round_trip_even_on_a_ten_figure_position
     assert effect.closed_type is TradeType.LONG
     assert effect.realized_pnl == D("0.5")
     assert ledger.positions["BTC-USDT"].cost == D("20000000001")
+
+
+def test_a_spot_buy_may_spend_the_last_cent_of_cash_but_not_one_more() -> None:
+    ledger = Ledger.open_account(MarketType.SPOT, D("100"))
+    spent, _ = do(ledger, BUY, "1", "99.9", fee="0.1")
+    assert spent.cash == 0
+    with pytest.raises(AccountingError):
+        do(ledger, BUY, "1", "99.9", fee="0.11")
