@@ -23,10 +23,10 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from tradeloop.server.market import FeatureQueries, close_exchanges
+from tradeloop.server.strict import StrictServer
 
 if TYPE_CHECKING:
     from tradeloop.backtest.runner import BacktestRuns
-    from tradeloop.server.strict import StrictServer
     from tradeloop.services.strategies import StrategyService
     from tradeloop.settings import Settings
 
@@ -221,12 +221,16 @@ def lifespan_for(
     settings: Settings, opener: ServiceOpener, warm_up_join_s: float = WARM_UP_JOIN_S
 ) -> Callable[[MCPServer[AppState]], AbstractAsyncContextManager[AppState]]:
     @asynccontextmanager
-    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+    async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         state = AppState(settings)
         runner = asyncio.create_task(state.run_service(opener), name="tradeloop-service")
+        if isinstance(server, TradeloopServer):
+            server.app_state = state
         try:
             yield state
         finally:
+            if isinstance(server, TradeloopServer):
+                server.app_state = None
             state.stop()
             with anyio.CancelScope(shield=True):
                 done, _pending = await asyncio.wait({runner}, timeout=SHUTDOWN_TIMEOUT_S)
@@ -250,26 +254,34 @@ def _version() -> str:
         return "0+unknown"
 
 
+class TradeloopServer(StrictServer):
+    """The MCP server, plus its running ``AppState`` for the HTTP routes beside ``/mcp`` (the
+    dashboard's event stream), which the SDK hands no lifespan context."""
+
+    app_state: AppState | None = None
+
+
 def build_server(
     settings: Settings,
     *,
     open_service: ServiceOpener | None = None,
     warm_up_join_s: float = WARM_UP_JOIN_S,
-) -> StrictServer:
+) -> TradeloopServer:
     """The tradeloop MCP server; ``open_service`` replaces ``StrategyService.open`` in tests;
     ``warm_up_join_s``: see ``AppState.finish_warm_up``."""
     from tradeloop.server.auth import StaticTokenVerifier, auth_settings
-    from tradeloop.server.strict import StrictServer
     from tradeloop.tools import register_all
+    from tradeloop.tools.dashboard import apps_extension
 
     token = settings.http_token.get_secret_value() if settings.http_token else None
-    server = StrictServer(
+    server = TradeloopServer(
         SERVER_NAME,
         version=_version(),
         instructions=INSTRUCTIONS,
         lifespan=lifespan_for(settings, open_service or open_strategy_service, warm_up_join_s),
         token_verifier=StaticTokenVerifier(token) if token else None,
         auth=auth_settings() if token else None,
+        extensions=[apps_extension()],
     )
     server.middleware.append(_note_answered)
     register_all(server)
