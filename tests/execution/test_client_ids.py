@@ -5,13 +5,14 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hypothesis_budget import examples
 from tradeloop.trading.execution.client_ids import client_order_id
 from tradeloop.trading.execution.venues import VENUES
 
 PROFILES = list(VENUES.values())
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(compose_id=st.text(min_size=1, max_size=80), index=st.integers(0, 10_000))
 def test_every_venue_accepts_the_id_and_the_same_instruction_gets_the_same_id(
     compose_id: str, index: int

@@ -23,6 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hypothesis_budget import examples
 from tradeloop.trading.errors import AccountingError
 from tradeloop.trading.models import MarketType, TradeSide, TradeType
 from tradeloop.trading.portfolio.ledger import Fill, Ledger, apply_fill
@@ -150,13 +151,13 @@ def run_against_model(market: MarketType, capital: str, steps) -> None:
         assert_matches(ledger, ref)
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=examples(250), deadline=None)
 @given(steps=fill_steps)
 def test_perpetual_fills_over_two_symbols_match_the_average_cost_reference(steps) -> None:
     run_against_model(MarketType.PERPETUAL, "10000", steps)
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=examples(250), deadline=None)
 @given(steps=fill_steps, capital=st.sampled_from(["500", "1000000000"]))
 def test_spot_fills_over_two_symbols_match_the_average_cost_reference(steps, capital) -> None:
     run_against_model(MarketType.SPOT, capital, steps)
