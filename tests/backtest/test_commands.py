@@ -25,7 +25,13 @@ def test_backtest_prints_the_summary_table_and_writes_the_chart(tmp_path, capsys
     out, err = capsys.readouterr()
     assert code == 0
     for label in (
-        "Return",
+        "buy and hold",
+        "default rules",
+        "Total return",
+        "CAGR",
+        "Calmar",
+        "Turnover",
+        "Payoff ratio",
         "Sharpe",
         "Sortino",
         "Max drawdown",
