@@ -22,6 +22,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from tradeloop.server.market import FeatureQueries, close_exchanges
+from tradeloop.server.strict import StrictServer
 
 if TYPE_CHECKING:
     from tradeloop.backtest.runner import BacktestRuns
@@ -173,12 +174,16 @@ def lifespan_for(
     settings: Settings, opener: ServiceOpener
 ) -> Callable[[MCPServer[AppState]], AbstractAsyncContextManager[AppState]]:
     @asynccontextmanager
-    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+    async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         state = AppState(settings)
         runner = asyncio.create_task(state.run_service(opener), name="tradeloop-service")
+        if isinstance(server, TradeloopServer):
+            server.app_state = state
         try:
             yield state
         finally:
+            if isinstance(server, TradeloopServer):
+                server.app_state = None
             state.stop()
             with anyio.CancelScope(shield=True):
                 done, _pending = await asyncio.wait({runner}, timeout=SHUTDOWN_TIMEOUT_S)
@@ -202,20 +207,30 @@ def _version() -> str:
         return "0+unknown"
 
 
-def build_server(settings: Settings, *, open_service: ServiceOpener | None = None) -> MCPServer:
+class TradeloopServer(StrictServer):
+    """The MCP server, plus its running ``AppState`` for the HTTP routes beside ``/mcp`` (the
+    dashboard's event stream), which the SDK hands no lifespan context."""
+
+    app_state: AppState | None = None
+
+
+def build_server(
+    settings: Settings, *, open_service: ServiceOpener | None = None
+) -> TradeloopServer:
     """The tradeloop MCP server; ``open_service`` replaces ``StrategyService.open`` in tests."""
     from tradeloop.server.auth import StaticTokenVerifier, auth_settings
-    from tradeloop.server.strict import StrictServer
     from tradeloop.tools import register_all
+    from tradeloop.tools.dashboard import apps_extension
 
     token = settings.http_token.get_secret_value() if settings.http_token else None
-    server = StrictServer(
+    server = TradeloopServer(
         SERVER_NAME,
         version=_version(),
         instructions=INSTRUCTIONS,
         lifespan=lifespan_for(settings, open_service or open_strategy_service),
         token_verifier=StaticTokenVerifier(token) if token else None,
         auth=auth_settings() if token else None,
+        extensions=[apps_extension()],
     )
     server.middleware.append(_note_answered)
     register_all(server)

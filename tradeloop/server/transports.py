@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
@@ -79,13 +79,20 @@ def http_app(
     host: str = "127.0.0.1",
     allowed_hosts: Sequence[str] = (),
     allowed_origins: Sequence[str] = (),
+    closing: Callable[[], bool] = lambda: False,
 ) -> Starlette:
-    """The streamable HTTP ASGI app at ``/mcp`` (its lifespan runs the server's lifespan)."""
-    return server.streamable_http_app(
-        streamable_http_path=MCP_PATH,
-        transport_security=transport_security(host, allowed_hosts, allowed_origins),
-        host=host,
+    """The streamable HTTP ASGI app at ``/mcp`` (its lifespan runs the server's lifespan), with
+    the dashboard at ``/dashboard``; ``closing`` says when to end the dashboard's event streams."""
+    from tradeloop.server.app import TradeloopServer
+    from tradeloop.server.dashboard_http import dashboard_routes
+
+    security = transport_security(host, allowed_hosts, allowed_origins)
+    app = server.streamable_http_app(
+        streamable_http_path=MCP_PATH, transport_security=security, host=host
     )
+    if isinstance(server, TradeloopServer):
+        app.router.routes.extend(dashboard_routes(server, security, closing))
+    return app
 
 
 async def serve_http(
@@ -97,11 +104,20 @@ async def serve_http(
 ) -> None:
     import uvicorn
 
-    app = http_app(server, host, allowed_hosts, allowed_origins)
+    runner: uvicorn.Server | None = None
+    app = http_app(
+        server,
+        host,
+        allowed_hosts,
+        allowed_origins,
+        closing=lambda: runner is not None and runner.should_exit,
+    )
     # log_config=None: uvicorn's loggers propagate to ours (stderr) instead of its own handlers.
     config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
     logger.info("tradeloop MCP over HTTP at http://%s:%d%s", host, port, MCP_PATH)
-    await uvicorn.Server(config).serve()
+    logger.info("dashboard at http://%s:%d/dashboard", host, port)
+    runner = uvicorn.Server(config)
+    await runner.serve()
 
 
 async def serve_stdio(server: MCPServer) -> None:
