@@ -297,7 +297,7 @@ def test_a_full_close_removes_the_exact_cost_and_entry_fee_however_many_decimals
     ledger, _ = do(perp(), BUY, "0.00000001", "1.0000000000001", fee="0.00000000000000000001")
     ledger, effect = do(ledger, SELL, "0.00000001", "2")
     assert effect.realized_pnl == D("0.000000009999999999999")
-    assert effect.close_fees == D("0.00000000000000000001")
+    assert effect.round_trip_fees == D("0.00000000000000000001")
     assert ledger.realized_pnl == D("0.000000009999999999999")
     assert ledger.positions == {}
 
