@@ -433,9 +433,7 @@ async def close_own_positions(
     instructions: list[TradeInstruction] = []
     skipped: list[TxResult] = []
     for symbol in sorted(wanted):
-        inst = _close_instruction(
-            compose_id, len(instructions), symbol, wanted[symbol], held.get(symbol, ZERO)
-        )
+        inst = _close_instruction(compose_id, symbol, wanted[symbol], held.get(symbol, ZERO))
         if inst is None:
             skipped.append(_not_closed(compose_id, symbol, wanted[symbol], held.get(symbol, ZERO)))
         else:
@@ -445,7 +443,7 @@ async def close_own_positions(
 
 
 def _close_instruction(
-    compose_id: str, index: int, symbol: str, own: Decimal, held: Decimal
+    compose_id: str, symbol: str, own: Decimal, held: Decimal
 ) -> TradeInstruction | None:
     same_side = held != 0 and (held > 0) == (own > 0)
     quantity = min(abs(own), abs(held)) if same_side else ZERO
@@ -453,7 +451,7 @@ def _close_instruction(
         return None
     long = own > 0
     return TradeInstruction(
-        instruction_id=f"{compose_id}:{index}",
+        instruction_id=f"{compose_id}:close:{symbol}",
         compose_id=compose_id,
         instrument=InstrumentRef(symbol=symbol),
         side=TradeSide.SELL if long else TradeSide.BUY,
