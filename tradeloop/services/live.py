@@ -233,6 +233,16 @@ class ReconcileReport:
     exchange_positions: dict[str, Decimal] = field(default_factory=dict)
     mismatches: list[PositionMismatch] = field(default_factory=list)
     free_cash: Decimal | None = None
+    others: dict[str, Decimal] = field(default_factory=dict)
+    """What the other tradeloop strategies on the account hold (``others_on_account``)."""
+
+    def outside(self, symbol: str) -> Decimal:
+        """What the venue holds of ``symbol`` beyond every tradeloop strategy (a human's)."""
+        return (
+            self.exchange_positions.get(symbol, ZERO)
+            - self.others.get(symbol, ZERO)
+            - self.stored_positions.get(symbol, ZERO)
+        )
 
     @property
     def ok(self) -> bool:
@@ -293,6 +303,7 @@ async def reconcile(
         exchange_positions={s: q for s, q in exchange.items() if q != 0},
         mismatches=mismatches,
         free_cash=free,
+        others=dict(others_on_account or {}),
     )
     _log_report(report)
     return report
