@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.fakes import instruction
+from tests.hypothesis_budget import examples
 from tradeloop.trading.execution.client_ids import OrderKey, client_order_id, order_keys
 from tradeloop.trading.execution.venues import VENUES
 from tradeloop.trading.models import TradeAction, TradeSide
@@ -33,7 +34,7 @@ def key(
     return OrderKey(**fields)  # type: ignore[arg-type]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(compose_id=st.text(min_size=1, max_size=80), sequence=st.integers(0, 10_000))
 def test_every_venue_accepts_the_id_and_the_same_order_gets_the_same_id(
     compose_id: str, sequence: int

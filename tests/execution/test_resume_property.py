@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from tests.execution.harness import START_MS, open_rig
 from tests.fakes import instruction, snapshot
+from tests.hypothesis_budget import examples
 from tradeloop.trading.errors import IntentMismatch
 from tradeloop.trading.execution.ccxt_trading import LiveOrderConfig
 from tradeloop.trading.execution.client_ids import client_order_id, order_keys
@@ -77,7 +78,9 @@ planted = st.builds(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     batch=st.lists(orders, min_size=1, max_size=4),

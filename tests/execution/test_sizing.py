@@ -8,6 +8,7 @@ from ccxt.base.decimal_to_precision import TICK_SIZE, TRUNCATE, decimal_to_preci
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from tests.hypothesis_budget import examples
 from tradeloop.trading.execution.sizing import (
     DECIMAL_PLACES,
     FALLBACK_STEP,
@@ -21,7 +22,9 @@ from tradeloop.trading.execution.sizing import (
 )
 
 D = Decimal
-EXAMPLES = settings(max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = settings(
+    max_examples=examples(5000), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def decimals(low: str, high: str, places: int = 8) -> st.SearchStrategy[Decimal]:
@@ -131,7 +134,7 @@ def _assert_not_rounded_more_than_needed(
     assert base > quantity or over_cap or over_max
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(rules=MARKETS, price=PRICE, percent=st.integers(1, 99))
 def test_a_quantity_below_one_step_is_dropped_with_a_reason(
     rules: MarketRules, price: Decimal, percent: int
@@ -143,7 +146,7 @@ def test_a_quantity_below_one_step_is_dropped_with_a_reason(
     assert "rounds to zero" in sized.reason
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(value=decimals("0", "100000", 10), step=STEP)
 def test_floor_to_step_agrees_with_ccxts_own_truncation(value: Decimal, step: Decimal) -> None:
     ours = floor_to_step(value, step)

@@ -44,8 +44,9 @@ class CostEstimate(BaseModel):
     cached_prompt_tokens_per_cycle: int
     output_tokens_per_cycle: int
     total_tokens: int
-    cost_usd: float
-    max_cost_usd: float
+    cost_usd: float | None
+    """None: the model has no known price (set ``llm_model_config.price``)."""
+    max_cost_usd: float | None
     """Upper bound: every reply as long as ``max_tokens``."""
     first_cycle_cached: bool = False
     """The first request is in the cache, so this is most likely a re-run costing close to 0."""
@@ -59,6 +60,8 @@ class LlmSpend(BaseModel):
     spent_usd: float
     saved_usd: float
     estimate: CostEstimate | None = None
+    unpriced_calls: int = 0
+    """Calls to a model without a known price; when above 0 the spend is unknown, not 0."""
 
 
 class BacktestSummary(BaseModel):

@@ -7,7 +7,7 @@ which every series has ``warmup_candles`` closed candles (indicators are compute
 series once, so earlier history still counts). Every cycle is recorded like a live strategy's; the
 run also keeps its equity curve and ends with ``compute_stats``.
 
-LLM runs go through ``CachedAnthropicClient``: a re-run is free and makes the same decisions, and
+LLM runs go through ``CachedLlmClient``: a re-run is free and makes the same decisions, and
 ``max_cost_usd`` stops a run before the call that would pass it (status ``stopped``).
 A ``TemporaryError`` in a cycle is recorded as an error cycle and the run moves on, as live; after
 ``MAX_CONSECUTIVE_ERRORS`` in a row the run stops. Any other exception fails the run.
@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tradeloop.backtest.data import resolve_data_files
 from tradeloop.backtest.llm_cache import (
-    CachedAnthropicClient,
+    CachedLlmClient,
     CostCapReached,
     ReplyCache,
     default_cache_dir,
@@ -422,7 +422,7 @@ async def _error_cycle(run: BacktestRun, runtime: StrategyRuntime, exc: Exceptio
 def _progress_message(result: CycleResult, estimate: CostEstimate | None) -> str:
     summary = result.strategy_summary
     text = f"equity {summary.equity:,.2f} ({summary.total_return_pct:+.2f} %)"
-    if estimate is not None:
+    if estimate is not None and estimate.cost_usd is not None:
         text += f", estimated LLM cost {estimate.cost_usd:.2f} USD"
     return text
 
@@ -430,7 +430,7 @@ def _progress_message(result: CycleResult, estimate: CostEstimate | None) -> str
 async def _finish(
     run: BacktestRun,
     runtime: StrategyRuntime,
-    llm: CachedAnthropicClient | None,
+    llm: CachedLlmClient | None,
     estimate: CostEstimate | None,
 ) -> None:
     coordinator = runtime.coordinator
@@ -445,6 +445,7 @@ async def _finish(
             spent_usd=round(stats.spent_usd, 6),
             saved_usd=round(stats.saved_usd, 6),
             estimate=estimate,
+            unpriced_calls=stats.unpriced_calls,
         )
 
 
@@ -453,25 +454,25 @@ async def _finish(
 
 def _llm_client(
     request: UserRequest, spec: BacktestSpec, client: object | None
-) -> CachedAnthropicClient | None:
+) -> CachedLlmClient | None:
     if request.trading_config.composer != "llm":
         return None
-    from tradeloop.trading.decision.prompt_based.composer import build_client, resolve_api_key
+    from tradeloop.trading.decision.prompt_based.providers import build_client, resolve_api_key
 
     cfg = request.llm_model_config
     cache = ReplyCache(Path(spec.llm_cache_dir) if spec.llm_cache_dir else default_cache_dir())
-    if client is not None:
-        return CachedAnthropicClient(
-            cache, lambda: client, max_cost_usd=spec.max_cost_usd, close_client=False
-        )
-    return CachedAnthropicClient(
+    return CachedLlmClient(
         cache,
-        lambda: build_client(cfg, resolve_api_key(cfg)),
+        (lambda: client) if client is not None else lambda: build_client(cfg, resolve_api_key(cfg)),
+        provider=cfg.provider,
+        base_url=cfg.base_url,
+        price=cfg.price,
         max_cost_usd=spec.max_cost_usd,
+        close_client=client is None,
     )
 
 
-def _composer(request: UserRequest, llm: CachedAnthropicClient | None) -> BaseComposer | None:
+def _composer(request: UserRequest, llm: CachedLlmClient | None) -> BaseComposer | None:
     if llm is None:
         return None
     from tradeloop.trading.decision.prompt_based.composer import LlmComposer
@@ -483,7 +484,7 @@ async def _estimate(
     runtime: StrategyRuntime,
     request: UserRequest,
     window: Window,
-    llm: CachedAnthropicClient | None,
+    llm: CachedLlmClient | None,
 ) -> CostEstimate | None:
     """Cost of the run if nothing were cached, from the first cycle's real prompt; no API call."""
     if llm is None:
@@ -499,7 +500,7 @@ async def _estimate(
         first_cycle_cached=await _first_cached(request, llm, context),
     )
     logger.info(
-        "llm backtest estimate cycles=%d tokens=%d cost_usd=%.4f (at most %.4f) first_cached=%s",
+        "llm backtest estimate cycles=%d tokens=%d cost_usd=%s (at most %s) first_cached=%s",
         estimate.cycles,
         estimate.total_tokens,
         estimate.cost_usd,
@@ -509,11 +510,13 @@ async def _estimate(
     return estimate
 
 
-async def _first_cached(request: UserRequest, llm: CachedAnthropicClient, context: object) -> bool:
+async def _first_cached(request: UserRequest, llm: CachedLlmClient, context: object) -> bool:
     """Compose the first cycle against the cache alone: a hit means a re-run."""
     from tradeloop.trading.decision.prompt_based.composer import LlmComposer
 
-    probe = CachedAnthropicClient(llm.cache, client_factory=None)
+    probe = CachedLlmClient(
+        llm.cache, client_factory=None, provider=llm.provider, base_url=llm.base_url
+    )
     try:
         await LlmComposer(request, client=probe).compose(context)  # type: ignore[arg-type]
     except OperationalError:

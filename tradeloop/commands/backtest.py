@@ -234,9 +234,13 @@ def _print_estimate(estimate: CostEstimate | None, stream: Any = None) -> None:
         stream.write("rule composer: no LLM cost\n")
         return
     cached = "  (first cycle cached: likely a free re-run)" if estimate.first_cycle_cached else ""
+    if estimate.cost_usd is None or estimate.max_cost_usd is None:
+        cost = "cost unknown (no price for this model; set llm_model_config.price)"
+    else:
+        cost = f"~{estimate.cost_usd:.2f} USD (at most {estimate.max_cost_usd:.2f})"
     stream.write(
-        f"LLM estimate: {estimate.cycles:,} cycles of {estimate.model}, ~{estimate.total_tokens:,} "
-        f"tokens, ~{estimate.cost_usd:.2f} USD (at most {estimate.max_cost_usd:.2f}){cached}\n"
+        f"LLM estimate: {estimate.cycles:,} cycles of {estimate.model}, "
+        f"~{estimate.total_tokens:,} tokens, {cost}{cached}\n"
     )
 
 

@@ -82,6 +82,7 @@ def user_request(
     testnet: bool = False,
     credentials_name: str | None = None,
     strategy_name: str | None = None,
+    llm_model: dict[str, Any] | None = None,
 ) -> UserRequest:
     """The UserRequest for create_strategy; a bad value is a ConfigError naming the argument."""
     if market_type == MarketType.SPOT.value and max_leverage > 1:
@@ -107,6 +108,7 @@ def user_request(
     try:
         return UserRequest.model_validate(
             {
+                **({"llm_model_config": llm_model} if llm_model else {}),
                 "exchange_config": {
                     "exchange_id": exchange,
                     "market_type": market_type,
@@ -140,6 +142,8 @@ def config(request: UserRequest) -> StrategyConfig:
         trading_mode="live" if x.trading_mode is TradingMode.LIVE else "paper",
         fee_bps=x.fee_bps,
         llm_model=request.llm_model_config.model_id if t.composer == "llm" else None,
+        llm_provider=request.llm_model_config.provider if t.composer == "llm" else None,
+        llm_base_url=request.llm_model_config.base_url if t.composer == "llm" else None,
         max_drawdown_pct=t.max_drawdown_pct,
         daily_loss_limit=t.daily_loss_limit,
         max_order_value=t.max_order_value,

@@ -56,6 +56,12 @@ class StrategyConfig(_Result):
     trading_mode: Literal["paper", "live"]
     fee_bps: float
     llm_model: str | None = Field(default=None, description="Model id when the composer is llm.")
+    llm_provider: Literal["anthropic", "openai"] | None = Field(
+        default=None, description="Model provider when the composer is llm."
+    )
+    llm_base_url: str | None = Field(
+        default=None, description="The model API's URL when not the provider's default."
+    )
     max_drawdown_pct: float | None = None
     daily_loss_limit: float | None = None
     max_order_value: float | None = None

@@ -247,12 +247,17 @@ def _valid_levels(inst: TradeInstruction, book: _Book, price: Decimal) -> TradeI
     ):
         if level is None:
             continue
-        ok = math.isfinite(level) and level > 0 and ((to_decimal(level) < price) == below)
+        # strictly on its side: a level at the price is touched at once (protective.py)
+        ok = math.isfinite(level) and level > 0 and _strictly(to_decimal(level), price, below)
         if not ok:
             where = "below" if below else "above"
             book.drop(inst, f"{name} {level} ignored: must be {where} the price {price}", "clamped")
             updates[name] = None
     return inst.model_copy(update=updates) if updates else inst
+
+
+def _strictly(level: Decimal, price: Decimal, below: bool) -> bool:
+    return level < price if below else level > price
 
 
 def _clamp_leverage(inst: TradeInstruction, book: _Book, limits: GuardLimits) -> float:

@@ -215,7 +215,7 @@ class DigestAccumulator:
         self._last = equity
         self._fees = result.strategy_summary.fees_paid
         self._realized = result.strategy_summary.realized_pnl
-        self._cost += result.usage.cost_usd if result.usage else 0.0
+        self._cost += (result.usage.cost_usd or 0.0) if result.usage else 0.0  # unknown: not summed
         self._ts = result.ts
         self._frozen = None
 
