@@ -6,18 +6,16 @@ from pathlib import Path
 import pytest
 from hypothesis import Phase, settings
 
+from tests.shared_data import require_data
+
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 """Real candle CSVs, kept outside the repository (``<repo>/../shared/data``)."""
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The real candle data folder; skips the test when this checkout has none beside it."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(
-            f"real candle data not found at {SHARED_DATA.resolve()} (<repo>/../shared/data)"
-        )
-    return SHARED_DATA
+    """The real candle data folder (see ``require_data``)."""
+    return require_data(SHARED_DATA)
 
 
 if os.environ.get("TRADELOOP_MUTATION") == "1":

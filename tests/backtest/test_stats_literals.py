@@ -12,7 +12,8 @@ import math
 import pytest
 
 from tests.backtest.helpers import HOUR, curve, opened, round_trip
-from tradeloop.backtest.stats import EquityPoint, compute_stats
+from tradeloop.backtest.stats import EquityPoint, compute_stats, equity_point
+from tradeloop.trading.models import CycleResult, PortfolioView, StrategySummary
 
 YEAR_MS = 365 * 24 * HOUR
 
@@ -85,3 +86,50 @@ def test_exposure_is_the_percent_of_points_holding_a_position() -> None:
     assert stats.exposure_pct == pytest.approx(200 / 3)
     assert stats.fees_paid == 0.3
     assert stats.initial_equity == 100  # defaults to the first point
+
+
+def test_a_curve_point_is_read_from_a_recorded_cycle() -> None:
+    summary = StrategySummary(
+        strategy_id="s",
+        ts=7,
+        equity=101.5,
+        cash=50.0,
+        realized_pnl=0.0,
+        unrealized_pnl=0.0,
+        fees_paid=0.25,
+        total_return_pct=1.5,
+        open_positions=1,
+    )
+    view = PortfolioView(strategy_id="s", ts=7, account_balance=50.0, gross_exposure=51.5)
+    result = CycleResult(compose_id="c", strategy_id="s", ts=7, strategy_summary=summary)
+    assert equity_point(result) == EquityPoint(7, 101.5, 0.0, 0.25)  # no portfolio: no exposure
+    with_view = result.model_copy(update={"portfolio": view})
+    assert equity_point(with_view) == EquityPoint(7, 101.5, 51.5, 0.25)
+
+
+def test_a_run_from_zero_capital_has_no_ratios_and_no_return() -> None:
+    stats = compute_stats([], curve(0, 10, 20), initial_capital=0)
+    assert (stats.sharpe_ratio, stats.sortino_ratio, stats.annual_return_pct) == (None, None, None)
+    assert stats.total_return_pct == 0.0
+
+
+def test_one_point_or_a_wiped_out_account_has_no_annual_return_or_ratios() -> None:
+    one = compute_stats([], curve(110), initial_capital=100)
+    assert (one.sharpe_ratio, one.sortino_ratio, one.annual_return_pct) == (None, None, None)
+    assert one.total_return_pct == pytest.approx(10.0)
+    assert one.max_drawdown_duration_ms == 0
+    wiped = compute_stats([], curve(50, 0), initial_capital=100)
+    assert wiped.annual_return_pct is None
+    assert wiped.max_drawdown_pct == pytest.approx(100.0)
+    same_time = compute_stats(
+        [], [EquityPoint(5, 110.0), EquityPoint(5, 120.0)], initial_capital=100
+    )
+    assert (same_time.annual_return_pct, same_time.sharpe_ratio) == (None, None)
+
+
+def test_a_round_trip_with_no_entry_notional_counts_zero_percent() -> None:
+    free = round_trip(2, entry=0.0).model_copy(update={"entry_price": None})
+    stats = compute_stats([free, round_trip(-1)], curve(100, 100), initial_capital=100)
+    assert (stats.best_trade_pct, stats.worst_trade_pct) == (0.0, -1.0)
+    assert stats.avg_trade_pct == pytest.approx(-0.5)
+    assert stats.profit_factor == pytest.approx(2.0)

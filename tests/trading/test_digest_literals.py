@@ -137,3 +137,42 @@ async def test_round_trip_figures_count_wins_net_of_fees_and_average_the_holding
 async def test_a_round_trip_that_exactly_covers_its_fees_is_not_a_win() -> None:
     digest = await digest_of([cycle(0, 100, [trade("BTC-USDT", 1.0, 1.0, 0, HOUR_MS)])])
     assert digest.by_instrument["BTC-USDT"].win_rate == 0.0
+
+
+async def test_a_zero_equity_point_has_no_return_to_the_next_one() -> None:
+    # 100 -> 0 is -100 %; 0 -> 50 has no return; 50 -> 60 is +20 %: mean -0.4, stdev sqrt(0.72)
+    digest = await digest_of([cycle(i, e) for i, e in enumerate([100, 0, 50, 60])])
+    assert digest.sharpe_ratio == pytest.approx(-0.4 / math.sqrt(0.72) * math.sqrt(8760))
+    assert digest.max_drawdown_pct == pytest.approx(100.0)
+
+
+async def test_llm_costs_add_up_and_holding_times_average_down_to_the_millisecond() -> None:
+    closed = [
+        trade("BTC-USDT", 1.0, 0.0, 0, 1),  # held 1 ms
+        trade("BTC-USDT", 1.0, 0.0, 0, 1),
+        trade("BTC-USDT", 1.0, 0.0, 0, 2),  # 4 ms over 3 trades: 1 ms on average, floored
+    ]
+    cycles = [
+        cycle(0, 100, closed[:1], cost=0.25),
+        cycle(1, 100, closed[1:], cost=0.5),
+        cycle(2, 100),
+    ]
+    digest = await digest_of(cycles)
+    assert digest.llm_cost_usd == pytest.approx(0.75)
+    assert digest.by_instrument["BTC-USDT"].avg_holding_ms == 1
+    assert digest.sharpe_window == 500
+
+
+async def test_a_closed_trade_without_pnl_or_holding_time_counts_as_zero_of_each() -> None:
+    bare = trade("ETH-USDT", 1.0, 0.0, 0, HOUR_MS).model_copy(
+        update={"realized_pnl": None, "holding_ms": None}
+    )
+    digest = await digest_of([cycle(0, 100, [bare])])
+    entry = digest.by_instrument["ETH-USDT"]
+    assert (entry.trade_count, entry.realized_pnl, entry.win_rate, entry.avg_holding_ms) == (
+        1,
+        0.0,
+        0.0,
+        0,
+    )
+    assert entry.last_trade_ts == HOUR_MS

@@ -178,9 +178,10 @@ def do(ledger: Ledger, side: TradeSide, qty: str, price: str, fee: str = "0", ts
 
 
 def test_buying_back_half_of_a_short_lower_realizes_a_gain() -> None:
-    ledger, _ = do(perp(), SELL, "2", "100")
-    ledger, effect = do(ledger, BUY, "1", "90")
+    ledger, _ = do(perp(), SELL, "2", "100", ts=3)
+    ledger, effect = do(ledger, BUY, "1", "90", ts=9)
     assert effect.realized_pnl == D("10")  # (100 - 90) x 1
+    assert (effect.symbol, effect.side, effect.entry_ts) == ("BTC-USDT", BUY, 3)
     assert effect.closed_type is TradeType.SHORT
     assert effect.entry_price == D("100")
     assert ledger.realized_pnl == D("10")
@@ -280,3 +281,51 @@ def test_equity_marks_a_spot_holding_at_value_and_a_perpetual_one_at_its_pnl() -
     short = short.with_marks({"BTC-USDT": D("130")})
     assert short.equity == D("940")  # 1000 cash + (-2 x 130 - -200)
     assert short.gross_exposure == D("260")
+
+
+def test_a_full_close_removes_the_exact_cost_and_entry_fee_however_many_decimals() -> None:
+    # cost 1e-8 x 1.0000000000001 has 21 decimals, the fee 1e-20: neither may be rounded away
+    ledger, _ = do(perp(), BUY, "0.00000001", "1.0000000000001", fee="0.00000000000000000001")
+    ledger, effect = do(ledger, SELL, "0.00000001", "2")
+    assert effect.realized_pnl == D("0.000000009999999999999")
+    assert effect.close_fees == D("0.00000000000000000001")
+    assert ledger.realized_pnl == D("0.000000009999999999999")
+    assert ledger.positions == {}
+
+
+def test_marking_keeps_every_other_field_and_leaves_unpriced_symbols_alone() -> None:
+    ledger, _ = apply_fill(
+        perp(),
+        Fill(
+            "BTC-USDT",
+            BUY,
+            D("2"),
+            D("100"),
+            D("0.2"),
+            ts=7,
+            leverage=D(2),
+            stop_loss=D(90),
+            take_profit=D(130),
+        ),
+    )
+    ledger, _ = apply_fill(ledger, Fill("ETH-USDT", SELL, D("1"), D("10"), D("0"), ts=8))
+    before = ledger.positions["BTC-USDT"]
+    marked = ledger.with_marks({"BTC-USDT": D("120")})
+    after = marked.positions["BTC-USDT"]
+    assert after.mark_price == D("120")
+    assert (after.quantity, after.cost, after.entry_fees, after.leverage, after.entry_ts) == (
+        D(2),
+        D(200),
+        D("0.2"),
+        D(2),
+        7,
+    )
+    assert (after.stop_loss, after.take_profit) == (D(90), D(130))
+    assert marked.positions["ETH-USDT"] == ledger.positions["ETH-USDT"]  # no price: unchanged
+    assert (marked.cash, marked.realized_pnl, marked.fees_paid) == (
+        ledger.cash,
+        ledger.realized_pnl,
+        ledger.fees_paid,
+    )
+    assert marked.equity == D("1039.8")  # 1000 - 0.2 fee + 2 x (120 - 100)
+    assert before.mark_price == D("100") and ledger.with_marks({"BTC-USDT": D("100")}) is ledger

@@ -28,8 +28,10 @@ def equity_chart_png(
     initial_capital: float | None = None,
     width_px: int = 1400,
     height_px: int = 800,
+    benchmarks: Sequence[tuple[str, Sequence[EquityPoint]]] = (),
 ) -> bytes:
-    """PNG of equity (with entries ▲/▼ and exits ● green or red by net PnL) over its drawdown."""
+    """PNG of equity (with entries ▲/▼ and exits ● green or red by net PnL) over its drawdown;
+    ``benchmarks`` (e.g. buy-and-hold) are drawn as labelled lines beside it."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -40,6 +42,8 @@ def equity_chart_png(
     times = _times(np.array([p.ts for p in equity_curve], dtype=np.int64))
     equity = np.array([p.equity for p in equity_curve], dtype=np.float64)
     _plot_equity(top, times, equity, title, initial_capital)
+    for index, (label, curve) in enumerate(benchmarks):
+        _plot_benchmark(top, label, curve, index)
     _mark_trades(top, equity_curve, equity, trades)
     _plot_drawdown(bottom, times, equity, initial_capital)
     buffer = io.BytesIO()
@@ -58,6 +62,18 @@ def _plot_equity(
     axes.grid(True, alpha=0.3)
     if not len(equity):
         axes.text(0.5, 0.5, "no cycles yet", transform=axes.transAxes, ha="center")
+
+
+BENCHMARK_COLORS = ("#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+
+
+def _plot_benchmark(axes: Any, label: str, curve: Sequence[EquityPoint], index: int) -> None:
+    if not curve:
+        return
+    times = _times(np.array([p.ts for p in curve], dtype=np.int64))
+    values = np.array([p.equity for p in curve], dtype=np.float64)
+    color = BENCHMARK_COLORS[index % len(BENCHMARK_COLORS)]
+    axes.plot(times, values, color=color, linewidth=1.0, linestyle="-", alpha=0.85, label=label)
 
 
 def _mark_trades(

@@ -111,6 +111,9 @@ class CacheStats:
     largest_call_usd: float = 0.0
     unpriced_calls: int = 0
     """Calls to a model without a known price: their cost is unknown, not in ``spent_usd``."""
+    saved_input_tokens: int = 0
+    """Input tokens (cached prompt included) of the replies served from the cache."""
+    saved_output_tokens: int = 0
 
 
 class _CachedCreate:
@@ -154,8 +157,20 @@ class CachedLlmClient:
         key = request_key(params, provider=self.provider, base_url=self.base_url)
         entry = self.cache.get(key)
         if entry is not None:
+            from tradeloop.trading.decision.prompt_based.providers import reply_tokens
+
             self.stats.hits += 1
             self.stats.saved_usd += float(entry.get("cost_usd") or 0.0)
+            if entry.get("cost_usd") is None and "cost_usd" in entry:
+                self.stats.unpriced_calls += 1
+            billed = _reply(self.provider, entry["reply"])
+            tokens = reply_tokens(self.provider, billed)
+            self.stats.saved_input_tokens += (
+                tokens["input_tokens"]
+                + tokens["cache_creation_input_tokens"]
+                + tokens["cache_read_input_tokens"]
+            )
+            self.stats.saved_output_tokens += tokens["output_tokens"]
             return _unbilled(self.provider, entry["reply"])
         self._check_budget()
         reply = await self._send(params)
@@ -211,6 +226,17 @@ class CachedLlmClient:
 
 CachedAnthropicClient = CachedLlmClient
 """The name before OpenAI-compatible providers were cached too."""
+
+
+def _reply(provider: str, stored: dict[str, Any]) -> Any:
+    """The stored reply as the SDK's reply type, usage as billed when it was stored."""
+    if provider == "openai":
+        from openai.types.chat import ChatCompletion
+
+        return ChatCompletion.model_validate(stored)
+    from anthropic.types import Message
+
+    return Message.model_validate(stored)
 
 
 def _unbilled(provider: str, stored: dict[str, Any]) -> Any:

@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradeloop.backtest.data import resolve_data_files
+from tradeloop.backtest.fast_forward import FastForward
 from tradeloop.backtest.llm_cache import (
     CachedLlmClient,
     CostCapReached,
@@ -35,7 +37,14 @@ from tradeloop.backtest.llm_cache import (
     default_cache_dir,
     estimate_cost,
 )
-from tradeloop.backtest.models import BacktestStats, BacktestSummary, CostEstimate, LlmSpend
+from tradeloop.backtest.models import (
+    BacktestStats,
+    BacktestSummary,
+    BaselineResult,
+    CostEstimate,
+    LlmDecisions,
+    LlmSpend,
+)
 from tradeloop.backtest.stats import EquityPoint, compute_stats, equity_point
 from tradeloop.trading._internal.runtime import Components, StrategyRuntime
 from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
@@ -48,6 +57,7 @@ from tradeloop.trading.models import (
     CycleResult,
     CycleStatus,
     MarketType,
+    RuleComposerConfig,
     TradeDigest,
     TradeHistoryEntry,
     TradingMode,
@@ -96,6 +106,11 @@ class BacktestSpec(BaseModel):
     max_cost_usd: float | None = Field(default=None, ge=0)
     llm_cache_dir: str | None = None
     """Where LLM replies are cached; default: the user cache directory."""
+    fast_forward: bool = True
+    """Apply quiet cycles in bulk when the composer declares its signals (see ``fast_forward``);
+    False runs every cycle through the pipeline. Same results either way."""
+    baselines: bool = True
+    """Also run buy-and-hold and the default rules strategy over the same window."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +126,41 @@ class Window:
     def at(self, index: int) -> int:
         return self.start_ms + index * self.step_ms
 
+    def slots(self) -> np.ndarray:
+        """Every cycle time, as int64 ms."""
+        return self.start_ms + np.arange(self.cycles, dtype=np.int64) * self.step_ms
+
+
+@dataclass
+class _UsageTally:
+    """LLM usage summed over a run's cycles (what was billed now; cache hits count 0)."""
+
+    decisions: int = 0
+    skipped: int = 0
+    repaired: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced: int = 0
+
+    def add(self, result: CycleResult) -> None:
+        usage = result.usage
+        if usage is None:
+            return
+        self.decisions += 1
+        self.input_tokens += (
+            usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens
+        )
+        self.output_tokens += usage.output_tokens
+        if usage.cost_usd is None:
+            self.unpriced += 1
+        else:
+            self.cost_usd += usage.cost_usd
+        skipped = (result.reason or "").startswith("llm_invalid")
+        self.skipped += skipped
+        attempts = (result.raw or {}).get("attempts")
+        self.repaired += attempts == 2 and not skipped
+
 
 @dataclass(repr=False)
 class BacktestRun:
@@ -124,11 +174,19 @@ class BacktestRun:
     status: Literal["running", "completed", "stopped", "failed"] = "running"
     stop_reason: str | None = None
     error_cycles: int = 0
+    pipeline_cycles: int = 0
+    """Cycles run through the whole pipeline; the others were fast-forwarded in bulk."""
     elapsed_s: float = 0.0
     stats: BacktestStats | None = None
     digest: TradeDigest | None = None
     trades: list[TradeHistoryEntry] = field(default_factory=list)
     llm: LlmSpend | None = None
+    llm_decisions: LlmDecisions | None = None
+    usage: _UsageTally | None = None
+    baselines: list[BaselineResult] = field(default_factory=list)
+    hold_curve: list[EquityPoint] = field(default_factory=list)
+    """Buy-and-hold's equity at the run's cycle times (empty without baselines)."""
+    warnings: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:
         """Short: asyncio and logging may repr a run, and the generated repr would print every
@@ -171,6 +229,9 @@ class BacktestRun:
             candles_per_s=round(self.cycles_done * len(symbols) / elapsed, 1) if elapsed else 0.0,
             stats=self.stats,
             llm=self.llm,
+            llm_decisions=self.llm_decisions,
+            baselines=list(self.baselines),
+            warnings=list(self.warnings),
         )
 
 
@@ -269,8 +330,9 @@ async def run_backtest(
     started = time.perf_counter()
     try:
         estimate = await _estimate(runtime, request, window, llm)
+        fast = spec.fast_forward and not isinstance(recorder, _StoringRecorder)
         with _fewer_collections():
-            await _drive(run, runtime, clock, progress, estimate)
+            await _drive(run, runtime, clock, progress, estimate, source if fast else None)
         await _finish(run, runtime, llm, estimate)
         if store is not None:
             await _store(store, run)
@@ -289,6 +351,8 @@ async def run_backtest(
         run.cycles_done,
         run.elapsed_s,
     )
+    if spec.baselines:
+        await _baselines(run, spec)
     return run
 
 
@@ -382,12 +446,22 @@ async def _drive(
     clock: SimulatedClock,
     progress: ProgressCallback | None,
     estimate: CostEstimate | None,
+    fast_source: ReplayMarketDataSource | None = None,
 ) -> None:
+    """Every cycle of the window in order; with ``fast_source``, quiet stretches in bulk."""
     coordinator, window = runtime.coordinator, run.window
     total = window.cycles
-    every = -(-total // PROGRESS_STEPS)  # at most PROGRESS_STEPS reports, plus the last
+    report = _Progress(progress, total, run.request.trading_config.initial_capital, estimate)
+    fast: FastForward | None = None
     consecutive = 0
-    for index in range(total):
+    index = 0
+    while index < total:
+        if fast is not None:
+            active = await fast.next_active(index)
+            if active > index:
+                run.equity_curve.extend(await fast.skip(index, active))
+                await report.skipped(index, active, run.equity_curve)
+                index = active
         slot = window.at(index)
         clock.set(slot)
         try:
@@ -402,29 +476,64 @@ async def _drive(
                 run.status = "stopped"
                 run.stop_reason = f"{consecutive} cycles in a row failed, the last with: {exc}"
                 break
+        run.pipeline_cycles += 1
         run.equity_curve.append(equity_point(result))
+        if result.usage is not None:
+            if run.usage is None:
+                run.usage = _UsageTally()
+            run.usage.add(result)
         if result.trades:
             run.trades.extend(result.trades)
-        if progress is not None and ((index + 1) % every == 0 or index + 1 == total):
-            await progress(index + 1, total, _progress_message(result, estimate))
-        elif (index + 1) % YIELD_EVERY == 0:
-            await asyncio.sleep(0)
+        await report.advance(index, index + 1, result.strategy_summary.equity)
+        if index == 0 and fast_source is not None:  # after the first cycle built the features
+            fast = FastForward.plan(runtime, fast_source, window.slots())
+        index += 1
     if run.status == "running":
         run.status = "completed"
+
+
+class _Progress:
+    """Calls ``progress`` about every percent of the cycles, and yields to the event loop every
+    ``YIELD_EVERY`` cycles, however many cycles each step covers."""
+
+    def __init__(
+        self,
+        progress: ProgressCallback | None,
+        total: int,
+        initial_capital: float,
+        estimate: CostEstimate | None,
+    ) -> None:
+        self._progress, self._total = progress, total
+        self._every = -(-total // PROGRESS_STEPS)  # at most PROGRESS_STEPS reports, plus the last
+        self._initial, self._estimate = initial_capital, estimate
+
+    async def advance(self, before: int, done: int, equity: float) -> None:
+        if self._progress is not None and (
+            done // self._every > before // self._every or done == self._total
+        ):
+            await self._progress(done, self._total, self._message(equity))
+        elif done // YIELD_EVERY > before // YIELD_EVERY:
+            await asyncio.sleep(0)
+
+    async def skipped(self, before: int, done: int, curve: list[EquityPoint]) -> None:
+        """A fast-forwarded stretch: one report per step it covers, as if run cycle by cycle."""
+        if self._progress is None:
+            return await self.advance(before, done, curve[done - 1].equity)
+        for step in range(before // self._every + 1, done // self._every + 1):
+            at = step * self._every
+            await self._progress(at, self._total, self._message(curve[at - 1].equity))
+
+    def _message(self, equity: float) -> str:
+        text = f"equity {equity:,.2f} ({(equity / self._initial - 1) * 100:+.2f} %)"
+        if self._estimate is not None and self._estimate.cost_usd is not None:
+            text += f", estimated LLM cost {self._estimate.cost_usd:.2f} USD"
+        return text
 
 
 async def _error_cycle(run: BacktestRun, runtime: StrategyRuntime, exc: Exception) -> CycleResult:
     run.error_cycles += 1
     logger.warning("backtest run_id=%s cycle failed, continuing: %s", run.run_id, exc)
     return await runtime.coordinator.record_failure(CycleStatus.ERROR, str(exc))
-
-
-def _progress_message(result: CycleResult, estimate: CostEstimate | None) -> str:
-    summary = result.strategy_summary
-    text = f"equity {summary.equity:,.2f} ({summary.total_return_pct:+.2f} %)"
-    if estimate is not None and estimate.cost_usd is not None:
-        text += f", estimated LLM cost {estimate.cost_usd:.2f} USD"
-    return text
 
 
 async def _finish(
@@ -437,6 +546,7 @@ async def _finish(
     run.digest = await coordinator.digest.build()
     cfg = run.request.trading_config
     run.stats = compute_stats(run.trades, run.equity_curve, initial_capital=cfg.initial_capital)
+    run.llm_decisions = _llm_decisions(run.usage, llm)
     if llm is not None:
         stats = llm.stats
         run.llm = LlmSpend(
@@ -447,6 +557,96 @@ async def _finish(
             estimate=estimate,
             unpriced_calls=stats.unpriced_calls,
         )
+
+
+def _llm_decisions(tally: _UsageTally | None, llm: CachedLlmClient | None) -> LlmDecisions | None:
+    """Tokens and cost of every decision: billed in this run plus served from the cache."""
+    if tally is None:
+        return None
+    input_tokens, output_tokens = tally.input_tokens, tally.output_tokens
+    cost: float | None = tally.cost_usd
+    if llm is not None:
+        input_tokens += llm.stats.saved_input_tokens
+        output_tokens += llm.stats.saved_output_tokens
+        cost = tally.cost_usd + llm.stats.saved_usd
+        unpriced = llm.stats.unpriced_calls > 0
+    else:
+        unpriced = tally.unpriced > 0
+    if unpriced or tally.unpriced:
+        cost = None
+    return LlmDecisions(
+        decisions=tally.decisions,
+        skipped=tally.skipped,
+        repaired=tally.repaired,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=None if cost is None else round(cost, 6),
+        cost_per_decision_usd=(
+            None if cost is None or not tally.decisions else round(cost / tally.decisions, 6)
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+async def _baselines(run: BacktestRun, spec: BacktestSpec) -> None:
+    """Buy-and-hold at the run's cycle times and the default rules strategy on its window."""
+    from tradeloop.backtest.baselines import (
+        BUY_AND_HOLD,
+        DEFAULT_RULES,
+        DESCRIPTIONS,
+        hold_curve,
+        snapshot_prices,
+    )
+
+    request, times = run.request, [p.ts for p in run.equity_curve]
+    if not times:
+        return
+    cfg, ex = request.trading_config, request.exchange_config
+    prices = await snapshot_prices(data_files(spec, request), cfg.symbols, times)
+    hold = hold_curve(
+        times,
+        prices,
+        capital=cfg.initial_capital,
+        fee_bps=ex.fee_bps,
+        slippage_bps=ex.max_slippage_bps,
+    )
+    run.hold_curve = hold.curve
+    hold_stats = compute_stats(hold.trades, hold.curve, initial_capital=cfg.initial_capital)
+    rules_stats = await _default_rules_stats(run, spec)
+    run.baselines = [
+        BaselineResult(name=BUY_AND_HOLD, description=DESCRIPTIONS[BUY_AND_HOLD], stats=hold_stats),
+        BaselineResult(
+            name=DEFAULT_RULES, description=DESCRIPTIONS[DEFAULT_RULES], stats=rules_stats
+        ),
+    ]
+
+
+def default_rules_request(request: UserRequest) -> UserRequest:
+    """The same strategy (symbols, capital, interval, limits, fees) deciding by the default rules."""
+    body = request.model_dump()
+    body["trading_config"] |= {"composer": "rules", "rules": RuleComposerConfig().model_dump()}
+    body.pop("llm_model_config", None)
+    return UserRequest.model_validate(body)
+
+
+async def _default_rules_stats(run: BacktestRun, spec: BacktestSpec) -> BacktestStats:
+    request = default_rules_request(run.request)
+    if request == run.request and run.stats is not None:
+        return run.stats
+    window = run.window
+    rules_spec = spec.model_copy(
+        update={
+            "request": request,
+            "start_ms": window.start_ms,
+            "end_ms": window.at(len(run.equity_curve) - 1),
+            "baselines": False,
+        }
+    )
+    rules = await run_backtest(rules_spec)
+    assert rules.stats is not None
+    return rules.stats
 
 
 # --------------------------------------------------------------------------- LLM runs

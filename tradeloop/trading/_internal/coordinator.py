@@ -27,6 +27,7 @@ from tradeloop.trading.models import (
     UserRequest,
     constructor,
 )
+from tradeloop.trading.portfolio.fills import reject_dust_fills
 from tradeloop.trading.portfolio.interfaces import BasePortfolioService
 from tradeloop.trading.utils import new_compose_id
 
@@ -76,7 +77,9 @@ class DefaultDecisionCoordinator:
         exits = protective_exits(context)
         proposal = await self.composer.compose(context)
         guarded = self.guard(proposal, context, exits)
-        tx_results = await self.gateway.execute(guarded.instructions, context.features)
+        tx_results = reject_dust_fills(
+            await self.gateway.execute(guarded.instructions, context.features)
+        )
         trades = await self.portfolio.apply_trades(tx_results, context.features)
         after = await self.portfolio.get_view()
         result = self._result(context, proposal, guarded, tx_results, trades, after, slot_ts)
