@@ -8,7 +8,7 @@ import importlib
 import logging
 import sys
 
-COMMANDS = ("serve", "run", "backtest", "candles")
+COMMANDS = ("serve", "run", "backtest", "compare", "candles")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
