@@ -123,3 +123,18 @@ def test_backtest_with_db_stores_the_run_as_a_stopped_strategy(tmp_path, capsys)
         ).fetchone()
         cycles = conn.execute("SELECT COUNT(*) FROM cycles").fetchone()[0]
     assert row == ("backtest", "stopped") and cycles == summary["cycles_done"]
+
+
+def test_no_fast_forward_runs_every_cycle_and_prints_the_same_figures(tmp_path, capsys) -> None:
+    config = write_config(tmp_path)
+    tables = []
+    for flags in ([], ["--no-fast-forward"]):
+        assert main(["backtest", "--config", str(config), "--data", str(BTC), *flags]) == 0
+        tables.append(capsys.readouterr().out.splitlines())
+    fast, slow = tables
+    assert any("Fast-forward" in line and "cycles through the pipeline" in line for line in fast)
+    assert not any("Fast-forward" in line for line in slow)
+    figures = ("Return", "Sharpe", "Sortino", "Max drawdown", "Trades", "Win rate", "Final equity")
+    assert [ln for ln in fast if ln.strip().startswith(figures)] == [
+        ln for ln in slow if ln.strip().startswith(figures)
+    ]

@@ -12,6 +12,7 @@ from tests.fakes import instruction, snapshot
 from tradeloop.trading.decision.guardrails import GuardLimits, apply_guardrails
 from tradeloop.trading.models import (
     ComposeContext,
+    ExchangeConfig,
     InstrumentRef,
     MarketType,
     PortfolioView,
@@ -19,6 +20,8 @@ from tradeloop.trading.models import (
     TradeAction,
     TradeDigest,
     TradeSide,
+    TradingConfig,
+    UserRequest,
 )
 
 BUY, SELL = TradeSide.BUY, TradeSide.SELL
@@ -271,16 +274,16 @@ def test_a_partial_close_rounds_down_to_the_step_and_a_full_one_is_exact() -> No
 
 def test_an_open_below_the_minimum_trade_quantity_is_dropped_and_one_at_it_is_kept() -> None:
     below = apply_guardrails(
-        [order("BTC-USDT", BUY, 0.004, OPEN_LONG)], context(), limits(min_trade_qty=0.005)
+        [order("BTC-USDT", BUY, 0.04, OPEN_LONG)], context(), limits(min_trade_qty=0.05)
     )
     assert kept(below) == []
     assert notes(below) == [
-        ("c_test:0", "dropped", "quantity 0.004 is below the market minimum 0.005")
+        ("c_test:0", "dropped", "quantity 0.04 is below the market minimum 0.05")
     ]
     at = apply_guardrails(
-        [order("BTC-USDT", BUY, 0.005, OPEN_LONG)], context(), limits(min_trade_qty=0.005)
+        [order("BTC-USDT", BUY, 0.05, OPEN_LONG)], context(), limits(min_trade_qty=0.05)
     )
-    assert kept(at) == [("BTC-USDT", BUY, 0.005, OPEN_LONG)]
+    assert kept(at) == [("BTC-USDT", BUY, 0.05, OPEN_LONG)]
 
 
 def test_an_open_below_the_minimum_notional_is_dropped_and_one_at_it_is_kept() -> None:
@@ -289,12 +292,36 @@ def test_an_open_below_the_minimum_notional_is_dropped_and_one_at_it_is_kept() -
     )
     assert kept(below) == []
     assert notes(below) == [
-        ("c_test:0", "dropped", "order value 4.00 is below the market minimum 5.0")
+        ("c_test:0", "dropped", "order value 4 is below the market minimum 5.0")
     ]
     at = apply_guardrails(
         [order("BTC-USDT", BUY, 0.05, OPEN_LONG)], context(), limits(min_notional=5.0)
     )
     assert kept(at) == [("BTC-USDT", BUY, 0.05, OPEN_LONG)]
+
+
+def test_without_a_venue_minimum_an_open_worth_less_than_one_quote_unit_is_dropped() -> None:
+    below = apply_guardrails([order("BTC-USDT", BUY, 0.009, OPEN_LONG)], context(), limits())
+    assert kept(below) == []
+    assert "order value 0.9 is below the minimum notional 1" in below.notes[0].reason
+    at = apply_guardrails([order("BTC-USDT", BUY, 0.01, OPEN_LONG)], context(), limits())
+    assert kept(at) == [("BTC-USDT", BUY, 0.01, OPEN_LONG)]
+
+
+def test_a_partial_close_below_the_minimum_is_dropped_but_a_whole_dust_close_is_kept() -> None:
+    partial = apply_guardrails(
+        [order("BTC-USDT", SELL, 0.02, CLOSE_LONG)],
+        context({"BTC-USDT": 1}),
+        limits(min_notional=5.0),
+    )
+    assert kept(partial) == []
+    assert partial.notes[0].reason.startswith("partial close dropped: order value 2 is below")
+    whole = apply_guardrails(
+        [order("BTC-USDT", SELL, 0.02, CLOSE_LONG)],
+        context({"BTC-USDT": 0.02}),
+        limits(min_notional=5.0),
+    )
+    assert kept(whole) == [("BTC-USDT", SELL, 0.02, CLOSE_LONG)]
 
 
 def test_a_clamp_that_leaves_less_than_the_minimum_drops_the_order() -> None:
@@ -385,3 +412,99 @@ def test_spot_leverage_is_one_and_a_spot_short_open_is_dropped() -> None:
     )
     assert [(i.quantity, i.leverage) for i in result.instructions] == [(1.0, 1.0)]
     assert notes(result) == [("c_test:1", "dropped", "spot markets cannot open short positions")]
+
+
+# ------------------------------------------------------------------------------ edges and setup
+
+
+def test_limits_from_a_request_carry_every_setting_and_the_market_rules() -> None:
+    request = UserRequest(
+        exchange_config=ExchangeConfig(
+            market_type=MarketType.PERPETUAL, fee_bps=4.0, max_slippage_bps=7
+        ),
+        trading_config=TradingConfig(
+            initial_capital=1_000,
+            symbols=["BTC-USDT", "ETH-USDT"],
+            max_leverage=2,
+            max_positions=3,
+            max_notional_per_symbol=400,
+            max_order_value=150,
+        ),
+    )
+    got = GuardLimits.from_request(request, quantity_step=0.01, min_trade_qty=0.1, min_notional=5.0)
+    assert got == GuardLimits(
+        symbols=frozenset({"BTC-USDT", "ETH-USDT"}),
+        market_type=MarketType.PERPETUAL,
+        max_leverage=2.0,
+        max_positions=3,
+        fee_bps=4.0,
+        slippage_bps=7,
+        max_notional_per_symbol=400.0,
+        max_order_value=150.0,
+        quantity_step=0.01,
+        min_trade_qty=0.1,
+        min_notional=5.0,
+    )
+
+
+def test_a_hold_gives_nothing_and_no_note() -> None:
+    result = apply_guardrails(
+        [order("BTC-USDT", BUY, 1, TradeAction.HOLD)], context({"BTC-USDT": 1}), limits()
+    )
+    assert (result.instructions, result.notes) == ([], [])
+
+
+def test_selling_exactly_the_long_held_closes_it_without_opening_anything() -> None:
+    result = apply_guardrails(
+        [order("BTC-USDT", SELL, 2, None)], context({"BTC-USDT": 2}), limits()
+    )
+    assert kept(result) == [("BTC-USDT", SELL, 2.0, CLOSE_LONG)]
+    assert result.notes == []
+
+
+@pytest.mark.parametrize("buying_power", [None, -50.0])
+def test_no_or_negative_buying_power_opens_nothing(buying_power) -> None:
+    ctx = context()
+    view = ctx.portfolio.model_copy(update={"buying_power": buying_power})
+    result = apply_guardrails(
+        [order("BTC-USDT", BUY, 1, OPEN_LONG)], ctx.model_copy(update={"portfolio": view}), limits()
+    )
+    assert kept(result) == []
+    assert [n.reason for n in result.notes] == [
+        "quantity clamped to buying power 0.00",
+        "quantity rounds to zero",
+    ]
+
+
+def test_without_a_step_a_quantity_is_cut_down_to_twelve_decimals() -> None:
+    result = apply_guardrails(
+        [order("BTC-USDT", BUY, 1.0000000000009, OPEN_LONG)], context(), limits()
+    )
+    assert kept(result) == [("BTC-USDT", BUY, 1.0, OPEN_LONG)]
+    step = apply_guardrails(
+        [order("BTC-USDT", BUY, 1.29, OPEN_LONG)], context(), limits(quantity_step=0.25)
+    )
+    assert kept(step) == [("BTC-USDT", BUY, 1.25, OPEN_LONG)]
+
+
+def test_a_negative_stop_is_ignored() -> None:
+    inst = order("BTC-USDT", BUY, 1, OPEN_LONG).model_copy(update={"stop_loss": -5.0})
+    result = apply_guardrails([inst], context(), limits())
+    assert result.instructions[0].stop_loss is None
+    assert notes(result) == [
+        ("c_test:0", "clamped", "stop_loss -5.0 ignored: must be below the price 100.0")
+    ]
+
+
+def test_leverage_defaults_to_one_and_is_capped_on_spot() -> None:
+    result = apply_guardrails(
+        [order("BTC-USDT", BUY, 1, OPEN_LONG, 0)], context(), limits(max_leverage=5.0)
+    )
+    assert result.instructions[0].leverage == 1.0 and result.notes == []
+    spot = apply_guardrails(
+        [instruction("BTC-USDT", BUY, 1, action=OPEN_LONG, leverage=3.0)],
+        context(),
+        limits(MarketType.SPOT),
+    )
+    assert spot.instructions[0].leverage == 1.0
+    assert notes(spot) == [("c_test:0", "clamped", "leverage 3.0 clamped to 1.0")]

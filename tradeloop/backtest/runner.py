@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradeloop.backtest.data import resolve_data_files
+from tradeloop.backtest.fast_forward import FastForward
 from tradeloop.backtest.llm_cache import (
     CachedLlmClient,
     CostCapReached,
@@ -104,6 +106,9 @@ class BacktestSpec(BaseModel):
     max_cost_usd: float | None = Field(default=None, ge=0)
     llm_cache_dir: str | None = None
     """Where LLM replies are cached; default: the user cache directory."""
+    fast_forward: bool = True
+    """Apply quiet cycles in bulk when the composer declares its signals (see ``fast_forward``);
+    False runs every cycle through the pipeline. Same results either way."""
     baselines: bool = True
     """Also run buy-and-hold and the default rules strategy over the same window."""
 
@@ -120,6 +125,10 @@ class Window:
 
     def at(self, index: int) -> int:
         return self.start_ms + index * self.step_ms
+
+    def slots(self) -> np.ndarray:
+        """Every cycle time, as int64 ms."""
+        return self.start_ms + np.arange(self.cycles, dtype=np.int64) * self.step_ms
 
 
 @dataclass
@@ -165,6 +174,8 @@ class BacktestRun:
     status: Literal["running", "completed", "stopped", "failed"] = "running"
     stop_reason: str | None = None
     error_cycles: int = 0
+    pipeline_cycles: int = 0
+    """Cycles run through the whole pipeline; the others were fast-forwarded in bulk."""
     elapsed_s: float = 0.0
     stats: BacktestStats | None = None
     digest: TradeDigest | None = None
@@ -324,8 +335,9 @@ async def run_backtest(
     started = time.perf_counter()
     try:
         estimate = await _estimate(runtime, request, window, llm)
+        fast = spec.fast_forward and not isinstance(recorder, _StoringRecorder)
         with _fewer_collections():
-            await _drive(run, runtime, clock, progress, estimate)
+            await _drive(run, runtime, clock, progress, estimate, source if fast else None)
         await _finish(run, runtime, llm, estimate)
         if store is not None:
             await _store(store, run)
@@ -439,12 +451,22 @@ async def _drive(
     clock: SimulatedClock,
     progress: ProgressCallback | None,
     estimate: CostEstimate | None,
+    fast_source: ReplayMarketDataSource | None = None,
 ) -> None:
+    """Every cycle of the window in order; with ``fast_source``, quiet stretches in bulk."""
     coordinator, window = runtime.coordinator, run.window
     total = window.cycles
-    every = -(-total // PROGRESS_STEPS)  # at most PROGRESS_STEPS reports, plus the last
+    report = _Progress(progress, total, run.request.trading_config.initial_capital, estimate)
+    fast: FastForward | None = None
     consecutive = 0
-    for index in range(total):
+    index = 0
+    while index < total:
+        if fast is not None:
+            active = await fast.next_active(index)
+            if active > index:
+                run.equity_curve.extend(await fast.skip(index, active))
+                await report.skipped(index, active, run.equity_curve)
+                index = active
         slot = window.at(index)
         clock.set(slot)
         try:
@@ -459,6 +481,7 @@ async def _drive(
                 run.status = "stopped"
                 run.stop_reason = f"{consecutive} cycles in a row failed, the last with: {exc}"
                 break
+        run.pipeline_cycles += 1
         run.equity_curve.append(equity_point(result))
         if result.usage is not None:
             if run.usage is None:
@@ -466,26 +489,56 @@ async def _drive(
             run.usage.add(result)
         if result.trades:
             run.trades.extend(result.trades)
-        if progress is not None and ((index + 1) % every == 0 or index + 1 == total):
-            await progress(index + 1, total, _progress_message(result, estimate))
-        elif (index + 1) % YIELD_EVERY == 0:
-            await asyncio.sleep(0)
+        await report.advance(index, index + 1, result.strategy_summary.equity)
+        if index == 0 and fast_source is not None:  # after the first cycle built the features
+            fast = FastForward.plan(runtime, fast_source, window.slots())
+        index += 1
     if run.status == "running":
         run.status = "completed"
+
+
+class _Progress:
+    """Calls ``progress`` about every percent of the cycles, and yields to the event loop every
+    ``YIELD_EVERY`` cycles, however many cycles each step covers."""
+
+    def __init__(
+        self,
+        progress: ProgressCallback | None,
+        total: int,
+        initial_capital: float,
+        estimate: CostEstimate | None,
+    ) -> None:
+        self._progress, self._total = progress, total
+        self._every = -(-total // PROGRESS_STEPS)  # at most PROGRESS_STEPS reports, plus the last
+        self._initial, self._estimate = initial_capital, estimate
+
+    async def advance(self, before: int, done: int, equity: float) -> None:
+        if self._progress is not None and (
+            done // self._every > before // self._every or done == self._total
+        ):
+            await self._progress(done, self._total, self._message(equity))
+        elif done // YIELD_EVERY > before // YIELD_EVERY:
+            await asyncio.sleep(0)
+
+    async def skipped(self, before: int, done: int, curve: list[EquityPoint]) -> None:
+        """A fast-forwarded stretch: one report per step it covers, as if run cycle by cycle."""
+        if self._progress is None:
+            return await self.advance(before, done, curve[done - 1].equity)
+        for step in range(before // self._every + 1, done // self._every + 1):
+            at = step * self._every
+            await self._progress(at, self._total, self._message(curve[at - 1].equity))
+
+    def _message(self, equity: float) -> str:
+        text = f"equity {equity:,.2f} ({(equity / self._initial - 1) * 100:+.2f} %)"
+        if self._estimate is not None and self._estimate.cost_usd is not None:
+            text += f", estimated LLM cost {self._estimate.cost_usd:.2f} USD"
+        return text
 
 
 async def _error_cycle(run: BacktestRun, runtime: StrategyRuntime, exc: Exception) -> CycleResult:
     run.error_cycles += 1
     logger.warning("backtest run_id=%s cycle failed, continuing: %s", run.run_id, exc)
     return await runtime.coordinator.record_failure(CycleStatus.ERROR, str(exc))
-
-
-def _progress_message(result: CycleResult, estimate: CostEstimate | None) -> str:
-    summary = result.strategy_summary
-    text = f"equity {summary.equity:,.2f} ({summary.total_return_pct:+.2f} %)"
-    if estimate is not None and estimate.cost_usd is not None:
-        text += f", estimated LLM cost {estimate.cost_usd:.2f} USD"
-    return text
 
 
 async def _finish(

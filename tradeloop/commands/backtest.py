@@ -60,6 +60,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--estimate", action="store_true", help="print the LLM estimate only")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
+        "--no-fast-forward",
+        dest="fast_forward",
+        action="store_false",
+        help="run every cycle through the pipeline (default: quiet cycles of a rule strategy in bulk)",
+    )
+    parser.add_argument(
         "--db", type=Path, help="store the finished run in this tradeloop database (default: not)"
     )
     parser.set_defaults(handler=handle)
@@ -95,6 +101,7 @@ def _spec(args: argparse.Namespace) -> BacktestSpec:
         warmup_candles=args.warmup,
         max_cost_usd=args.max_cost_usd,
         llm_cache_dir=args.llm_cache,
+        fast_forward=args.fast_forward,
     )
 
 
@@ -216,6 +223,13 @@ def summary_table(run: BacktestRun, chart: Path | None = None, stored: Path | No
         )
         rows.append(("LLM", f"{s.llm.calls} calls, {s.llm.cache_hits} cached, {spend}"))
     rows.append(("Speed", f"{s.candles_per_s:,.0f} candles/s  ({s.elapsed_s:.1f} s)"))
+    if run.pipeline_cycles < s.cycles_done:
+        rows.append(
+            (
+                "Fast-forward",
+                f"{run.pipeline_cycles:,} of {s.cycles_done:,} cycles through the pipeline",
+            )
+        )
     if s.error_cycles:
         rows.append(("Error cycles", str(s.error_cycles)))
     if chart is not None:

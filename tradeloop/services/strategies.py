@@ -491,6 +491,16 @@ class StrategyService:
         self._subscribers.append(queue)
         return queue
 
+    def unsubscribe(self, queue: asyncio.Queue[ServiceEvent]) -> None:
+        """Stop delivering events to a queue from ``subscribe`` (a closed dashboard stream)."""
+        with contextlib.suppress(ValueError):
+            self._subscribers.remove(queue)
+
+    async def chart_rows(self, strategy_id: str) -> Sequence[tuple[int, float, str]]:
+        """Every cycle's (ts, equity, features JSON), oldest first, for the dashboard's charts."""
+        await self._strategies.require(strategy_id)
+        return await self._cycles.chart_rows(strategy_id)
+
     # ------------------------------------------------------------------ scheduling
 
     def _schedule(self, loaded: LoadedStrategy) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated
 from mcp.server.mcpserver import Image, MCPServer
 from pydantic import Field
 
+from tradeloop.dashboard.page import LINKED_META
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import READ_ONLY, Ctx, add_tool, changes, service, state
 from tradeloop.tools._params import (
@@ -159,6 +160,7 @@ def register(server: MCPServer) -> None:
         run_backtest,
         title="Run a backtest",
         annotations=changes(destructive=False, idempotent=False, open_world=True),
+        meta=LINKED_META,
     )
     add_tool(
         server,

@@ -7,6 +7,7 @@ from typing import Annotated
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
+from tradeloop.dashboard.page import LINKED_META
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import READ_ONLY, Ctx, Cursor, PageLimit, StrategyId, add_tool, service
 from tradeloop.tools.models import CyclePage, CycleRecord, DigestResult, TradePage
@@ -105,7 +106,13 @@ async def get_cycle(
 
 
 def register(server: MCPServer) -> None:
-    add_tool(server, get_digest, title="Get a performance digest", annotations=READ_ONLY)
+    add_tool(
+        server,
+        get_digest,
+        title="Get a performance digest",
+        annotations=READ_ONLY,
+        meta=LINKED_META,
+    )
     add_tool(server, list_trades, title="List trades", annotations=READ_ONLY)
     add_tool(server, list_cycles, title="List cycles", annotations=READ_ONLY)
     add_tool(server, get_cycle, title="Get a cycle", annotations=READ_ONLY)

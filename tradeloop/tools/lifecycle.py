@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
+from tradeloop.dashboard.page import LINKED_META
 from tradeloop.server.market import check_listed
 from tradeloop.tools import _live as live
 from tradeloop.tools import _views as views
@@ -295,7 +296,7 @@ def register(server: MCPServer) -> None:
         annotations=changes(destructive=True, idempotent=True),
     )
     add_tool(server, list_strategies, title="List strategies", annotations=READ_ONLY)
-    add_tool(server, get_strategy, title="Get a strategy", annotations=READ_ONLY)
+    add_tool(server, get_strategy, title="Get a strategy", annotations=READ_ONLY, meta=LINKED_META)
     add_tool(
         server,
         run_cycle_now,

@@ -193,6 +193,10 @@ class RuleComposerConfig(_Frozen):
     allow_short: bool = False
     position_size_pct: float = Field(default=0.2, gt=0, le=1)
     """Fraction of equity committed to each new position (before leverage)."""
+    stop_loss_pct: float | None = Field(default=None, gt=0, lt=100)
+    """A new position's stop-loss, this many percent from the price it opens at (None: none)."""
+    take_profit_pct: float | None = Field(default=None, gt=0, le=1000)
+    """A new position's take-profit, this many percent from the price it opens at (None: none)."""
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> RuleComposerConfig:
