@@ -20,7 +20,13 @@ from pydantic import BaseModel, ConfigDict
 from tradeloop.backtest.confidence import mean_ci
 from tradeloop.backtest.honesty import RegimeSplit, regime_split
 from tradeloop.backtest.models import BacktestStats, LlmDecisions
-from tradeloop.backtest.runner import BacktestRun, BacktestSpec, add_baselines, run_backtest
+from tradeloop.backtest.runner import (
+    DEFAULT_WARMUP_CANDLES,
+    BacktestRun,
+    BacktestSpec,
+    add_baselines,
+    run_backtest,
+)
 from tradeloop.backtest.stats import EquityPoint
 from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import UserRequest
@@ -133,7 +139,7 @@ async def compare(
                     max_cost_usd=max_cost_usd,
                     llm_cache_dir=cache,
                     baselines=False,
-                    **({"warmup_candles": warmup_candles} if warmup_candles else {}),
+                    warmup_candles=warmup_candles or DEFAULT_WARMUP_CANDLES,
                 )
                 client = llm_client_for(label, index) if llm_client_for else None
                 run = await run_backtest(spec, llm_client=client)
