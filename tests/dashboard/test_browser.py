@@ -142,6 +142,10 @@ def test_the_dashboard_shows_the_equity_positions_and_trades_the_tools_report(
     page.wait_for_timeout(300)  # let the charts follow the new width before the picture
     assert page.evaluate("document.documentElement.scrollWidth") <= 400
     page.screenshot(path=str(SCREENSHOTS / "dashboard-400.png"), full_page=True)
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
+    page.emulate_media(color_scheme="dark")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(13, 17, 23)"
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-400-dark.png"), full_page=True)
     page.close()
 
 

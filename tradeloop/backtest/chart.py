@@ -90,8 +90,8 @@ def _mark_trades(
     entries = entries[-MAX_MARKED_TRADES:]
     longs = [t.entry_ts for t in entries if t.type is TradeType.LONG]
     shorts = [t.entry_ts for t in entries if t.type is TradeType.SHORT]
-    wins = [t.exit_ts for t in closed if (t.realized_pnl or 0.0) - t.fee_cost > 0]
-    losses = [t.exit_ts for t in closed if (t.realized_pnl or 0.0) - t.fee_cost <= 0]
+    wins = [t.exit_ts for t in closed if t.net_pnl > 0]
+    losses = [t.exit_ts for t in closed if t.net_pnl <= 0]
     marks = (
         (longs, "^", _OPEN_COLOR, "open long"),
         (shorts, "v", _OPEN_COLOR, "open short"),
