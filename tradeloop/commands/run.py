@@ -42,9 +42,34 @@ QUIETED = ("apscheduler", "tradeloop.trading._internal.coordinator")
 """Loggers whose per-cycle INFO lines the progress line replaces."""
 
 
+HELP = """\
+Run strategies without a chat assistant, until they finish or you press Ctrl-C. Each --config
+file is one strategy (JSON: {"trading_config": {...}, "exchange_config": {...}}), named by
+trading_config.strategy_name or the file name. A strategy of that name already in the database
+is resumed; otherwise it is created. One line per cycle goes to stderr, and a summary table
+(return, Sharpe, drawdown, trades, fees) when the run ends.
+
+Ctrl-C or SIGTERM lets the cycle in flight finish (at most about a second), pauses the strategies
+and closes the database; a second Ctrl-C leaves at once. No cycle is ever half stored.
+
+A live config (exchange_config.trading_mode "live") sends real orders: it needs
+TRADELOOP_LIVE_TRADING=1 in the environment and --confirm-live on the command line."""
+EXAMPLES = """\
+examples:
+  tradeloop run --config strategy.json
+      live market data, paper fills, until Ctrl-C
+  tradeloop run --config btc.json --config eth.json --replay ../shared/data
+      replay the candle CSVs of a folder, as fast as cycles compute
+  tradeloop run --config strategy.json --replay ../shared/data --speed 3600 --max-cycles 48
+      one simulated hour per second, pausing after 48 cycles"""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "run", help="run strategies headless until Ctrl-C / SIGTERM", description=__doc__
+        "run",
+        help="run strategies headless until they finish or Ctrl-C / SIGTERM",
+        description=HELP,
+        epilog=EXAMPLES,
     )
     parser.add_argument(
         "--config", action="append", required=True, type=Path, help="strategy JSON (repeatable)"
