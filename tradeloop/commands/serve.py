@@ -82,11 +82,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         overrides = {
             "db_path": args.db.expanduser().resolve() if args.db else None,
-            "replay_dir": args.replay.expanduser().resolve() if args.replay else None,
+            "replay_dir": args.replay,
         }
         settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
         if settings.replay_dir is not None:
-            check_replay_dir(settings.replay_dir)
+            given = check_replay_dir(settings.replay_dir.expanduser())  # named as given
+            settings = settings.model_copy(update={"replay_dir": given.resolve()})
         if args.http:
             transports.check_bind(args.host, settings.http_token is not None)
     except ConfigError as exc:
