@@ -96,6 +96,8 @@ class BacktestSpec(BaseModel):
     max_cost_usd: float | None = Field(default=None, ge=0)
     llm_cache_dir: str | None = None
     """Where LLM replies are cached; default: the user cache directory."""
+    skip_bad_rows: bool = False
+    """Leave out bad candle rows with a counted warning; by default a bad row fails the run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +246,7 @@ async def run_backtest(
     """
     request = paper_request(spec.request)
     clock = SimulatedClock(0)
-    source = ReplayMarketDataSource(data_files(spec, request), clock)
+    source = replay_source(spec, request, clock)
     window = plan_window(source, request, spec)
     run_id = run_id or new_id("bt")
     llm = _llm_client(request, spec, llm_client) if agent is None else None
@@ -328,6 +330,17 @@ def _fewer_collections() -> Iterator[None]:
         _gc_depth -= 1
         if _gc_depth == 0:
             gc.set_threshold(*saved)
+
+
+def replay_source(
+    spec: BacktestSpec, request: UserRequest, clock: SimulatedClock
+) -> ReplayMarketDataSource:
+    """The spec's candles, every file read and checked before the first cycle."""
+    source = ReplayMarketDataSource(
+        data_files(spec, request), clock, skip_bad_rows=spec.skip_bad_rows
+    )
+    source.load(request.trading_config.symbols)
+    return source
 
 
 def data_files(spec: BacktestSpec, request: UserRequest) -> dict[tuple[str, str], Path]:
@@ -527,7 +540,7 @@ async def estimate_backtest(spec: BacktestSpec) -> CostEstimate | None:
     if request.trading_config.composer != "llm":
         return None
     clock = SimulatedClock(0)
-    source = ReplayMarketDataSource(data_files(spec, request), clock)
+    source = replay_source(spec, request, clock)
     window = plan_window(source, request, spec)
     llm = _llm_client(request, spec, None)
     runtime = await DefaultStrategyAgent().create_runtime(

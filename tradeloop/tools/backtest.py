@@ -103,7 +103,7 @@ async def run_backtest(
         composer=composer,
         strategy_prompt=strategy_prompt,
         template=template,
-        feature_intervals=feature_intervals or ["1h", "4h"],
+        feature_intervals=feature_intervals,
         exchange=exchange,
         market_type=market_type,
         trading_mode="paper",
