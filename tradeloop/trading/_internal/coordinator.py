@@ -212,12 +212,14 @@ def _log_cycle(result: CycleResult) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
     fills = sum(1 for tx in result.tx_results if tx.filled_qty > 0)
+    cost = "" if result.usage is None else f" llm_cost_usd={result.usage.cost_usd:.6f}"
     logger.info(
-        "cycle strategy_id=%s compose_id=%s status=%s instructions=%d fills=%d equity=%.2f",
+        "cycle strategy_id=%s compose_id=%s status=%s instructions=%d fills=%d equity=%.2f%s",
         result.strategy_id,
         result.compose_id,
         result.status.value,
         len(result.instructions),
         fills,
         result.strategy_summary.equity,
+        cost,
     )
