@@ -5,7 +5,7 @@ runs it, then the database file measured after a checkpoint and a VACUUM.
 Prints the cycles stored, the file size, bytes per cycle, and the bytes per cycle of the largest
 columns of the ``cycles`` table (so a change can say where the bytes went).
 
-    .venv/bin/python bench/storage.py [--cycles 2000] [--keep path.db]
+    .venv/bin/python bench/storage.py [--cycles 2000] [--keep path.db] [--data ../shared/data]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ HOUR_MS = 3_600_000
 SYMBOLS = ["BTC-USDT", "ETH-USDT"]
 
 
-async def replay(db: Path, cycles: int) -> int:
+async def replay(db: Path, cycles: int, data: Path = DATA) -> int:
     from tradeloop.services.models import ReplaySpec
     from tradeloop.services.replay import ReplayLibrary
     from tradeloop.services.strategies import StrategyService
@@ -40,8 +40,8 @@ async def replay(db: Path, cycles: int) -> int:
             }
         )
     )
-    first = ReplayLibrary().timeline(ReplaySpec(data_dir=str(DATA)), request).first_slot
-    spec = ReplaySpec(data_dir=str(DATA), end_ms=first + (cycles - 1) * HOUR_MS)
+    first = ReplayLibrary().timeline(ReplaySpec(data_dir=str(data)), request).first_slot
+    spec = ReplaySpec(data_dir=str(data), end_ms=first + (cycles - 1) * HOUR_MS)
     async with StrategyService.open(Settings(db_path=db)) as svc:
         events = svc.subscribe()
         sid = (await svc.create(request, replay=spec)).strategy_id
@@ -76,13 +76,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=2000)
     parser.add_argument("--keep", type=Path, help="write the database here (default: a temp dir)")
+    parser.add_argument("--data", type=Path, default=DATA, help="candle folder (../shared/data)")
     args = parser.parse_args()
-    if not DATA.is_dir():
-        print(f"no candle data at {DATA}", file=sys.stderr)
+    if not args.data.is_dir():
+        print(f"no candle data at {args.data}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         db = args.keep or Path(tmp) / "storage.db"
-        stored = asyncio.run(replay(db, args.cycles))
+        stored = asyncio.run(replay(db, args.cycles, args.data))
         size, sizes = measure(db)
     print(f"cycles stored: {stored:,}  ({len(SYMBOLS)} symbols, hourly, rule composer)")
     print(f"database size: {size:,} bytes")
