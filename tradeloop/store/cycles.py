@@ -378,6 +378,8 @@ class CycleRepository:
 
     async def _payloads(self, strategy_id: str, hashes: Sequence[bytes]) -> dict[bytes, bytes]:
         wanted = list(dict.fromkeys(hashes))
+        if not wanted:
+            return {}
         rows = await self._db.fetchall(
             f"SELECT hash, body FROM payloads WHERE strategy_id = ?"
             f" AND hash IN ({', '.join('?' * len(wanted))})",
