@@ -11,7 +11,7 @@ import os
 import sys
 from typing import NoReturn
 
-COMMANDS = ("serve", "run", "backtest", "candles")
+COMMANDS = ("serve", "run", "backtest", "compare", "candles")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -71,7 +71,17 @@ def hold_curve(
         exit_fees += exit_fee
         pnl = qty * (exit_price - entry)
         trades.append(
-            _fill(symbol, qty, last, entry, exit_price, entry_fee + exit_fee, pnl, entry_ts=first)
+            _fill(
+                symbol,
+                qty,
+                last,
+                entry,
+                exit_price,
+                exit_fee,
+                pnl,
+                entry_ts=first,
+                round_trip_fees=entry_fee + exit_fee,
+            )
         )
     curve.append(EquityPoint(last, final, marked[-1], entry_fees + exit_fees))
     return HoldResult(curve, trades)
@@ -86,6 +96,7 @@ def _fill(
     fee: float,
     pnl: float | None,
     entry_ts: int | None = None,
+    round_trip_fees: float | None = None,
 ) -> TradeHistoryEntry:
     closing = exit_price is not None
     return TradeHistoryEntry(
@@ -103,6 +114,7 @@ def _fill(
         realized_pnl=pnl,
         holding_ms=ts - entry_ts if closing and entry_ts is not None else None,
         fee_cost=fee,
+        round_trip_fees=round_trip_fees,
     )
 
 

@@ -325,6 +325,11 @@ async def run_backtest(
     if isinstance(recorder, _StoringRecorder):
         recorder.portfolio = _in_memory_portfolio(runtime)
     run = BacktestRun(run_id=run_id, request=request, window=window, recorder=recorder)
+    if request.trading_config.composer == "llm":
+        from tradeloop.backtest.honesty import cutoff_warning
+
+        warning = cutoff_warning(request.llm_model_config, window.start_ms)
+        run.warnings += [warning] if warning else []
     if runs is not None:
         runs.add(run)
     started = time.perf_counter()
@@ -352,7 +357,7 @@ async def run_backtest(
         run.elapsed_s,
     )
     if spec.baselines:
-        await _baselines(run, spec)
+        await add_baselines(run, spec)
     return run
 
 
@@ -590,8 +595,11 @@ def _llm_decisions(tally: _UsageTally | None, llm: CachedLlmClient | None) -> Ll
 # --------------------------------------------------------------------------- baselines
 
 
-async def _baselines(run: BacktestRun, spec: BacktestSpec) -> None:
-    """Buy-and-hold at the run's cycle times and the default rules strategy on its window."""
+async def add_baselines(
+    run: BacktestRun, spec: BacktestSpec, memo: dict[str, BacktestStats] | None = None
+) -> None:
+    """Buy-and-hold at the run's cycle times and the default rules strategy on its window;
+    ``memo`` shares default-rules runs between runs of one comparison."""
     from tradeloop.backtest.baselines import (
         BUY_AND_HOLD,
         DEFAULT_RULES,
@@ -614,7 +622,7 @@ async def _baselines(run: BacktestRun, spec: BacktestSpec) -> None:
     )
     run.hold_curve = hold.curve
     hold_stats = compute_stats(hold.trades, hold.curve, initial_capital=cfg.initial_capital)
-    rules_stats = await _default_rules_stats(run, spec)
+    rules_stats = await _default_rules_stats(run, spec, memo if memo is not None else {})
     run.baselines = [
         BaselineResult(name=BUY_AND_HOLD, description=DESCRIPTIONS[BUY_AND_HOLD], stats=hold_stats),
         BaselineResult(
@@ -631,11 +639,16 @@ def default_rules_request(request: UserRequest) -> UserRequest:
     return UserRequest.model_validate(body)
 
 
-async def _default_rules_stats(run: BacktestRun, spec: BacktestSpec) -> BacktestStats:
+async def _default_rules_stats(
+    run: BacktestRun, spec: BacktestSpec, memo: dict[str, BacktestStats]
+) -> BacktestStats:
     request = default_rules_request(run.request)
     if request == run.request and run.stats is not None:
         return run.stats
     window = run.window
+    key = f"{request.model_dump_json()} {window.start_ms} {len(run.equity_curve)} {spec.data}"
+    if key in memo:
+        return memo[key]
     rules_spec = spec.model_copy(
         update={
             "request": request,
@@ -646,6 +659,7 @@ async def _default_rules_stats(run: BacktestRun, spec: BacktestSpec) -> Backtest
     )
     rules = await run_backtest(rules_spec)
     assert rules.stats is not None
+    memo[key] = rules.stats
     return rules.stats
 
 
