@@ -25,7 +25,13 @@ def test_backtest_prints_the_summary_table_and_writes_the_chart(tmp_path, capsys
     out, err = capsys.readouterr()
     assert code == 0
     for label in (
-        "Return",
+        "buy and hold",
+        "default rules",
+        "Total return",
+        "CAGR",
+        "Calmar",
+        "Turnover",
+        "Payoff ratio",
         "Sharpe",
         "Sortino",
         "Max drawdown",
@@ -167,3 +173,18 @@ def test_backtest_with_skip_bad_rows_leaves_the_row_out_and_says_so(
     assert code == 0 and json.loads(out)["status"] == "completed"
     warning = "skipped 1 bad rows (first at line 301: close -5 is not a positive price)"
     assert any(warning in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+
+def test_no_fast_forward_runs_every_cycle_and_prints_the_same_figures(tmp_path, capsys) -> None:
+    config = write_config(tmp_path)
+    tables = []
+    for flags in ([], ["--no-fast-forward"]):
+        assert main(["backtest", "--config", str(config), "--data", str(BTC), *flags]) == 0
+        tables.append(capsys.readouterr().out.splitlines())
+    fast, slow = tables
+    assert any("Fast-forward" in line and "cycles through the pipeline" in line for line in fast)
+    assert not any("Fast-forward" in line for line in slow)
+    figures = ("Return", "Sharpe", "Sortino", "Max drawdown", "Trades", "Win rate", "Final equity")
+    assert [ln for ln in fast if ln.strip().startswith(figures)] == [
+        ln for ln in slow if ln.strip().startswith(figures)
+    ]

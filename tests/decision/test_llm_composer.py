@@ -34,7 +34,7 @@ from tradeloop.trading.decision.prompt_based.plan import (
     plan_input_schema,
     plan_to_instructions,
 )
-from tradeloop.trading.decision.prompt_based.pricing import DEFAULT_PRICE, cost_usd, price_for
+from tradeloop.trading.decision.prompt_based.pricing import cost_usd, price_for
 from tradeloop.trading.errors import ConfigError, OperationalError, TemporaryError
 from tradeloop.trading.models import (
     ComposeContext,
@@ -482,12 +482,13 @@ def test_an_unknown_template_is_a_config_error_at_construction() -> None:
         LlmComposer(make_request(template="yolo"))
 
 
-def test_a_provider_other_than_anthropic_is_a_config_error() -> None:
-    request = make_request().model_copy(
-        update={"llm_model_config": LLMModelConfig(provider="openai_compatible")}
+def test_openai_compatible_is_read_as_the_openai_provider_with_its_own_key_variable() -> None:
+    cfg = LLMModelConfig.model_validate({"provider": "openai_compatible", "model": "gpt-4.1-mini"})
+    assert (cfg.provider, cfg.model_id, cfg.api_key_env) == (
+        "openai",
+        "gpt-4.1-mini",
+        "OPENAI_API_KEY",
     )
-    with pytest.raises(ConfigError, match="openai_compatible"):
-        LlmComposer(request)
 
 
 def test_importing_the_composer_package_does_not_import_the_sdk() -> None:
@@ -531,11 +532,12 @@ async def test_usage_and_cost_are_summed_over_attempts_including_cache_tokens() 
     assert usage.latency_ms >= 0
 
 
-def test_prices_match_dated_ids_and_unknown_models_get_the_default() -> None:
+def test_prices_match_dated_ids_and_unknown_models_cost_unknown_not_zero() -> None:
     assert price_for("claude-opus-4-5-20251101") == price_for("claude-opus-4-5")
-    assert price_for("claude-opus-4-20250514").input == 15.0
-    assert price_for("claude-haiku-4-5").input == 1.0
-    assert price_for("some-future-model") == DEFAULT_PRICE
+    opus_4 = price_for("claude-opus-4-20250514")
+    assert opus_4 is not None and opus_4.input == 15.0
+    assert price_for("some-future-model") is None
+    assert cost_usd("some-future-model", input_tokens=1000, output_tokens=10) is None
     assert cost_usd("claude-haiku-4-5", input_tokens=1_000_000, output_tokens=0) == 1.0
 
 

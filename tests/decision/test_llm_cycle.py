@@ -46,6 +46,10 @@ DANGEROUS_BUT_VALID = {
     "leverage above the maximum": (item(leverage=50), "clamped to 3"),
     "huge quantity": (item(quantity=1_000_000), "buying power"),
     "close of a position that does not exist": (item(action="close_long"), "no long position"),
+    "dust quantity 1e-12 BTC": (item(quantity=1e-12), "rounds to nothing"),
+    "dust quantity 1e-10 BTC": (item(quantity=1e-10), "below the minimum notional"),
+    "dust quantity 5e-9 BTC": (item(quantity=5e-9), "below the minimum notional"),
+    "quantity worth 0.01 USDT": (item(quantity=1e-7), "below the minimum notional"),
 }
 
 
@@ -56,6 +60,7 @@ async def test_valid_but_unsafe_plans_are_dropped_or_clamped_by_the_guardrails(
     proposal: dict[str, Any], reason: str
 ) -> None:
     result, gateway = await one_cycle(FakeMessagesAPI([plan_reply(plan(proposal))]))
+    assert result.status is CycleStatus.OK
     assert any(reason in note.reason for note in result.guard_notes)
     for inst in gateway.received:
         assert inst.leverage <= 3

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 from ccxt.base.decimal_to_precision import TICK_SIZE, TRUNCATE, decimal_to_precision
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from tests.hypothesis_budget import examples
 from tradeloop.trading.execution.sizing import (
     DECIMAL_PLACES,
     FALLBACK_STEP,
@@ -21,7 +23,10 @@ from tradeloop.trading.execution.sizing import (
 )
 
 D = Decimal
-EXAMPLES = settings(max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+F = Fraction
+EXAMPLES = settings(
+    max_examples=examples(5000), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def decimals(low: str, high: str, places: int = 8) -> st.SearchStrategy[Decimal]:
@@ -72,7 +77,7 @@ CAPS = st.builds(OrderCaps, max_order_value=CAP, remaining_daily_value=DAILY_LEF
     reduce_only=st.booleans(),
     exempt=st.booleans(),
 )
-def test_every_sent_amount_is_on_step_within_minimums_and_never_above_a_cap(
+def test_every_sent_amount_is_the_reference_amount_and_every_drop_is_justified(
     rules: MarketRules,
     limits: OrderCaps,
     quantity: Decimal,
@@ -88,10 +93,13 @@ def test_every_sent_amount_is_on_step_within_minimums_and_never_above_a_cap(
         reduce_only=reduce_only,
         exempt_min_cost_when_reducing=exempt,
     )
+    expected = reference_sizing(quantity, price, rules, limits, reduce_only, exempt)
     if isinstance(sized, Dropped):
         event("dropped" + (" after clamping" if "clamping" in sized.reason else ""))
-        assert sized.reason
+        assert isinstance(expected, str), f"dropped ({sized.reason}); {expected} was sendable"
+        assert expected in sized.reason
         return
+    assert sized.amount == expected
     event("sent" + (" (clamped)" if sized.clamped_by else ""))
     amount = sized.amount
     assert amount > 0
@@ -110,6 +118,39 @@ def test_every_sent_amount_is_on_step_within_minimums_and_never_above_a_cap(
             if cap is not None:
                 assert value <= cap
     _assert_not_rounded_more_than_needed(sized, rules, limits, quantity, price, reduce_only)
+
+
+def reference_sizing(
+    quantity: Decimal,
+    price: Decimal,
+    rules: MarketRules,
+    caps: OrderCaps,
+    reduce_only: bool,
+    exempt: bool,
+) -> Fraction | str:
+    """The amount to send, from the definitions in exact rationals, or the kind of reason to drop:
+    the asked amount in order units, capped by the venue's maximum and (opens only) by what the
+    value caps leave, floored to the step; dropped when a cap leaves nothing, when it floors to
+    zero, or below the venue's minimum amount or (unless exempt when reducing) minimum value."""
+    unit_value = F(price) * F(rules.contract_size)
+    step = F(rules.amount_step or FALLBACK_STEP)
+    amount = F(quantity) / F(rules.contract_size)
+    limits = [F(rules.max_amount)] if rules.max_amount is not None else []
+    if not reduce_only:
+        caps_left = [c for c in (caps.max_order_value, caps.remaining_daily_value) if c is not None]
+        if any(c <= 0 for c in caps_left):
+            return "nothing left under"
+        limits += [F(c) / unit_value for c in caps_left]
+    amount = min([amount, *limits])
+    amount = (amount // step) * step
+    if amount <= 0:
+        return "rounds to zero"
+    if rules.min_amount is not None and amount < rules.min_amount:
+        return "below the market's minimum"
+    min_cost_applies = not (reduce_only and exempt)
+    if rules.min_cost is not None and amount * unit_value < rules.min_cost and min_cost_applies:
+        return "below the market's minimum"
+    return amount
 
 
 def _assert_not_rounded_more_than_needed(
@@ -131,7 +172,7 @@ def _assert_not_rounded_more_than_needed(
     assert base > quantity or over_cap or over_max
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(rules=MARKETS, price=PRICE, percent=st.integers(1, 99))
 def test_a_quantity_below_one_step_is_dropped_with_a_reason(
     rules: MarketRules, price: Decimal, percent: int
@@ -143,7 +184,7 @@ def test_a_quantity_below_one_step_is_dropped_with_a_reason(
     assert "rounds to zero" in sized.reason
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(value=decimals("0", "100000", 10), step=STEP)
 def test_floor_to_step_agrees_with_ccxts_own_truncation(value: Decimal, step: Decimal) -> None:
     ours = floor_to_step(value, step)

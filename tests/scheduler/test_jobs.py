@@ -68,24 +68,33 @@ async def test_a_soon_job_runs_once_and_a_cancelled_job_never_runs() -> None:
 
 
 async def test_shutdown_lets_a_job_finish_within_the_grace_and_cancels_it_after() -> None:
-    scheduler = StrategyScheduler(misfire_grace_s=30)
-    started, release = asyncio.Event(), asyncio.Event()
-    outcome: list[str] = []
+    async def run(grace_s: float, release_during_grace: bool) -> list[str]:
+        scheduler = StrategyScheduler(misfire_grace_s=30)
+        started, release = asyncio.Event(), asyncio.Event()
+        outcome: list[str] = []
 
-    async def slow(_now: int) -> None:
-        started.set()
-        try:
-            await release.wait()
-            outcome.append("finished")
-        except asyncio.CancelledError:
-            outcome.append("cancelled")
-            raise
+        async def slow(_now: int) -> None:
+            started.set()
+            try:
+                await release.wait()
+                outcome.append("finished")
+            except asyncio.CancelledError:
+                outcome.append("cancelled")
+                raise
 
-    scheduler.start()
-    scheduler.soon("slow", slow)
-    await asyncio.wait_for(started.wait(), WAIT_S)
-    await scheduler.shutdown(0)
-    assert outcome == ["cancelled"]
+        scheduler.start()
+        scheduler.soon("slow", slow)
+        await asyncio.wait_for(started.wait(), WAIT_S)
+        stopping = asyncio.create_task(scheduler.shutdown(grace_s))
+        await asyncio.sleep(0)  # shutdown is now waiting on the job
+        assert outcome == [] and not stopping.done()
+        if release_during_grace:
+            release.set()
+        await asyncio.wait_for(stopping, WAIT_S)
+        return outcome
+
+    assert await run(WAIT_S, release_during_grace=True) == ["finished"]
+    assert await run(0.05, release_during_grace=False) == ["cancelled"]  # blocked past the grace
 
 
 async def test_shutdown_waits_for_a_job_that_finishes_within_the_grace() -> None:

@@ -33,6 +33,7 @@ WRONG_TYPE: dict[str, list[Any]] = {  # values a field of each JSON type rejects
     "string": [1, 2.5, [], {"a": "b"}, True],
     "boolean": ["maybe", 2, [], {}, 1.5],
     "array": [1, {"a": 1}, "abc", True],
+    "object": [1, "abc", [1], True],
 }
 
 

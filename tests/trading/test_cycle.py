@@ -97,10 +97,22 @@ async def test_every_dropped_instruction_never_reaches_the_gateway() -> None:
 
 
 async def test_each_cycle_has_a_unique_compose_id_and_sees_the_last_decisions() -> None:
-    runtime, composer = await runtime_for(spot_request(), [{"BTC-USDT": 100.0}], [[]] * 3)
-    ids = {(await runtime.coordinator.run_once()).compose_id for _ in range(3)}
-    assert len(ids) == 3
-    assert len(composer.contexts[2].recent_decisions) == 2
+    script = [[("BTC-USDT", BUY, 1.0, None)], [], [("BTC-USDT", SELL, 1.0, None)]] + [[]] * 4
+    runtime, composer = await runtime_for(spot_request(), [{"BTC-USDT": 100.0}], script)
+    results = [await runtime.coordinator.run_once() for _ in range(7)]
+    assert len({r.compose_id for r in results}) == 7
+    seen = composer.contexts[2].recent_decisions
+    assert [(d.compose_id, d.ts) for d in seen] == [(r.compose_id, r.ts) for r in results[:2]]
+    # bought 1 at 100.05 (5 bps slippage) with a 10 bps fee, marked at 100: 999.84995
+    assert [(d.rationale, d.actions, d.outcome) for d in seen] == [
+        ("scripted", ["open_long 1 BTC-USDT"], "1 filled, equity 999.85"),
+        ("scripted", [], "0 filled, equity 999.85"),
+    ]
+    assert composer.contexts[0].recent_decisions == []
+    # the composer sees the five latest decisions, oldest first
+    latest = composer.contexts[6].recent_decisions
+    assert [d.compose_id for d in latest] == [r.compose_id for r in results[1:6]]
+    assert latest[1].actions == ["close_long 1 BTC-USDT"]
 
 
 @pytest.mark.parametrize(

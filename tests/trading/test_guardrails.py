@@ -169,3 +169,41 @@ def test_an_open_without_a_current_price_is_dropped() -> None:
 def test_closing_a_position_that_does_not_exist_is_dropped() -> None:
     result = guard([instruction("BTC-USDT", SELL, 1, action=TradeAction.CLOSE_LONG)], context())
     assert "no long position" in result.notes[0].reason
+
+
+@pytest.mark.parametrize("qty", [1e-12, 5e-13])
+def test_an_open_that_rounds_to_nothing_at_the_ledger_precision_is_dropped(qty: float) -> None:
+    result = guard([instruction("BTC-USDT", BUY, qty)], context())
+    assert result.instructions == []
+    assert result.notes[0].outcome == "dropped"
+    assert "rounds to" in result.notes[0].reason
+
+
+@pytest.mark.parametrize("qty", [1e-10, 5e-9, 0.0099])  # worth 1e-8, 5e-7 and 0.99 at price 100
+def test_an_open_below_the_default_minimum_notional_of_one_quote_unit_is_dropped(
+    qty: float,
+) -> None:
+    result = guard([instruction("BTC-USDT", BUY, qty)], context())
+    assert result.instructions == []
+    assert "below the minimum notional 1" in result.notes[0].reason
+
+
+def test_an_open_worth_exactly_one_quote_unit_passes_the_default_minimum() -> None:
+    result = guard([instruction("BTC-USDT", BUY, 0.01)], context())  # 0.01 x 100 = 1
+    assert [i.quantity for i in result.instructions] == [0.01]
+
+
+def test_the_venue_minimum_notional_replaces_the_default() -> None:
+    lower = guard([instruction("BTC-USDT", BUY, 0.005)], context(), min_notional=0.1)
+    assert [i.quantity for i in lower.instructions] == [0.005]  # 0.5 quote: fine on this venue
+    higher = guard([instruction("BTC-USDT", BUY, 0.05)], context(), min_notional=10)
+    assert "below the market minimum 10" in higher.notes[0].reason
+
+
+def test_a_dust_partial_close_is_dropped_but_a_tiny_whole_position_can_be_closed() -> None:
+    close = TradeAction.CLOSE_LONG
+    partial = guard([instruction("BTC-USDT", SELL, 1e-10, action=close)], context({"BTC-USDT": 1}))
+    assert partial.instructions == []
+    assert "partial close dropped" in partial.notes[0].reason
+    whole = guard([instruction("BTC-USDT", SELL, 1, action=close)], context({"BTC-USDT": 0.001}))
+    assert [(i.action, i.quantity) for i in whole.instructions] == [(close, 0.001)]

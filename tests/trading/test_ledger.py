@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hypothesis_budget import examples
 from tradeloop.trading.errors import AccountingError
 from tradeloop.trading.models import MarketType, TradeSide
 from tradeloop.trading.portfolio.ledger import EXACT, Fill, Ledger, apply_fill
@@ -43,7 +44,7 @@ steps = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(steps=steps)
 def test_perpetual_ledger_reconciles_exactly_after_every_fill(steps) -> None:
     ledger = Ledger.open_account(MarketType.PERPETUAL, D("10000"))
@@ -54,7 +55,7 @@ def test_perpetual_ledger_reconciles_exactly_after_every_fill(steps) -> None:
         reconciles(ledger)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(steps=steps)
 def test_spot_ledger_reconciles_exactly_and_never_sells_what_it_does_not_hold(steps) -> None:
     ledger = Ledger.open_account(MarketType.SPOT, D("1000000000"))

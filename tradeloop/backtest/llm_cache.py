@@ -1,9 +1,10 @@
 """LLM backtests that are free to re-run: replies cached by a hash of the exact request, a cost
 estimate before starting, and a spending cap.
 
-``CachedAnthropicClient`` stands in for ``anthropic.AsyncAnthropic`` inside ``LlmComposer``: its
-``messages.create`` hashes everything that decides the reply (model, max_tokens, system, messages,
-tools, tool_choice; not the transport timeout) and serves a stored reply when there is one. A
+``CachedLlmClient`` stands in for the provider's SDK client inside ``LlmComposer`` (its
+``messages.create`` for Anthropic, ``chat.completions.create`` for OpenAI-compatible APIs): it hashes
+the provider, the ``base_url`` and everything that decides the reply (model, max_tokens, system,
+messages, tools, tool_choice; not the transport timeout) and serves a stored reply when there is one. A
 backtest's prompts depend only on replayed data and earlier replies, so a re-run sends the very same
 requests, gets the very same replies and makes the very same decisions, without a network call or an
 API key. A hit reports zero tokens (nothing was billed); ``stats`` counts what was spent and saved.
@@ -36,7 +37,7 @@ from tradeloop.trading.decision.prompt_based.system_prompt import (
     render_system_prompt,
 )
 from tradeloop.trading.errors import OperationalError
-from tradeloop.trading.models import ComposeContext, UserRequest
+from tradeloop.trading.models import ComposeContext, LlmPrice, UserRequest
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +57,13 @@ class CostCapReached(OperationalError):
     """The next LLM call would pass ``max_cost_usd``; the backtest stops here."""
 
 
-def request_key(params: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of the request parameters that decide the reply."""
+def request_key(
+    params: dict[str, Any], *, provider: str = "anthropic", base_url: str | None = None
+) -> str:
+    """sha256 of the canonical JSON of the provider, its base URL and the request parameters
+    that decide the reply (the same model name on another server is another model)."""
     hashed = {k: v for k, v in params.items() if k not in _UNHASHED}
+    hashed["__provider__"] = provider if base_url is None else f"{provider} {base_url}"
     canonical = json.dumps(hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
@@ -104,51 +109,96 @@ class CacheStats:
     spent_usd: float = 0.0
     saved_usd: float = 0.0
     largest_call_usd: float = 0.0
+    unpriced_calls: int = 0
+    """Calls to a model without a known price: their cost is unknown, not in ``spent_usd``."""
+    saved_input_tokens: int = 0
+    """Input tokens (cached prompt included) of the replies served from the cache."""
+    saved_output_tokens: int = 0
 
 
-class _CachedMessages:
-    def __init__(self, owner: CachedAnthropicClient) -> None:
+class _CachedCreate:
+    """``.create(**params)`` of one SDK resource (``messages``, ``chat.completions``)."""
+
+    def __init__(self, owner: CachedLlmClient) -> None:
         self._owner = owner
+        self.completions = self  # ``chat.completions.create``
 
     async def create(self, **params: Any) -> Any:
         return await self._owner.create(params)
 
 
-class CachedAnthropicClient:
-    """The part of ``anthropic.AsyncAnthropic`` that ``LlmComposer`` uses, behind a reply cache."""
+class CachedLlmClient:
+    """The part of the provider's SDK client that ``LlmComposer`` uses, behind a reply cache."""
 
     def __init__(
         self,
         cache: ReplyCache,
         client_factory: Callable[[], Any] | None = None,
         *,
+        provider: str = "anthropic",
+        base_url: str | None = None,
+        price: LlmPrice | None = None,
         max_cost_usd: float | None = None,
         close_client: bool = True,
     ) -> None:
         """``close_client``: whether ``close()`` closes the client the factory made."""
         self.cache = cache
+        self.provider = provider
+        self.base_url = base_url
+        self.price = price
         self._close_client = close_client
         self.max_cost_usd = max_cost_usd
         self.stats = CacheStats()
-        self.messages = _CachedMessages(self)
+        self.messages = self.chat = _CachedCreate(self)
         self._factory = client_factory
         self._client: Any = None
 
     async def create(self, params: dict[str, Any]) -> Any:
-        key = request_key(params)
+        key = request_key(params, provider=self.provider, base_url=self.base_url)
         entry = self.cache.get(key)
         if entry is not None:
+            from tradeloop.trading.decision.prompt_based.providers import reply_tokens
+
             self.stats.hits += 1
-            self.stats.saved_usd += float(entry.get("cost_usd", 0.0))
-            return _unbilled(entry["reply"])
+            self.stats.saved_usd += float(entry.get("cost_usd") or 0.0)
+            if entry.get("cost_usd") is None and "cost_usd" in entry:
+                self.stats.unpriced_calls += 1
+            billed = _reply(self.provider, entry["reply"])
+            tokens = reply_tokens(self.provider, billed)
+            self.stats.saved_input_tokens += (
+                tokens["input_tokens"]
+                + tokens["cache_creation_input_tokens"]
+                + tokens["cache_read_input_tokens"]
+            )
+            self.stats.saved_output_tokens += tokens["output_tokens"]
+            return _unbilled(self.provider, entry["reply"])
         self._check_budget()
-        reply = await self._real_client().messages.create(**params)
-        cost = _reply_cost(reply, str(params.get("model", "")))
+        reply = await self._send(params)
+        cost = self._reply_cost(reply, str(params.get("model", "")))
         self.stats.misses += 1
-        self.stats.spent_usd += cost
-        self.stats.largest_call_usd = max(self.stats.largest_call_usd, cost)
-        self.cache.put(key, {"model": params.get("model"), "cost_usd": cost, "reply": _dump(reply)})
+        if cost is None:
+            self.stats.unpriced_calls += 1
+        else:
+            self.stats.spent_usd += cost
+            self.stats.largest_call_usd = max(self.stats.largest_call_usd, cost)
+        self.cache.put(
+            key,
+            {"provider": self.provider, "model": params.get("model"), "cost_usd": cost}
+            | {"reply": reply.model_dump(mode="json", exclude_none=True)},
+        )
         return reply
+
+    async def _send(self, params: dict[str, Any]) -> Any:
+        client = self._real_client()
+        if self.provider == "openai":
+            return await client.chat.completions.create(**params)
+        return await client.messages.create(**params)
+
+    def _reply_cost(self, reply: Any, model: str) -> float | None:
+        from tradeloop.trading.decision.prompt_based.providers import reply_tokens, text_attr
+
+        name = text_attr(reply, "model") or model
+        return cost_usd(name, price=self.price, **reply_tokens(self.provider, reply))
 
     def _check_budget(self) -> None:
         cap = self.max_cost_usd
@@ -174,22 +224,31 @@ class CachedAnthropicClient:
         self._client = None
 
 
-def _dump(reply: Any) -> dict[str, Any]:
-    return reply.model_dump(mode="json", exclude_none=True)
+CachedAnthropicClient = CachedLlmClient
+"""The name before OpenAI-compatible providers were cached too."""
 
 
-def _unbilled(stored: dict[str, Any]) -> Any:
-    """The stored reply as an SDK ``Message``, with zero usage: a cache hit costs nothing."""
+def _reply(provider: str, stored: dict[str, Any]) -> Any:
+    """The stored reply as the SDK's reply type, usage as billed when it was stored."""
+    if provider == "openai":
+        from openai.types.chat import ChatCompletion
+
+        return ChatCompletion.model_validate(stored)
     from anthropic.types import Message
 
-    usage = {field: 0 for field in _TOKEN_FIELDS}
-    return Message.model_validate(stored | {"usage": usage})
+    return Message.model_validate(stored)
 
 
-def _reply_cost(reply: Any, model: str) -> float:
-    usage = getattr(reply, "usage", None)
-    counts = {f: int(getattr(usage, f, 0) or 0) for f in _TOKEN_FIELDS}
-    return cost_usd(str(getattr(reply, "model", None) or model), **counts)
+def _unbilled(provider: str, stored: dict[str, Any]) -> Any:
+    """The stored reply as the SDK's reply type, with zero usage: a cache hit costs nothing."""
+    if provider == "openai":
+        from openai.types.chat import ChatCompletion
+
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        return ChatCompletion.model_validate(stored | {"usage": usage})
+    from anthropic.types import Message
+
+    return Message.model_validate(stored | {"usage": {field: 0 for field in _TOKEN_FIELDS}})
 
 
 # --------------------------------------------------------------------------- estimate
@@ -199,7 +258,8 @@ def estimate_cost(
     request: UserRequest, context: ComposeContext, cycles: int, *, first_cycle_cached: bool = False
 ) -> CostEstimate:
     """Token and USD estimate from the first cycle's real prompt: the system prompt and tool
-    schema are prompt-cached after the first call, the context document is new input every cycle."""
+    schema are prompt-cached after the first call, the context document is new input every cycle.
+    The USD figures are None for a model without a known price."""
     cfg = request.llm_model_config
     fixed = estimate_tokens(render_system_prompt(request)) + estimate_tokens(
         json.dumps(plan_tool())
@@ -210,20 +270,24 @@ def estimate_cost(
         OUTPUT_TOKENS_BASE + OUTPUT_TOKENS_PER_SYMBOL * len(request.trading_config.symbols),
     )
 
-    def total(output_tokens: int) -> float:
+    def total(output_tokens: int) -> float | None:
         first = cost_usd(
             cfg.model_id,
             input_tokens=user,
             output_tokens=output_tokens,
             cache_creation_input_tokens=fixed,
+            price=cfg.price,
         )
         rest = cost_usd(
             cfg.model_id,
             input_tokens=user,
             output_tokens=output_tokens,
             cache_read_input_tokens=fixed,
+            price=cfg.price,
         )
-        return first + rest * max(0, cycles - 1) if cycles else 0.0
+        if first is None or rest is None:
+            return None
+        return round(first + rest * max(0, cycles - 1), 4) if cycles else 0.0
 
     return CostEstimate(
         model=cfg.model_id,
@@ -232,8 +296,8 @@ def estimate_cost(
         cached_prompt_tokens_per_cycle=fixed,
         output_tokens_per_cycle=output,
         total_tokens=(user + fixed + output) * cycles,
-        cost_usd=round(total(output), 4),
-        max_cost_usd=round(total(cfg.max_tokens), 4),
+        cost_usd=total(output),
+        max_cost_usd=total(cfg.max_tokens),
         first_cycle_cached=first_cycle_cached,
     )
 

@@ -31,6 +31,41 @@ class BacktestStats(BaseModel):
     avg_holding_ms: int | None
     fees_paid: float
     exposure_pct: float
+    calmar_ratio: float | None = None
+    """Annual return over max drawdown (both in %); None without a drawdown or a year figure."""
+    payoff_ratio: float | None = None
+    """Average net win over average net loss of the round trips; None without both."""
+    turnover: float | None = None
+    """Traded notional (every entry and exit) over the initial capital: buy-and-hold is about 2."""
+
+
+class BaselineResult(BaseModel):
+    """A yardstick run on the same candles, window, fees and slippage as the strategy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Literal["buy_and_hold", "default_rules"]
+    description: str
+    stats: BacktestStats
+
+
+class LlmDecisions(BaseModel):
+    """What an LLM strategy's decisions cost and how many were usable. Tokens and cost count every
+    decision, whether its reply was paid now or served from the cache (``LlmSpend`` says which)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    decisions: int
+    """Cycles the model was asked (each may be two calls: the answer and one repair)."""
+    skipped: int
+    """Decisions with no usable plan even after the repair turn (``llm_invalid``): no trade."""
+    repaired: int
+    """Decisions whose first reply was invalid and whose repair was used."""
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    """None when the model has no known price."""
+    cost_per_decision_usd: float | None
 
 
 class CostEstimate(BaseModel):
@@ -44,8 +79,9 @@ class CostEstimate(BaseModel):
     cached_prompt_tokens_per_cycle: int
     output_tokens_per_cycle: int
     total_tokens: int
-    cost_usd: float
-    max_cost_usd: float
+    cost_usd: float | None
+    """None: the model has no known price (set ``llm_model_config.price``)."""
+    max_cost_usd: float | None
     """Upper bound: every reply as long as ``max_tokens``."""
     first_cycle_cached: bool = False
     """The first request is in the cache, so this is most likely a re-run costing close to 0."""
@@ -59,6 +95,8 @@ class LlmSpend(BaseModel):
     spent_usd: float
     saved_usd: float
     estimate: CostEstimate | None = None
+    unpriced_calls: int = 0
+    """Calls to a model without a known price; when above 0 the spend is unknown, not 0."""
 
 
 class BacktestSummary(BaseModel):
@@ -80,3 +118,8 @@ class BacktestSummary(BaseModel):
     candles_per_s: float
     stats: BacktestStats | None = None
     llm: LlmSpend | None = None
+    llm_decisions: LlmDecisions | None = None
+    baselines: list[BaselineResult] = []
+    """Buy-and-hold and the default rules strategy over the same window (a completed run)."""
+    warnings: list[str] = []
+    """Honesty checks, e.g. a window that starts before the model's training cutoff."""

@@ -7,7 +7,7 @@ which every series has ``warmup_candles`` closed candles (indicators are compute
 series once, so earlier history still counts). Every cycle is recorded like a live strategy's; the
 run also keeps its equity curve and ends with ``compute_stats``.
 
-LLM runs go through ``CachedAnthropicClient``: a re-run is free and makes the same decisions, and
+LLM runs go through ``CachedLlmClient``: a re-run is free and makes the same decisions, and
 ``max_cost_usd`` stops a run before the call that would pass it (status ``stopped``).
 A ``TemporaryError`` in a cycle is recorded as an error cycle and the run moves on, as live; after
 ``MAX_CONSECUTIVE_ERRORS`` in a row the run stops. Any other exception fails the run.
@@ -25,17 +25,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradeloop.backtest.data import resolve_data_files
+from tradeloop.backtest.fast_forward import FastForward
 from tradeloop.backtest.llm_cache import (
-    CachedAnthropicClient,
+    CachedLlmClient,
     CostCapReached,
     ReplyCache,
     default_cache_dir,
     estimate_cost,
 )
-from tradeloop.backtest.models import BacktestStats, BacktestSummary, CostEstimate, LlmSpend
+from tradeloop.backtest.models import (
+    BacktestStats,
+    BacktestSummary,
+    BaselineResult,
+    CostEstimate,
+    LlmDecisions,
+    LlmSpend,
+)
 from tradeloop.backtest.stats import EquityPoint, compute_stats, equity_point
 from tradeloop.trading._internal.runtime import Components, StrategyRuntime
 from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
@@ -48,6 +57,7 @@ from tradeloop.trading.models import (
     CycleResult,
     CycleStatus,
     MarketType,
+    RuleComposerConfig,
     TradeDigest,
     TradeHistoryEntry,
     TradingMode,
@@ -98,6 +108,11 @@ class BacktestSpec(BaseModel):
     """Where LLM replies are cached; default: the user cache directory."""
     skip_bad_rows: bool = False
     """Leave out bad candle rows with a counted warning; by default a bad row fails the run."""
+    fast_forward: bool = True
+    """Apply quiet cycles in bulk when the composer declares its signals (see ``fast_forward``);
+    False runs every cycle through the pipeline. Same results either way."""
+    baselines: bool = True
+    """Also run buy-and-hold and the default rules strategy over the same window."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +128,41 @@ class Window:
     def at(self, index: int) -> int:
         return self.start_ms + index * self.step_ms
 
+    def slots(self) -> np.ndarray:
+        """Every cycle time, as int64 ms."""
+        return self.start_ms + np.arange(self.cycles, dtype=np.int64) * self.step_ms
+
+
+@dataclass
+class _UsageTally:
+    """LLM usage summed over a run's cycles (what was billed now; cache hits count 0)."""
+
+    decisions: int = 0
+    skipped: int = 0
+    repaired: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced: int = 0
+
+    def add(self, result: CycleResult) -> None:
+        usage = result.usage
+        if usage is None:
+            return
+        self.decisions += 1
+        self.input_tokens += (
+            usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens
+        )
+        self.output_tokens += usage.output_tokens
+        if usage.cost_usd is None:
+            self.unpriced += 1
+        else:
+            self.cost_usd += usage.cost_usd
+        skipped = (result.reason or "").startswith("llm_invalid")
+        self.skipped += skipped
+        attempts = (result.raw or {}).get("attempts")
+        self.repaired += attempts == 2 and not skipped
+
 
 @dataclass(repr=False)
 class BacktestRun:
@@ -126,11 +176,19 @@ class BacktestRun:
     status: Literal["running", "completed", "stopped", "failed"] = "running"
     stop_reason: str | None = None
     error_cycles: int = 0
+    pipeline_cycles: int = 0
+    """Cycles run through the whole pipeline; the others were fast-forwarded in bulk."""
     elapsed_s: float = 0.0
     stats: BacktestStats | None = None
     digest: TradeDigest | None = None
     trades: list[TradeHistoryEntry] = field(default_factory=list)
     llm: LlmSpend | None = None
+    llm_decisions: LlmDecisions | None = None
+    usage: _UsageTally | None = None
+    baselines: list[BaselineResult] = field(default_factory=list)
+    hold_curve: list[EquityPoint] = field(default_factory=list)
+    """Buy-and-hold's equity at the run's cycle times (empty without baselines)."""
+    warnings: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:
         """Short: asyncio and logging may repr a run, and the generated repr would print every
@@ -173,6 +231,9 @@ class BacktestRun:
             candles_per_s=round(self.cycles_done * len(symbols) / elapsed, 1) if elapsed else 0.0,
             stats=self.stats,
             llm=self.llm,
+            llm_decisions=self.llm_decisions,
+            baselines=list(self.baselines),
+            warnings=list(self.warnings),
         )
 
 
@@ -266,13 +327,19 @@ async def run_backtest(
     if isinstance(recorder, _StoringRecorder):
         recorder.portfolio = _in_memory_portfolio(runtime)
     run = BacktestRun(run_id=run_id, request=request, window=window, recorder=recorder)
+    if request.trading_config.composer == "llm":
+        from tradeloop.backtest.honesty import cutoff_warning
+
+        warning = cutoff_warning(request.llm_model_config, window.start_ms)
+        run.warnings += [warning] if warning else []
     if runs is not None:
         runs.add(run)
     started = time.perf_counter()
     try:
         estimate = await _estimate(runtime, request, window, llm)
+        fast = spec.fast_forward and not isinstance(recorder, _StoringRecorder)
         with _fewer_collections():
-            await _drive(run, runtime, clock, progress, estimate)
+            await _drive(run, runtime, clock, progress, estimate, source if fast else None)
         await _finish(run, runtime, llm, estimate)
         if store is not None:
             await _store(store, run)
@@ -291,6 +358,8 @@ async def run_backtest(
         run.cycles_done,
         run.elapsed_s,
     )
+    if spec.baselines:
+        await add_baselines(run, spec)
     return run
 
 
@@ -395,12 +464,22 @@ async def _drive(
     clock: SimulatedClock,
     progress: ProgressCallback | None,
     estimate: CostEstimate | None,
+    fast_source: ReplayMarketDataSource | None = None,
 ) -> None:
+    """Every cycle of the window in order; with ``fast_source``, quiet stretches in bulk."""
     coordinator, window = runtime.coordinator, run.window
     total = window.cycles
-    every = -(-total // PROGRESS_STEPS)  # at most PROGRESS_STEPS reports, plus the last
+    report = _Progress(progress, total, run.request.trading_config.initial_capital, estimate)
+    fast: FastForward | None = None
     consecutive = 0
-    for index in range(total):
+    index = 0
+    while index < total:
+        if fast is not None:
+            active = await fast.next_active(index)
+            if active > index:
+                run.equity_curve.extend(await fast.skip(index, active))
+                await report.skipped(index, active, run.equity_curve)
+                index = active
         slot = window.at(index)
         clock.set(slot)
         try:
@@ -415,15 +494,58 @@ async def _drive(
                 run.status = "stopped"
                 run.stop_reason = f"{consecutive} cycles in a row failed, the last with: {exc}"
                 break
+        run.pipeline_cycles += 1
         run.equity_curve.append(equity_point(result))
+        if result.usage is not None:
+            if run.usage is None:
+                run.usage = _UsageTally()
+            run.usage.add(result)
         if result.trades:
             run.trades.extend(result.trades)
-        if progress is not None and ((index + 1) % every == 0 or index + 1 == total):
-            await progress(index + 1, total, _progress_message(result, estimate))
-        elif (index + 1) % YIELD_EVERY == 0:
-            await asyncio.sleep(0)
+        await report.advance(index, index + 1, result.strategy_summary.equity)
+        if index == 0 and fast_source is not None:  # after the first cycle built the features
+            fast = FastForward.plan(runtime, fast_source, window.slots())
+        index += 1
     if run.status == "running":
         run.status = "completed"
+
+
+class _Progress:
+    """Calls ``progress`` about every percent of the cycles, and yields to the event loop every
+    ``YIELD_EVERY`` cycles, however many cycles each step covers."""
+
+    def __init__(
+        self,
+        progress: ProgressCallback | None,
+        total: int,
+        initial_capital: float,
+        estimate: CostEstimate | None,
+    ) -> None:
+        self._progress, self._total = progress, total
+        self._every = -(-total // PROGRESS_STEPS)  # at most PROGRESS_STEPS reports, plus the last
+        self._initial, self._estimate = initial_capital, estimate
+
+    async def advance(self, before: int, done: int, equity: float) -> None:
+        if self._progress is not None and (
+            done // self._every > before // self._every or done == self._total
+        ):
+            await self._progress(done, self._total, self._message(equity))
+        elif done // YIELD_EVERY > before // YIELD_EVERY:
+            await asyncio.sleep(0)
+
+    async def skipped(self, before: int, done: int, curve: list[EquityPoint]) -> None:
+        """A fast-forwarded stretch: one report per step it covers, as if run cycle by cycle."""
+        if self._progress is None:
+            return await self.advance(before, done, curve[done - 1].equity)
+        for step in range(before // self._every + 1, done // self._every + 1):
+            at = step * self._every
+            await self._progress(at, self._total, self._message(curve[at - 1].equity))
+
+    def _message(self, equity: float) -> str:
+        text = f"equity {equity:,.2f} ({(equity / self._initial - 1) * 100:+.2f} %)"
+        if self._estimate is not None and self._estimate.cost_usd is not None:
+            text += f", estimated LLM cost {self._estimate.cost_usd:.2f} USD"
+        return text
 
 
 async def _error_cycle(run: BacktestRun, runtime: StrategyRuntime, exc: Exception) -> CycleResult:
@@ -432,24 +554,17 @@ async def _error_cycle(run: BacktestRun, runtime: StrategyRuntime, exc: Exceptio
     return await runtime.coordinator.record_failure(CycleStatus.ERROR, str(exc))
 
 
-def _progress_message(result: CycleResult, estimate: CostEstimate | None) -> str:
-    summary = result.strategy_summary
-    text = f"equity {summary.equity:,.2f} ({summary.total_return_pct:+.2f} %)"
-    if estimate is not None:
-        text += f", estimated LLM cost {estimate.cost_usd:.2f} USD"
-    return text
-
-
 async def _finish(
     run: BacktestRun,
     runtime: StrategyRuntime,
-    llm: CachedAnthropicClient | None,
+    llm: CachedLlmClient | None,
     estimate: CostEstimate | None,
 ) -> None:
     coordinator = runtime.coordinator
     run.digest = await coordinator.digest.build()
     cfg = run.request.trading_config
     run.stats = compute_stats(run.trades, run.equity_curve, initial_capital=cfg.initial_capital)
+    run.llm_decisions = _llm_decisions(run.usage, llm)
     if llm is not None:
         stats = llm.stats
         run.llm = LlmSpend(
@@ -458,7 +573,109 @@ async def _finish(
             spent_usd=round(stats.spent_usd, 6),
             saved_usd=round(stats.saved_usd, 6),
             estimate=estimate,
+            unpriced_calls=stats.unpriced_calls,
         )
+
+
+def _llm_decisions(tally: _UsageTally | None, llm: CachedLlmClient | None) -> LlmDecisions | None:
+    """Tokens and cost of every decision: billed in this run plus served from the cache."""
+    if tally is None:
+        return None
+    input_tokens, output_tokens = tally.input_tokens, tally.output_tokens
+    cost: float | None = tally.cost_usd
+    if llm is not None:
+        input_tokens += llm.stats.saved_input_tokens
+        output_tokens += llm.stats.saved_output_tokens
+        cost = tally.cost_usd + llm.stats.saved_usd
+        unpriced = llm.stats.unpriced_calls > 0
+    else:
+        unpriced = tally.unpriced > 0
+    if unpriced or tally.unpriced:
+        cost = None
+    return LlmDecisions(
+        decisions=tally.decisions,
+        skipped=tally.skipped,
+        repaired=tally.repaired,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=None if cost is None else round(cost, 6),
+        cost_per_decision_usd=(
+            None if cost is None or not tally.decisions else round(cost / tally.decisions, 6)
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+async def add_baselines(
+    run: BacktestRun, spec: BacktestSpec, memo: dict[str, BacktestStats] | None = None
+) -> None:
+    """Buy-and-hold at the run's cycle times and the default rules strategy on its window;
+    ``memo`` shares default-rules runs between runs of one comparison."""
+    from tradeloop.backtest.baselines import (
+        BUY_AND_HOLD,
+        DEFAULT_RULES,
+        DESCRIPTIONS,
+        hold_curve,
+        snapshot_prices,
+    )
+
+    request, times = run.request, [p.ts for p in run.equity_curve]
+    if not times:
+        return
+    cfg, ex = request.trading_config, request.exchange_config
+    prices = await snapshot_prices(
+        data_files(spec, request), cfg.symbols, times, skip_bad_rows=spec.skip_bad_rows
+    )
+    hold = hold_curve(
+        times,
+        prices,
+        capital=cfg.initial_capital,
+        fee_bps=ex.fee_bps,
+        slippage_bps=ex.max_slippage_bps,
+    )
+    run.hold_curve = hold.curve
+    hold_stats = compute_stats(hold.trades, hold.curve, initial_capital=cfg.initial_capital)
+    rules_stats = await _default_rules_stats(run, spec, memo if memo is not None else {})
+    run.baselines = [
+        BaselineResult(name=BUY_AND_HOLD, description=DESCRIPTIONS[BUY_AND_HOLD], stats=hold_stats),
+        BaselineResult(
+            name=DEFAULT_RULES, description=DESCRIPTIONS[DEFAULT_RULES], stats=rules_stats
+        ),
+    ]
+
+
+def default_rules_request(request: UserRequest) -> UserRequest:
+    """The same strategy (symbols, capital, interval, limits, fees) deciding by the default rules."""
+    body = request.model_dump()
+    body["trading_config"] |= {"composer": "rules", "rules": RuleComposerConfig().model_dump()}
+    body.pop("llm_model_config", None)
+    return UserRequest.model_validate(body)
+
+
+async def _default_rules_stats(
+    run: BacktestRun, spec: BacktestSpec, memo: dict[str, BacktestStats]
+) -> BacktestStats:
+    request = default_rules_request(run.request)
+    if request == run.request and run.stats is not None:
+        return run.stats
+    window = run.window
+    key = f"{request.model_dump_json()} {window.start_ms} {len(run.equity_curve)} {spec.data}"
+    if key in memo:
+        return memo[key]
+    rules_spec = spec.model_copy(
+        update={
+            "request": request,
+            "start_ms": window.start_ms,
+            "end_ms": window.at(len(run.equity_curve) - 1),
+            "baselines": False,
+        }
+    )
+    rules = await run_backtest(rules_spec)
+    assert rules.stats is not None
+    memo[key] = rules.stats
+    return rules.stats
 
 
 # --------------------------------------------------------------------------- LLM runs
@@ -466,25 +683,25 @@ async def _finish(
 
 def _llm_client(
     request: UserRequest, spec: BacktestSpec, client: object | None
-) -> CachedAnthropicClient | None:
+) -> CachedLlmClient | None:
     if request.trading_config.composer != "llm":
         return None
-    from tradeloop.trading.decision.prompt_based.composer import build_client, resolve_api_key
+    from tradeloop.trading.decision.prompt_based.providers import build_client, resolve_api_key
 
     cfg = request.llm_model_config
     cache = ReplyCache(Path(spec.llm_cache_dir) if spec.llm_cache_dir else default_cache_dir())
-    if client is not None:
-        return CachedAnthropicClient(
-            cache, lambda: client, max_cost_usd=spec.max_cost_usd, close_client=False
-        )
-    return CachedAnthropicClient(
+    return CachedLlmClient(
         cache,
-        lambda: build_client(cfg, resolve_api_key(cfg)),
+        (lambda: client) if client is not None else lambda: build_client(cfg, resolve_api_key(cfg)),
+        provider=cfg.provider,
+        base_url=cfg.base_url,
+        price=cfg.price,
         max_cost_usd=spec.max_cost_usd,
+        close_client=client is None,
     )
 
 
-def _composer(request: UserRequest, llm: CachedAnthropicClient | None) -> BaseComposer | None:
+def _composer(request: UserRequest, llm: CachedLlmClient | None) -> BaseComposer | None:
     if llm is None:
         return None
     from tradeloop.trading.decision.prompt_based.composer import LlmComposer
@@ -496,7 +713,7 @@ async def _estimate(
     runtime: StrategyRuntime,
     request: UserRequest,
     window: Window,
-    llm: CachedAnthropicClient | None,
+    llm: CachedLlmClient | None,
 ) -> CostEstimate | None:
     """Cost of the run if nothing were cached, from the first cycle's real prompt; no API call."""
     if llm is None:
@@ -512,7 +729,7 @@ async def _estimate(
         first_cycle_cached=await _first_cached(request, llm, context),
     )
     logger.info(
-        "llm backtest estimate cycles=%d tokens=%d cost_usd=%.4f (at most %.4f) first_cached=%s",
+        "llm backtest estimate cycles=%d tokens=%d cost_usd=%s (at most %s) first_cached=%s",
         estimate.cycles,
         estimate.total_tokens,
         estimate.cost_usd,
@@ -522,11 +739,13 @@ async def _estimate(
     return estimate
 
 
-async def _first_cached(request: UserRequest, llm: CachedAnthropicClient, context: object) -> bool:
+async def _first_cached(request: UserRequest, llm: CachedLlmClient, context: object) -> bool:
     """Compose the first cycle against the cache alone: a hit means a re-run."""
     from tradeloop.trading.decision.prompt_based.composer import LlmComposer
 
-    probe = CachedAnthropicClient(llm.cache, client_factory=None)
+    probe = CachedLlmClient(
+        llm.cache, client_factory=None, provider=llm.provider, base_url=llm.base_url
+    )
     try:
         await LlmComposer(request, client=probe).compose(context)  # type: ignore[arg-type]
     except OperationalError:

@@ -34,6 +34,7 @@ def backtest_chart_png(run: BacktestRun) -> bytes:
         list(run.trades),
         title=f"backtest {run.run_id}: {name}{status}",
         initial_capital=cfg.initial_capital,
+        benchmarks=[("buy and hold", list(run.hold_curve))] if run.hold_curve else (),
     )
 
 

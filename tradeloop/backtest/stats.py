@@ -5,7 +5,9 @@ are annualized by ``sqrt(periods per year)``, where a period is the median spaci
 a zero risk-free rate; Sortino divides by the downside deviation ``sqrt(mean(min(r, 0)^2))`` over
 all returns. A trade is one round trip (a history entry with an exit price); it wins when its
 realized PnL net of its round-trip fees is positive. Profit factor is gross net winnings over gross
-net losses, None when nothing was lost. Exposure is the share of curve points holding a position.
+net losses, None when nothing was lost; the payoff ratio is the average net win over the average
+net loss. Exposure is the share of curve points holding a position. Calmar is the annual return
+over the max drawdown. Turnover is the notional of every entry and exit over the initial capital.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def compute_stats(
     periods = _periods_per_year(ts)
     drawdown_pct, drawdown_ms = _max_drawdown(ts, equity, initial)
     in_market = sum(1 for p in equity_curve if p.gross_exposure > 0)
+    annual = _annual_return(initial, final, ts)
     return BacktestStats(
         start_ts=int(ts[0]) if len(ts) else None,
         end_ts=int(ts[-1]) if len(ts) else None,
@@ -62,13 +65,15 @@ def compute_stats(
         initial_equity=initial,
         final_equity=final,
         total_return_pct=(final / initial - 1) * 100 if initial else 0.0,
-        annual_return_pct=_annual_return(initial, final, ts),
+        annual_return_pct=annual,
         sharpe_ratio=_sharpe(returns, periods),
         sortino_ratio=_sortino(returns, periods),
         max_drawdown_pct=drawdown_pct,
         max_drawdown_duration_ms=drawdown_ms,
         fees_paid=equity_curve[-1].fees_paid if equity_curve else 0.0,
         exposure_pct=in_market / len(ts) * 100 if len(ts) else 0.0,
+        calmar_ratio=annual / drawdown_pct if annual is not None and drawdown_pct > 0 else None,
+        turnover=_turnover(trades, initial),
         **_trade_stats([t for t in trades if t.exit_price is not None]),  # type: ignore[arg-type]
     )
 
@@ -137,8 +142,9 @@ def _trade_stats(closed: list[TradeHistoryEntry]) -> dict[str, float | int | Non
             "best_trade_pct": None,
             "worst_trade_pct": None,
             "avg_holding_ms": None,
+            "payoff_ratio": None,
         }
-    net = [(t.realized_pnl or 0.0) - t.fee_cost for t in closed]
+    net = [t.net_pnl for t in closed]
     pct = [_trade_pct(t, n) for t, n in zip(closed, net, strict=True)]
     won = sum(n for n in net if n > 0)
     lost = -sum(n for n in net if n < 0)
@@ -150,7 +156,22 @@ def _trade_stats(closed: list[TradeHistoryEntry]) -> dict[str, float | int | Non
         "best_trade_pct": max(pct),
         "worst_trade_pct": min(pct),
         "avg_holding_ms": sum(t.holding_ms or 0 for t in closed) // len(closed),
+        "payoff_ratio": _payoff([n for n in net if n > 0], [n for n in net if n < 0]),
     }
+
+
+def _payoff(wins: list[float], losses: list[float]) -> float | None:
+    if not wins or not losses:
+        return None
+    return (sum(wins) / len(wins)) / (-sum(losses) / len(losses))
+
+
+def _turnover(trades: Sequence[TradeHistoryEntry], initial: float) -> float | None:
+    """Each history entry is one fill: an entry at ``entry_price`` or an exit at ``exit_price``."""
+    if initial <= 0:
+        return None
+    notional = sum(abs(t.quantity) * (t.exit_price or t.entry_price or 0.0) for t in trades)
+    return notional / initial
 
 
 def _trade_pct(trade: TradeHistoryEntry, net: float) -> float:

@@ -65,6 +65,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
+        "--no-fast-forward",
+        dest="fast_forward",
+        action="store_false",
+        help="run every cycle through the pipeline (default: quiet cycles of a rule strategy in bulk)",
+    )
+    parser.add_argument(
         "--db", type=Path, help="store the finished run in this tradeloop database (default: not)"
     )
     parser.set_defaults(handler=handle)
@@ -101,6 +107,7 @@ def _spec(args: argparse.Namespace) -> BacktestSpec:
         max_cost_usd=args.max_cost_usd,
         llm_cache_dir=args.llm_cache,
         skip_bad_rows=args.skip_bad_rows,
+        fast_forward=args.fast_forward,
     )
 
 
@@ -194,36 +201,41 @@ def _write_chart(run: BacktestRun, path: Path) -> None:
 
 
 def summary_table(run: BacktestRun, chart: Path | None = None, stored: Path | None = None) -> str:
+    """The run's status, then its metrics side by side with buy-and-hold and the default rules."""
+    from tradeloop.backtest.table import llm_rows, side_by_side
+
     s = run.summary()
     stats = s.stats
     head = (
         f"Backtest {s.run_id}  {', '.join(s.symbols)}  "
         f"{format_ts(s.start_ms)} -> {format_ts(s.end_ms)}  ({s.cycles_done:,} cycles)"
     )
-    rows: list[tuple[str, str]] = [
-        ("Status", s.status + (f": {s.stop_reason}" if s.stop_reason else ""))
-    ]
+    text = head + "\n" + f"  Status  {s.status}" + (f": {s.stop_reason}" if s.stop_reason else "")
+    text += "\n"
+    for warning in s.warnings:
+        text += f"  WARNING  {warning}\n"
     if stats is not None:
-        rows += [
-            ("Return", f"{stats.total_return_pct:+.2f} %" + _annual(stats.annual_return_pct)),
-            ("Sharpe", _num(stats.sharpe_ratio)),
-            ("Sortino", _num(stats.sortino_ratio)),
-            (
-                "Max drawdown",
-                f"{stats.max_drawdown_pct:.2f} %  ({_days(stats.max_drawdown_duration_ms)})",
-            ),
-            ("Trades", f"{stats.trades:,}"),
-            ("Win rate", _pct(stats.win_rate_pct)),
-            ("Profit factor", _num(stats.profit_factor)),
-            ("Fees", f"{stats.fees_paid:,.2f}"),
-            ("Exposure", f"{stats.exposure_pct:.2f} %"),
-            ("Final equity", f"{stats.final_equity:,.2f}  (initial {stats.initial_equity:,.2f})"),
-        ]
+        columns = [("strategy", stats)] + [(b.name.replace("_", " "), b.stats) for b in s.baselines]
+        decisions = [s.llm_decisions] + [None] * len(s.baselines)
+        text += "\n" + side_by_side(columns, llm_rows(decisions)) + "\n"
+    rows: list[tuple[str, str]] = []
+    if stats is not None:
+        rows.append(("Max drawdown duration", _days(stats.max_drawdown_duration_ms)))
     if s.llm is not None:
-        rows.append(
-            ("LLM", f"{s.llm.calls} calls, {s.llm.cache_hits} cached, {s.llm.spent_usd:.4f} USD")
+        spend = (
+            f"{s.llm.spent_usd:.4f} USD"
+            if not s.llm.unpriced_calls
+            else f"unknown ({s.llm.unpriced_calls} calls to a model without a price)"
         )
+        rows.append(("LLM", f"{s.llm.calls} calls, {s.llm.cache_hits} cached, {spend}"))
     rows.append(("Speed", f"{s.candles_per_s:,.0f} candles/s  ({s.elapsed_s:.1f} s)"))
+    if run.pipeline_cycles < s.cycles_done:
+        rows.append(
+            (
+                "Fast-forward",
+                f"{run.pipeline_cycles:,} of {s.cycles_done:,} cycles through the pipeline",
+            )
+        )
     if s.error_cycles:
         rows.append(("Error cycles", str(s.error_cycles)))
     if chart is not None:
@@ -231,7 +243,7 @@ def summary_table(run: BacktestRun, chart: Path | None = None, stored: Path | No
     if stored is not None:
         rows.append(("Stored", f"{stored} (strategy id {s.run_id})"))
     width = max(len(label) for label, _ in rows)
-    return head + "\n" + "".join(f"  {label:<{width}}  {value}\n" for label, value in rows)
+    return text + "".join(f"  {label:<{width}}  {value}\n" for label, value in rows)
 
 
 def _print_estimate(estimate: CostEstimate | None, stream: Any = None) -> None:
@@ -240,22 +252,14 @@ def _print_estimate(estimate: CostEstimate | None, stream: Any = None) -> None:
         stream.write("rule composer: no LLM cost\n")
         return
     cached = "  (first cycle cached: likely a free re-run)" if estimate.first_cycle_cached else ""
+    if estimate.cost_usd is None or estimate.max_cost_usd is None:
+        cost = "cost unknown (no price for this model; set llm_model_config.price)"
+    else:
+        cost = f"~{estimate.cost_usd:.2f} USD (at most {estimate.max_cost_usd:.2f})"
     stream.write(
-        f"LLM estimate: {estimate.cycles:,} cycles of {estimate.model}, ~{estimate.total_tokens:,} "
-        f"tokens, ~{estimate.cost_usd:.2f} USD (at most {estimate.max_cost_usd:.2f}){cached}\n"
+        f"LLM estimate: {estimate.cycles:,} cycles of {estimate.model}, "
+        f"~{estimate.total_tokens:,} tokens, {cost}{cached}\n"
     )
-
-
-def _annual(value: float | None) -> str:
-    return "" if value is None else f"  (annual {value:+.2f} %)"
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} %"
 
 
 def _days(ms: int) -> str:

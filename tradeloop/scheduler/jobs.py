@@ -75,6 +75,7 @@ class StrategyScheduler:
         self._seq = itertools.count()
         self._missed: dict[str, str] = {}
         self._inflight: set[asyncio.Task[None]] = set()
+        self._abandoned: set[asyncio.Task[None]] = set()
         self.delays = StartDelays()
         self._scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
 
@@ -91,6 +92,7 @@ class StrategyScheduler:
             _, late = await asyncio.wait(pending, timeout=grace_s)
             for task in late:
                 logger.warning("abandoning a cycle still running at shutdown")
+                self._abandoned.add(task)
                 task.cancel()
             if late:
                 await asyncio.wait(late)
@@ -169,6 +171,11 @@ class StrategyScheduler:
         self._inflight.add(task)
         try:
             await run
+        except asyncio.CancelledError:
+            if task not in self._abandoned:
+                raise
+            # Abandoned by ``shutdown`` (already logged): the job ends quietly instead of
+            # APScheduler logging the cancellation as a job failure with a traceback.
         finally:
             self._inflight.discard(task)
 

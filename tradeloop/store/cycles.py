@@ -216,6 +216,14 @@ class CycleRepository:
         )
         return None if row is None else float(row[0])
 
+    async def chart_rows(self, strategy_id: str) -> list[tuple[int, float, str]]:
+        """Every cycle's (ts, equity, features JSON), oldest first: what the dashboard charts."""
+        rows = await self._db.fetchall(
+            "SELECT ts, equity, features_json FROM cycles WHERE strategy_id = ? ORDER BY id",
+            (strategy_id,),
+        )
+        return [(int(row[0]), float(row[1]), str(row[2] or "[]")) for row in rows]
+
     async def count(self, strategy_id: str) -> int:
         row = await self._db.fetchone(
             "SELECT COUNT(*) FROM cycles WHERE strategy_id = ?", (strategy_id,)

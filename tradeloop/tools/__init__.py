@@ -6,9 +6,17 @@ from mcp.server.mcpserver import MCPServer
 
 
 def register_all(server: MCPServer) -> None:
-    from tradeloop.tools import features, history, lifecycle, portfolio, prompts, resources
+    from tradeloop.tools import (
+        dashboard,
+        features,
+        history,
+        lifecycle,
+        portfolio,
+        prompts,
+        resources,
+    )
 
-    for module in (lifecycle, portfolio, history, features):
+    for module in (lifecycle, portfolio, history, features, dashboard):
         module.register(server)
     resources.register(server)
     prompts.register(server)

@@ -44,11 +44,12 @@ def add_tool(
     title: str,
     annotations: ToolAnnotations,
     structured_output: bool | None = True,
+    meta: dict[str, Any] | None = None,
 ) -> None:
     """Register ``fn`` behind the tool boundary, with its title and honest annotations.
 
     Results are structured (a pydantic model: output schema and structured content) unless
-    ``structured_output`` is None (images).
+    ``structured_output`` is None (images). ``meta`` is the tool's ``_meta`` (the dashboard link).
     """
     server.add_tool(
         tool_boundary(fn),
@@ -56,6 +57,7 @@ def add_tool(
         title=title,
         annotations=annotations.model_copy(update={"title": title}),
         structured_output=structured_output,
+        meta=meta,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tradeloop.trading import constants as C
 
@@ -51,8 +51,8 @@ Template = Annotated[
 Composer = Annotated[
     Literal["rules", "llm"],
     Field(
-        description="'rules' (RSI/trend rules, no API key needed) or 'llm' (Claude decides; "
-        "needs ANTHROPIC_API_KEY on the server)."
+        description="'rules' (RSI/trend rules, no API key needed) or 'llm' (a model decides: "
+        "Claude by default, needing ANTHROPIC_API_KEY on the server; see llm_model)."
     ),
 ]
 FeatureIntervals = Annotated[
@@ -94,6 +94,82 @@ Exchange = Annotated[
 ]
 MarketTypeArg = Annotated[
     Literal["spot", "perpetual"], Field(description="Spot or linear USDT perpetual market.")
+]
+
+
+class LlmModelArg(BaseModel):
+    """Which model an llm strategy asks, and where. Keys are never arguments: only the name of
+    the server's environment variable that holds one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["anthropic", "openai"] = Field(
+        default="anthropic",
+        description="'anthropic' (Claude) or 'openai' (any OpenAI-compatible API: OpenAI, "
+        "OpenRouter, DeepSeek, Groq, vLLM, Ollama through base_url).",
+    )
+    model: str | None = Field(
+        default=None,
+        description="Model id, e.g. claude-sonnet-4-5, gpt-4.1-mini, openai/gpt-4.1-mini "
+        "(OpenRouter), llama3.1:8b (Ollama). Required for 'openai'.",
+        min_length=1,
+        max_length=200,
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="API root, e.g. http://localhost:11434/v1 (Ollama, no key needed) or "
+        "https://openrouter.ai/api/v1; default: the provider's own.",
+        max_length=300,
+        pattern=r"^https?://[^\s]+$",
+    )
+    api_key_env: str | None = Field(
+        default=None,
+        description="NAME of the server's environment variable holding the key (default "
+        "ANTHROPIC_API_KEY / OPENAI_API_KEY), e.g. OPENROUTER_API_KEY. Never the key itself.",
+        pattern=r"^[A-Z_][A-Z0-9_]*_KEY$",
+        max_length=100,
+    )
+    price_input_per_mtok: float | None = Field(
+        default=None,
+        description="USD per million input tokens (overrides the price table; 0 "
+        "for a local model).",
+        ge=0,
+        le=10_000,
+    )
+    price_output_per_mtok: float | None = Field(
+        default=None, description="USD per million output tokens.", ge=0, le=10_000
+    )
+    training_cutoff: str | None = Field(
+        default=None,
+        description="The model's training-data cutoff (YYYY-MM), for backtest warnings.",
+        pattern=r"^\d{4}-\d{2}(-\d{2})?$",
+    )
+
+    def to_config(self) -> dict[str, Any]:
+        """The ``llm_model_config`` fields this argument sets."""
+        body: dict[str, Any] = {"provider": self.provider}
+        for key, value in (
+            ("model_id", self.model),
+            ("base_url", self.base_url),
+            ("api_key_env", self.api_key_env),
+            ("training_cutoff", self.training_cutoff),
+        ):
+            if value is not None:
+                body[key] = value
+        if self.price_input_per_mtok is not None or self.price_output_per_mtok is not None:
+            body["price"] = {
+                "input": self.price_input_per_mtok or 0.0,
+                "output": self.price_output_per_mtok or 0.0,
+            }
+        return body
+
+
+LlmModel = Annotated[
+    LlmModelArg | None,
+    Field(
+        description="llm composer: which model decides and where (provider, model, base_url, "
+        "api_key_env); default Claude via ANTHROPIC_API_KEY."
+    ),
 ]
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from tradeloop.server.errors import describe_validation_error, scrub
+from tradeloop.services.close_report import SymbolClose
 from tradeloop.tools.models import (
     BacktestResult,
     ClosedPosition,
@@ -26,6 +28,7 @@ from tradeloop.tools.models import (
     StrategyCreated,
     StrategyDetail,
     StrategySummaryView,
+    SymbolCloseView,
     TradePage,
     iso,
 )
@@ -79,6 +82,7 @@ def user_request(
     testnet: bool = False,
     credentials_name: str | None = None,
     strategy_name: str | None = None,
+    llm_model: dict[str, Any] | None = None,
 ) -> UserRequest:
     """The UserRequest for create_strategy; a bad value is a ConfigError naming the argument."""
     if market_type == MarketType.SPOT.value and max_leverage > 1:
@@ -104,6 +108,7 @@ def user_request(
     try:
         return UserRequest.model_validate(
             {
+                **({"llm_model_config": llm_model} if llm_model else {}),
                 "exchange_config": {
                     "exchange_id": exchange,
                     "market_type": market_type,
@@ -137,6 +142,8 @@ def config(request: UserRequest) -> StrategyConfig:
         trading_mode="live" if x.trading_mode is TradingMode.LIVE else "paper",
         fee_bps=x.fee_bps,
         llm_model=request.llm_model_config.model_id if t.composer == "llm" else None,
+        llm_provider=request.llm_model_config.provider if t.composer == "llm" else None,
+        llm_base_url=request.llm_model_config.base_url if t.composer == "llm" else None,
         max_drawdown_pct=t.max_drawdown_pct,
         daily_loss_limit=t.daily_loss_limit,
         max_order_value=t.max_order_value,
@@ -212,13 +219,17 @@ def created(info: StrategyInfo) -> StrategyCreated:
 
 
 def status_change(
-    info: StrategyInfo, message: str, closed_positions: list[str] | None = None
+    info: StrategyInfo,
+    message: str,
+    closed_positions: list[str] | None = None,
+    closing: Sequence[SymbolClose] = (),
 ) -> StatusChange:
     return StatusChange(
         strategy_id=info.strategy_id,
         status=info.status,
         message=message,
         closed_positions=closed_positions or [],
+        closing=[SymbolCloseView(**line.model_dump()) for line in closing],
     )
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 from mcp.server.mcpserver import Image, MCPServer
 from pydantic import Field
 
+from tradeloop.dashboard.page import LINKED_META
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import READ_ONLY, Ctx, add_tool, changes, service, state
 from tradeloop.tools._params import (
@@ -19,6 +20,7 @@ from tradeloop.tools._params import (
     DecideInterval,
     Exchange,
     InitialCapital,
+    LlmModel,
     MarketTypeArg,
     MaxLeverage,
     MaxPositions,
@@ -53,6 +55,7 @@ async def run_backtest(
     composer: Composer = "rules",
     strategy_prompt: MaybeStrategyPrompt = None,
     template: Template = "default",
+    llm_model: LlmModel = None,
     feature_intervals: MaybeFeatureIntervals = None,
     exchange: Exchange = C.DEFAULT_EXCHANGE_ID,
     market_type: MarketTypeArg = "spot",
@@ -104,6 +107,7 @@ async def run_backtest(
         strategy_prompt=strategy_prompt,
         template=template,
         feature_intervals=feature_intervals,
+        llm_model=llm_model.to_config() if llm_model else None,
         exchange=exchange,
         market_type=market_type,
         trading_mode="paper",
@@ -156,6 +160,7 @@ def register(server: MCPServer) -> None:
         run_backtest,
         title="Run a backtest",
         annotations=changes(destructive=False, idempotent=False, open_world=True),
+        meta=LINKED_META,
     )
     add_tool(
         server,

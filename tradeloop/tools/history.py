@@ -7,6 +7,7 @@ from typing import Annotated
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
+from tradeloop.dashboard.page import LINKED_META
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import READ_ONLY, Ctx, Cursor, PageLimit, StrategyId, add_tool, service
 from tradeloop.tools.models import CyclePage, CycleRecord, DigestResult, TradePage
@@ -46,7 +47,9 @@ async def list_trades(
     newest_first: NewestFirst = False,
 ) -> TradePage:
     """A strategy's trades (opens and closes with prices, PnL and fees), one page at a time;
-    pass next_cursor back as cursor (with the same filters) for the next page."""
+    pass next_cursor back as cursor (with the same filters) for the next page. Each fee appears
+    once: fee_cost is the fee of the entry's own fill (sum it over all entries to get fees_paid);
+    a close also gives round_trip_fees (its exit fee plus the entry fees of what it closed)."""
     page = await (await service(ctx)).list_trades(
         strategy_id,
         cursor=cursor,
@@ -105,7 +108,13 @@ async def get_cycle(
 
 
 def register(server: MCPServer) -> None:
-    add_tool(server, get_digest, title="Get a performance digest", annotations=READ_ONLY)
+    add_tool(
+        server,
+        get_digest,
+        title="Get a performance digest",
+        annotations=READ_ONLY,
+        meta=LINKED_META,
+    )
     add_tool(server, list_trades, title="List trades", annotations=READ_ONLY)
     add_tool(server, list_cycles, title="List cycles", annotations=READ_ONLY)
     add_tool(server, get_cycle, title="Get a cycle", annotations=READ_ONLY)

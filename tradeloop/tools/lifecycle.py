@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
+from tradeloop.dashboard.page import LINKED_META
 from tradeloop.server.market import check_listed
 from tradeloop.tools import _live as live
 from tradeloop.tools import _views as views
@@ -24,6 +25,7 @@ from tradeloop.tools._params import (
     DecideInterval,
     Exchange,
     InitialCapital,
+    LlmModel,
     MarketTypeArg,
     MaxLeverage,
     MaxPositions,
@@ -66,6 +68,7 @@ async def create_strategy(
     composer: Composer = "rules",
     strategy_prompt: MaybeStrategyPrompt = None,
     template: Template = "default",
+    llm_model: LlmModel = None,
     feature_intervals: MaybeFeatureIntervals = None,
     exchange: Exchange = C.DEFAULT_EXCHANGE_ID,
     market_type: MarketTypeArg = "spot",
@@ -110,6 +113,7 @@ async def create_strategy(
         strategy_prompt=strategy_prompt,
         template=template,
         feature_intervals=feature_intervals,
+        llm_model=llm_model.to_config() if llm_model else None,
         exchange=exchange,
         market_type=market_type,
         trading_mode=trading_mode,
@@ -171,12 +175,15 @@ async def stop_strategy(
     ] = False,
 ) -> StatusChange:
     """Stop a strategy for good (it can be started again later). With close_positions=true its open
-    positions are closed first; otherwise they are kept as they are."""
+    positions are closed first (the answer's `closing` says per symbol what was closed and what
+    was not); if any could not be closed it stays paused with the reason: stop again to retry.
+    Without it, positions are kept as they are."""
     svc = await service(ctx)
-    before = await svc.get_portfolio(strategy_id) if close_positions else None
-    info = await svc.stop(strategy_id, close_positions=close_positions)
-    closed = sorted(before.positions) if before is not None else []
-    return views.status_change(info, "stopped", closed_positions=closed)
+    outcome = await svc.stop_closing(strategy_id, close_positions=close_positions)
+    info = outcome.info
+    closed = [line.symbol for line in outcome.closing if line.done]
+    message = "stopped" if info.status is StrategyStatus.STOPPED else f"not stopped: {info.reason}"
+    return views.status_change(info, message, closed_positions=closed, closing=outcome.closing)
 
 
 async def update_strategy(
@@ -292,7 +299,7 @@ def register(server: MCPServer) -> None:
         annotations=changes(destructive=True, idempotent=True),
     )
     add_tool(server, list_strategies, title="List strategies", annotations=READ_ONLY)
-    add_tool(server, get_strategy, title="Get a strategy", annotations=READ_ONLY)
+    add_tool(server, get_strategy, title="Get a strategy", annotations=READ_ONLY, meta=LINKED_META)
     add_tool(
         server,
         run_cycle_now,

@@ -7,6 +7,7 @@ from typing import Annotated
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
+from tradeloop.dashboard.page import LINKED_META
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import READ_ONLY, Ctx, StrategyId, add_tool, changes, service
 from tradeloop.tools.models import ClosedPosition, PortfolioResult
@@ -33,7 +34,9 @@ async def close_position(
 
 
 def register(server: MCPServer) -> None:
-    add_tool(server, get_portfolio, title="Get a portfolio", annotations=READ_ONLY)
+    add_tool(
+        server, get_portfolio, title="Get a portfolio", annotations=READ_ONLY, meta=LINKED_META
+    )
     add_tool(
         server,
         close_position,

@@ -35,4 +35,9 @@ DEFAULT_SHARPE_WINDOW = 500
 SECONDS_PER_YEAR = 365 * 24 * 3600
 
 QUANTITY_DUST = 1e-12
-"""Quantities whose magnitude is below this are zero: no dust positions."""
+"""The ledger's precision: quantities whose magnitude is at most this are zero (no dust positions);
+the guardrails drop orders that small and a fill that small is rejected, never applied."""
+
+DEFAULT_MIN_NOTIONAL = 1.0
+"""Orders worth less than this many quote units (e.g. 1 USDT) are dropped by the guardrails when the
+venue states no minimum of its own (paper trading on replayed candles, venues without limits)."""

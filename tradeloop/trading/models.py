@@ -90,17 +90,78 @@ class CycleStatus(StrEnum):
 # --------------------------------------------------------------------------- configuration
 
 
-class LLMModelConfig(_Frozen):
-    """Which model decides. The API key is never stored: it is read from the environment."""
+LlmProvider = Literal["anthropic", "openai"]
+DEFAULT_KEY_ENV: dict[str, str] = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+"""The variable each provider's key is read from unless ``api_key_env`` names another."""
 
-    provider: Literal["anthropic", "openai_compatible"] = "anthropic"
-    model_id: str = Field(default=C.DEFAULT_LLM_MODEL, min_length=1)
+
+class LlmPrice(_Frozen):
+    """List prices in USD per million tokens, overriding the built-in table for one strategy."""
+
+    input: float = Field(ge=0, le=10_000, allow_inf_nan=False)
+    output: float = Field(ge=0, le=10_000, allow_inf_nan=False)
+    cache_read: float | None = Field(default=None, ge=0, le=10_000, allow_inf_nan=False)
+    """Cached input tokens; default: the input price."""
+    cache_write: float | None = Field(default=None, ge=0, le=10_000, allow_inf_nan=False)
+    """Anthropic prompt-cache writes; default: the input price."""
+
+
+class LLMModelConfig(_Frozen):
+    """Which model decides. The API key is never stored: it is read from the environment
+    variable ``api_key_env`` names (by default the provider's usual one)."""
+
+    provider: LlmProvider = "anthropic"
+    """``anthropic`` (Messages API) or ``openai`` (chat completions: OpenAI, OpenRouter, DeepSeek,
+    Groq, vLLM, Ollama, ... through ``base_url``)."""
+    model_id: str = Field(default=C.DEFAULT_LLM_MODEL, min_length=1, max_length=200)
     max_tokens: int = Field(default=C.DEFAULT_LLM_MAX_TOKENS, ge=64, le=64_000)
     timeout_s: float = Field(default=C.DEFAULT_LLM_TIMEOUT_S, gt=0, le=600)
     max_retries: int = Field(default=2, ge=0, le=10)
-    base_url: str | None = None
-    api_key_env: str = Field(default="ANTHROPIC_API_KEY", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    base_url: str | None = Field(default=None, max_length=300, pattern=r"^https?://[^\s]+$")
+    """The API's root URL, e.g. ``http://localhost:11434/v1`` (Ollama) or
+    ``https://openrouter.ai/api/v1``; default: the provider's own."""
+    api_key_env: str = Field(
+        default="ANTHROPIC_API_KEY", max_length=100, pattern=r"^[A-Z_][A-Z0-9_]*$"
+    )
     """Name of the environment variable holding the key (never the key itself)."""
+    price: LlmPrice | None = None
+    """Overrides the price table (e.g. zero for a local model); unknown models cost 'unknown'."""
+    training_cutoff: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}(-\d{2})?$")
+    """The model's training-data cutoff (YYYY-MM); overrides the table backtests warn from."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _provider_defaults(cls, data: Any) -> Any:
+        """``model`` is accepted for ``model_id``; ``openai_compatible`` names ``openai``; the
+        key variable defaults to the provider's; an ``openai`` model must be named."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "model" in data and "model_id" not in data:
+            data["model_id"] = data.pop("model")
+        if data.get("provider") == "openai_compatible":
+            data["provider"] = "openai"
+        provider = data.get("provider", "anthropic")
+        if isinstance(provider, str) and provider in DEFAULT_KEY_ENV:
+            data.setdefault("api_key_env", DEFAULT_KEY_ENV[provider])
+            if provider != "anthropic" and "model_id" not in data:
+                raise ValueError(
+                    f"model_id: required for provider {provider!r} (e.g. gpt-4.1-mini)"
+                )
+        return data
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _not_a_trading_secret(cls, name: str) -> str:
+        """The key is sent to ``base_url``: never let a config point it at an exchange secret."""
+        secret = any(word in name for word in ("SECRET", "PASSWORD", "PASSPHRASE"))
+        if name.startswith("TRADELOOP_") or secret or not name.endswith("_KEY"):
+            raise ValueError(
+                "must name a model API key variable ending in _KEY (not TRADELOOP_*, and no "
+                "SECRET/PASSWORD/PASSPHRASE) "
+                f"(got {name!r})"
+            )
+        return name
 
 
 class ExchangeConfig(_Frozen):
@@ -132,6 +193,10 @@ class RuleComposerConfig(_Frozen):
     allow_short: bool = False
     position_size_pct: float = Field(default=0.2, gt=0, le=1)
     """Fraction of equity committed to each new position (before leverage)."""
+    stop_loss_pct: float | None = Field(default=None, gt=0, lt=100)
+    """A new position's stop-loss, this many percent from the price it opens at (None: none)."""
+    take_profit_pct: float | None = Field(default=None, gt=0, le=1000)
+    """A new position's take-profit, this many percent from the price it opens at (None: none)."""
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> RuleComposerConfig:
@@ -341,7 +406,8 @@ class LLMUsage(_Frozen):
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
     latency_ms: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0
+    """None: the model has no known price (see ``pricing``), so the cost is unknown, not zero."""
 
 
 class ComposeResult(_Record):
@@ -408,7 +474,24 @@ class TradeHistoryEntry(_Frozen):
     exit_ts: int | None = None
     realized_pnl: float | None = None
     holding_ms: int | None = None
-    fee_cost: float = 0.0
+    fee_cost: float = Field(
+        default=0.0,
+        description="The fee of this entry's own fill (an open: the entry fee; a close: the exit "
+        "fee), so each fee paid appears once and summing fee_cost over all entries gives fees_paid.",
+    )
+    round_trip_fees: float | None = Field(
+        default=None,
+        description="A close only: its exit fee plus the entry fees of the quantity it closed "
+        "(those are also the fee_cost of the opening entries); realized_pnl minus this is the "
+        "round trip's net result.",
+    )
+
+    @property
+    def net_pnl(self) -> float:
+        """A round trip's realized PnL net of all its fees (records stored before
+        ``round_trip_fees`` existed kept the round-trip fees in ``fee_cost``)."""
+        fees = self.round_trip_fees if self.round_trip_fees is not None else self.fee_cost
+        return (self.realized_pnl or 0.0) - fees
 
 
 class StrategySummary(_Frozen):

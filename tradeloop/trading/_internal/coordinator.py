@@ -27,6 +27,7 @@ from tradeloop.trading.models import (
     UserRequest,
     constructor,
 )
+from tradeloop.trading.portfolio.fills import reject_dust_fills
 from tradeloop.trading.portfolio.interfaces import BasePortfolioService
 from tradeloop.trading.utils import new_compose_id
 
@@ -76,7 +77,9 @@ class DefaultDecisionCoordinator:
         exits = protective_exits(context)
         proposal = await self.composer.compose(context)
         guarded = self.guard(proposal, context, exits)
-        tx_results = await self.gateway.execute(guarded.instructions, context.features)
+        tx_results = reject_dust_fills(
+            await self.gateway.execute(guarded.instructions, context.features)
+        )
         trades = await self.portfolio.apply_trades(tx_results, context.features)
         after = await self.portfolio.get_view()
         result = self._result(context, proposal, guarded, tx_results, trades, after, slot_ts)
@@ -212,7 +215,7 @@ def _log_cycle(result: CycleResult) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
     fills = sum(1 for tx in result.tx_results if tx.filled_qty > 0)
-    cost = "" if result.usage is None else f" llm_cost_usd={result.usage.cost_usd:.6f}"
+    cost = "" if result.usage is None else f" llm_cost_usd={_usd(result.usage.cost_usd)}"
     logger.info(
         "cycle strategy_id=%s compose_id=%s status=%s instructions=%d fills=%d equity=%.2f%s",
         result.strategy_id,
@@ -223,3 +226,7 @@ def _log_cycle(result: CycleResult) -> None:
         result.strategy_summary.equity,
         cost,
     )
+
+
+def _usd(cost: float | None) -> str:
+    return "unknown" if cost is None else f"{cost:.6f}"

@@ -80,6 +80,25 @@ class _Series:
         return bisect.bisect_right(self.close_ts_list, now_ms)
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotPath:
+    """Per snapshot time: the latest close, and the high and low since the previous snapshot."""
+
+    price: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+
+
+def _snapshot_path_slowly(series: _Series, first: np.ndarray, counts: np.ndarray) -> SnapshotPath:
+    price, high, low = (np.full(len(counts), np.nan) for _ in range(3))
+    for k, (start, stop) in enumerate(zip(first.tolist(), counts.tolist(), strict=True)):
+        if stop > 0:
+            price[k] = series.close[stop - 1]
+            high[k] = series.high[start:stop].max()
+            low[k] = series.low[start:stop].min()
+    return SnapshotPath(price, high, low)
+
+
 SeriesCache = dict[tuple[Path, int], "_Series"]
 """Loaded CSV arrays by (path, interval ms); read-only, so sources may share one."""
 
@@ -199,6 +218,32 @@ class ReplayMarketDataSource(BaseMarketDataSource):
             yield
         finally:
             self._snapshot_from = saved
+
+    def snapshot_path(self, symbol: str, times: np.ndarray) -> SnapshotPath:
+        """What ``get_market_snapshot`` would report for ``symbol`` if called at each of ``times``
+        in turn (the first as if no snapshot came before it), for a backtest that applies quiet
+        cycles in bulk; NaN where no candle had closed yet."""
+        _, series = self._finest_series(symbol)
+        counts = np.searchsorted(series.close_ts, times, side="right")
+        last = counts - 1
+        first = np.minimum(np.concatenate((last[:1], counts[:-1])), last)
+        if len(times) and counts[0] > 0 and bool(np.all(first[1:] == counts[:-1])):
+            # every cycle sees new candles right after the previous one's: one pass per column
+            span = slice(int(first[0]), int(counts[-1]))
+            starts = first - first[0]
+            high = np.maximum.reduceat(series.high[span], starts)
+            low = np.minimum.reduceat(series.low[span], starts)
+            return SnapshotPath(series.close[last], high, low)
+        return _snapshot_path_slowly(series, first, counts)
+
+    def skip_snapshots(self, symbols: Iterable[str], now_ms: int) -> None:
+        """Count snapshots of ``symbols`` as taken at ``now_ms`` without taking them: the next one
+        spans only candles closed after it (quiet cycles a backtest applied in bulk)."""
+        for symbol in symbols:
+            canonical, series = self._finest_series(symbol)
+            n = series.visible_count(now_ms)
+            if n:
+                self._snapshot_from[canonical] = n
 
     def visible_count(self, symbol: str, interval: str) -> int:
         """How many candles of ``series(symbol, interval)`` had closed at the clock's time."""

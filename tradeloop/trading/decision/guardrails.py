@@ -3,6 +3,11 @@
 Every instruction that is dropped, clamped or split leaves a ``GuardNote`` with the reason. Closes
 run first (they free buying power) and are never blocked by caps; opens are checked against symbol
 list, leverage, max positions, notional caps and buying power, with headroom for slippage and fees.
+
+Dust never passes: an open or a partial close whose quantity rounds to nothing at the ledger's
+precision (``QUANTITY_DUST``) or is worth less than the minimum notional (the venue's when it states
+one, else ``DEFAULT_MIN_NOTIONAL`` quote units) is dropped. Closing a whole position is always
+allowed, however small it is.
 """
 
 from __future__ import annotations
@@ -11,7 +16,11 @@ import math
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
-from tradeloop.trading.constants import BUYING_POWER_SLIPPAGE_BUFFER_BPS
+from tradeloop.trading.constants import (
+    BUYING_POWER_SLIPPAGE_BUFFER_BPS,
+    DEFAULT_MIN_NOTIONAL,
+    QUANTITY_DUST,
+)
 from tradeloop.trading.models import (
     ComposeContext,
     GuardNote,
@@ -27,6 +36,8 @@ from tradeloop.trading.utils import to_decimal
 
 ZERO = Decimal(0)
 BPS = Decimal(10_000)
+DUST = to_decimal(QUANTITY_DUST)
+MIN_NOTIONAL = to_decimal(DEFAULT_MIN_NOTIONAL)
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,7 @@ class GuardLimits:
     quantity_step: float | None = None
     min_trade_qty: float | None = None
     min_notional: float | None = None
+    """The venue's minimum order value; None: ``DEFAULT_MIN_NOTIONAL`` applies."""
 
     @classmethod
     def from_request(cls, request: UserRequest, **market_rules: float | None) -> GuardLimits:
@@ -110,10 +122,11 @@ def apply_guardrails(
     for inst in proposed:
         legs.extend(_legs(inst, positions, book, limits))
     for inst, is_close in sorted(legs, key=lambda leg: not leg[1]):
+        price = prices.get(inst.instrument.symbol)
         if is_close:
-            _accept_close(inst, book, limits)
+            _accept_close(inst, book, limits, price)
         else:
-            _accept_open(inst, book, limits, prices.get(inst.instrument.symbol))
+            _accept_open(inst, book, limits, price)
     return GuardResult(instructions=book.kept, notes=book.notes)
 
 
@@ -186,7 +199,9 @@ def _leg(inst: TradeInstruction, part: str, qty: Decimal, action: TradeAction) -
     )
 
 
-def _accept_close(inst: TradeInstruction, book: _Book, limits: GuardLimits) -> None:
+def _accept_close(
+    inst: TradeInstruction, book: _Book, limits: GuardLimits, price: Decimal | None
+) -> None:
     symbol = inst.instrument.symbol
     held = book.quantities.get(symbol, ZERO)
     qty = min(to_decimal(inst.quantity), abs(held))
@@ -197,6 +212,12 @@ def _accept_close(inst: TradeInstruction, book: _Book, limits: GuardLimits) -> N
         qty = _round_step(qty, limits.quantity_step)
         if qty <= 0:
             book.drop(inst, f"close quantity rounds to zero at step {limits.quantity_step}")
+            return
+        reason = _below_minimum(qty, price, limits)
+        if reason:
+            book.drop(
+                inst, f"partial close dropped: {reason} (closing the whole position is allowed)"
+            )
             return
     signed = qty if held > 0 else -qty
     book.quantities[symbol] = held - signed
@@ -247,12 +268,17 @@ def _valid_levels(inst: TradeInstruction, book: _Book, price: Decimal) -> TradeI
     ):
         if level is None:
             continue
-        ok = math.isfinite(level) and level > 0 and ((to_decimal(level) < price) == below)
+        # strictly on its side: a level at the price is touched at once (protective.py)
+        ok = math.isfinite(level) and level > 0 and _strictly(to_decimal(level), price, below)
         if not ok:
             where = "below" if below else "above"
             book.drop(inst, f"{name} {level} ignored: must be {where} the price {price}", "clamped")
             updates[name] = None
     return inst.model_copy(update=updates) if updates else inst
+
+
+def _strictly(level: Decimal, price: Decimal, below: bool) -> bool:
+    return level < price if below else level > price
 
 
 def _clamp_leverage(inst: TradeInstruction, book: _Book, limits: GuardLimits) -> float:
@@ -310,13 +336,28 @@ def _round_step(qty: Decimal, step: float | None) -> Decimal:
     return (qty / step_d).to_integral_value(rounding=ROUND_DOWN) * step_d
 
 
-def _below_minimum(qty: Decimal, price: Decimal, limits: GuardLimits) -> str | None:
+def _below_minimum(qty: Decimal, price: Decimal | None, limits: GuardLimits) -> str | None:
+    """Why ``qty`` is too small to trade (dust or below a minimum), or None. Without a price (a
+    close the gateway will reject anyway) the notional minimum cannot be checked."""
     if qty <= 0:
         return "quantity rounds to zero"
+    if qty <= DUST:
+        return f"quantity {qty:g} rounds to nothing at the ledger's precision ({QUANTITY_DUST:g})"
     if limits.min_trade_qty is not None and qty < to_decimal(limits.min_trade_qty):
         return f"quantity {float(qty)} is below the market minimum {limits.min_trade_qty}"
-    if limits.min_notional is not None and qty * price < to_decimal(limits.min_notional):
-        return f"order value {float(qty * price):.2f} is below the market minimum {limits.min_notional}"
+    if price is None:
+        return None
+    value = qty * price
+    if limits.min_notional is not None:
+        if value < to_decimal(limits.min_notional):
+            return (
+                f"order value {float(value):.4g} is below the market minimum {limits.min_notional}"
+            )
+    elif value < MIN_NOTIONAL:
+        return (
+            f"order value {float(value):.4g} is below the minimum notional {DEFAULT_MIN_NOTIONAL:g}"
+            " (the default when the venue states none)"
+        )
     return None
 
 

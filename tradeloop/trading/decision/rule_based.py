@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from tradeloop.trading.decision.interfaces import BaseComposer
+from tradeloop.trading.decision.vectorized import CycleFeatures, SideSignals, defined
 from tradeloop.trading.features.keys import CANDLE_GROUP_PREFIX
 from tradeloop.trading.models import (
     ComposeContext,
@@ -84,6 +87,8 @@ class RuleBasedComposer(BaseComposer):
         if quantity <= 0 or price <= 0:
             return None
         buy = action in (TradeAction.OPEN_LONG, TradeAction.CLOSE_SHORT)
+        opens = action in (TradeAction.OPEN_LONG, TradeAction.OPEN_SHORT)
+        stop, target = self._levels(price, buy) if opens else (None, None)
         return TradeInstruction(
             instruction_id=f"{context.compose_id}:{index}",
             compose_id=context.compose_id,
@@ -94,7 +99,35 @@ class RuleBasedComposer(BaseComposer):
             quantity=quantity,
             leverage=self.request.trading_config.max_leverage,
             action=action,
+            stop_loss=stop,
+            take_profit=target,
         )
+
+    def _levels(self, price: float, long: bool) -> tuple[float | None, float | None]:
+        """Stop-loss and take-profit of a new position opened at about ``price``."""
+        rules, sign = self.rules, 1.0 if long else -1.0
+        stop = price * (1 - sign * rules.stop_loss_pct / 100) if rules.stop_loss_pct else None
+        target = price * (1 + sign * rules.take_profit_pct / 100) if rules.take_profit_pct else None
+        return stop, target
+
+    def cycle_signals(self, features: CycleFeatures) -> dict[str, SideSignals]:
+        """The rules as array comparisons: ``_decide`` for every cycle and position side at once.
+
+        NaN compares False, as a missing RSI holds; a missing EMA reads as 0.0, as in ``_decide``."""
+        rules, signals = self.rules, {}
+        for symbol in self.request.trading_config.symbols:
+            rsi = features.column(symbol, self.interval, "rsi")
+            buy, sell = rsi < rules.rsi_buy_below, rsi > rules.rsi_sell_above
+            if rules.trend_filter:
+                up = defined(features.column(symbol, self.interval, "ema_20")) > defined(
+                    features.column(symbol, self.interval, "ema_50")
+                )
+                down = ~up
+            else:
+                up = down = np.ones(len(rsi), dtype=bool)
+            short_entry = sell & down if self.allow_short else np.zeros(len(rsi), dtype=bool)
+            signals[symbol] = SideSignals(flat=(buy & up) | short_entry, long=sell, short=buy)
+        return signals
 
 
 def _signals_and_prices(

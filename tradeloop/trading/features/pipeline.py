@@ -154,6 +154,17 @@ class DefaultFeaturesPipeline(BaseFeaturesPipeline):
                 vectors.append(vector)
         return vectors
 
+    def replay_series(self, symbol: str, interval: str) -> tuple[FrameArrays, list[int]] | None:
+        """The whole-series indicators this pipeline serves ``symbol``'s ``interval`` vectors from,
+        and each row's close time; None when it serves no such series from a replay."""
+        source = self._market_data
+        if not isinstance(source, ReplayMarketDataSource):
+            return None
+        if symbol not in self._symbols or interval not in self._intervals:
+            return None
+        frame = self._replay_frame(source, symbol, interval)
+        return frame.arrays, frame.close_ts
+
     def _replay_frame(
         self, source: ReplayMarketDataSource, symbol: str, interval: str
     ) -> _ReplayFrame:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from tradeloop.trading.constants import SECONDS_PER_YEAR
@@ -46,7 +46,7 @@ class InstrumentStats:
         pnl = trade.realized_pnl or 0.0
         return InstrumentStats(
             trade_count=self.trade_count + 1,
-            wins=self.wins + (1 if pnl - trade.fee_cost > 0 else 0),
+            wins=self.wins + (1 if trade.net_pnl > 0 else 0),
             realized_pnl=self.realized_pnl + pnl,
             holding_ms_total=self.holding_ms_total + (trade.holding_ms or 0),
             last_trade_ts=last,
@@ -199,7 +199,26 @@ class DigestAccumulator:
                 symbol = trade.instrument.symbol
                 stats[symbol] = stats.get(symbol, InstrumentStats()).fold(trade)
             self._entries = _entries(stats)
-        equity = result.strategy_summary.equity
+        self._fold_equity(result.strategy_summary.equity)
+        self._fees = result.strategy_summary.fees_paid
+        self._realized = result.strategy_summary.realized_pnl
+        self._cost += (result.usage.cost_usd or 0.0) if result.usage else 0.0  # unknown: not summed
+        self._ts = result.ts
+        self._frozen = None
+
+    def fold_quiet(
+        self, ts: Sequence[int], equity: Sequence[float], fees_paid: float, realized_pnl: float
+    ) -> None:
+        """Fold cycles that traded nothing and cost nothing, one per (``ts``, ``equity``) pair, with
+        the arithmetic of ``fold`` but no ``CycleResult`` (a backtest's fast-forwarded stretch)."""
+        if not ts:
+            return
+        for value in equity:
+            self._fold_equity(value)
+        self._fees, self._realized, self._ts = fees_paid, realized_pnl, ts[-1]
+        self._frozen = None
+
+    def _fold_equity(self, equity: float) -> None:
         window = self._equity
         if len(window) == window.maxlen:  # the oldest point leaves, and with it its return
             self._add(_scaled_return(window[0], window[1]), -1)
@@ -213,11 +232,6 @@ class DigestAccumulator:
         if drawdown > self._max_drawdown:
             self._max_drawdown = drawdown
         self._last = equity
-        self._fees = result.strategy_summary.fees_paid
-        self._realized = result.strategy_summary.realized_pnl
-        self._cost += result.usage.cost_usd if result.usage else 0.0
-        self._ts = result.ts
-        self._frozen = None
 
     def _add(self, scaled: int | None, sign: int) -> None:
         if scaled is not None:
@@ -311,6 +325,13 @@ class RollingDigestBuilder(BaseDigestBuilder):
         self._accumulator.fold(result)
         self._digest = self._accumulator.digest()
         return self._digest
+
+    def fold_quiet(
+        self, ts: Sequence[int], equity: Sequence[float], fees_paid: float, realized_pnl: float
+    ) -> None:
+        """Fold quiet cycles in bulk (see ``DigestAccumulator.fold_quiet``)."""
+        self._accumulator.fold_quiet(ts, equity, fees_paid, realized_pnl)
+        self._digest = None
 
     async def build(self, ts: int | None = None) -> TradeDigest:
         """The digest after the latest cycle; ``ts`` re-stamps it (default: that cycle's time)."""

@@ -14,6 +14,7 @@ from tradeloop.trading.models import (
     TxStatus,
     UserRequest,
 )
+from tradeloop.trading.portfolio.fills import is_dust_fill
 from tradeloop.trading.portfolio.interfaces import BasePortfolioService
 from tradeloop.trading.portfolio.ledger import Fill, Ledger, apply_fill
 from tradeloop.trading.portfolio.views import (
@@ -75,6 +76,8 @@ class InMemoryPortfolioService(BasePortfolioService):
         entries: list[TradeHistoryEntry] = []
         for tx in trades:
             if tx.status not in (TxStatus.FILLED, TxStatus.PARTIAL) or tx.filled_qty <= 0:
+                continue
+            if is_dust_fill(tx):  # moves nothing (the cycle reports it via reject_dust_fills)
                 continue
             fill = fill_from_tx(tx, self._ts)
             ledger, effect = apply_fill(ledger, fill)

@@ -11,7 +11,8 @@ class BasePortfolioService(ABC):
     """Owns cash, positions and PnL of one strategy.
 
     Failure contract: ``apply_trades`` either applies every fill or raises ``AccountingError`` and
-    leaves the state unchanged.
+    leaves the state unchanged. A dust fill (``fills.is_dust_fill``: at or below the ledger's
+    precision) moves nothing and is skipped, never raised; the coordinator records it as rejected.
     """
 
     @abstractmethod

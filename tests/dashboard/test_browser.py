@@ -1,0 +1,317 @@
+"""The dashboard in headless Chromium: /dashboard against a real ``tradeloop serve --http`` with
+a replayed strategy, and the MCP App page inside a harness that plays the host.
+
+Every run saves screenshots at 400 px and 1280 px to bench/out/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.dashboard.browser import (
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    Served,
+    chromium_or_skip,
+    money,
+    signed,
+    start_server,
+    stop_server,
+)
+from tradeloop.dashboard.page import dashboard_html
+
+MAX_CYCLES = 400
+"""Bound on the cycles run to reach a closed trade and an open position."""
+WAIT_MS = 20_000
+TOKEN = "dashboard-browser-token"
+"""The server runs with a bearer token: every page below reaches it through the token."""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def served(browser, shared_data: Path, tmp_path_factory) -> Iterator[Served]:
+    server = start_server(shared_data, tmp_path_factory.mktemp("dash") / "t.db", token=TOKEN)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def traded(served: Served) -> str:
+    """A replayed BTC/ETH strategy stepped until it has closed a trade and holds a position."""
+    sid = served.call(
+        "create_strategy",
+        symbols=["BTC-USDT", "ETH-USDT"],
+        initial_capital=10_000,
+        name="dashboard-replay",
+    )["strategy_id"]
+    closed = False
+    for _ in range(MAX_CYCLES):
+        outcome = served.call("run_cycle_now", strategy_id=sid)
+        closed = closed or any(t["exit_ts"] for t in outcome["trades"])
+        if closed and outcome["open_positions"]:
+            return sid
+    raise AssertionError(f"no closed trade and open position within {MAX_CYCLES} cycles")
+
+
+def open_dashboard(browser, served: Served, sid: str, width: int = 1280):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            None if request.url.startswith(served.base) else outside.append(request.url)
+        ),
+    )
+    page.outside_requests = outside
+    page.goto(f"{served.base}/dashboard#s={sid}&token={TOKEN}")
+    assert "token" not in page.url  # kept for the tab, gone from the address bar
+    cycles = served.call("get_strategy", strategy_id=sid)["cycles"]
+    wait_for_stat(page, "cycles", str(cycles))
+    return page
+
+
+def wait_for_stat(page, key: str, text: str) -> None:
+    page.wait_for_function(
+        "([key, text]) => document.querySelector(`#stats [data-stat=${key}]`)?.textContent === text",
+        arg=[key, text],
+        timeout=WAIT_MS,
+    )
+
+
+def stat(page, key: str) -> str:
+    return page.inner_text(f"#stats [data-stat={key}]")
+
+
+def test_the_dashboard_shows_the_equity_positions_and_trades_the_tools_report(
+    browser, served: Served, traded: str
+) -> None:
+    page = open_dashboard(browser, served, traded)
+    detail = served.call("get_strategy", strategy_id=traded)
+    portfolio = served.call("get_portfolio", strategy_id=traded)
+    trades = served.call("list_trades", strategy_id=traded, newest_first=True, limit=25)["trades"]
+    charted = served.call("get_chart_series", strategy_id=traded)
+
+    assert stat(page, "equity") == money(detail["equity"])
+    assert stat(page, "pnl") == signed(detail["pnl"])
+    chart = page.locator("#equity-chart")
+    assert chart.get_attribute("data-points") == str(detail["cycles"]) == str(charted["cycles"])
+    assert float(chart.get_attribute("data-last")) == pytest.approx(detail["equity"])
+
+    rows = page.locator("#positions tbody tr[data-symbol]")
+    assert sorted(rows.evaluate_all("rows => rows.map(r => r.dataset.symbol)")) == sorted(
+        portfolio["positions"]
+    )
+    for symbol, position in portfolio["positions"].items():
+        cells = page.locator(f'#positions tr[data-symbol="{symbol}"] td').all_inner_texts()
+        assert cells[4] == money(position["mark_price"])
+        assert cells[5] == signed(position["unrealized_pnl"])
+        shown_qty = float(cells[2].replace(",", ""))
+        assert shown_qty == pytest.approx(abs(position["quantity"]), abs=1e-8)
+
+    shown = page.locator("#trades tbody tr[data-trade-id]")
+    assert shown.evaluate_all("rows => rows.map(r => r.dataset.tradeId)") == [
+        t["trade_id"] for t in trades
+    ]
+    traded_symbol = trades[0]["instrument"]["symbol"]
+    page.select_option("#symbol", traded_symbol)
+    assert int(page.locator("#price-chart").get_attribute("data-markers")) >= 1
+
+    newest = served.call("list_cycles", strategy_id=traded, newest_first=True, limit=1)
+    newest_id = newest["cycles"][0]["compose_id"]
+    page.wait_for_selector(f"#cycle >> text={newest_id}", timeout=WAIT_MS)
+    assert page.locator("#cycle [data-part=rationale]").inner_text()
+    assert page.outside_requests == []
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-1280.png"), full_page=True)
+    page.set_viewport_size({"width": 400, "height": 900})
+    page.wait_for_timeout(300)  # let the charts follow the new width before the picture
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-400.png"), full_page=True)
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
+    page.emulate_media(color_scheme="dark")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(13, 17, 23)"
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-400-dark.png"), full_page=True)
+    page.close()
+
+
+def test_a_cycle_completed_while_the_page_is_open_appears_without_reload(
+    browser, served: Served, traded: str
+) -> None:
+    page = open_dashboard(browser, served, traded)
+    page.evaluate("window.stillTheSamePage = true")
+    page.wait_for_selector("#conn[data-state=live]", timeout=WAIT_MS)
+    before = int(stat(page, "cycles"))
+
+    outcome = served.call("run_cycle_now", strategy_id=traded)
+
+    wait_for_stat(page, "cycles", str(before + 1))
+    page.wait_for_selector(f'#cycles [data-compose-id="{outcome["compose_id"]}"]', timeout=WAIT_MS)
+    assert page.evaluate("window.stillTheSamePage") is True
+    assert page.locator("#equity-chart").get_attribute("data-points") == str(before + 1)
+    detail = served.call("get_strategy", strategy_id=traded)
+    wait_for_stat(page, "equity", money(detail["equity"]))
+    page.close()
+
+
+def test_the_buttons_pause_resume_and_stop_the_strategy(browser, served: Served) -> None:
+    sid = served.call(
+        "create_strategy",
+        symbols=["BTC-USDT"],
+        initial_capital=1_000,
+        name="dashboard-buttons",  # hourly: a replay that takes minutes to reach the data's end
+    )["strategy_id"]
+    served.call("start_strategy", strategy_id=sid)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{served.base}/dashboard#s={sid}&token={TOKEN}")
+    badge = "#s-status"
+    page.wait_for_selector(f"{badge}[data-status=running]", timeout=WAIT_MS)
+
+    page.click("#btn-pause")
+    page.wait_for_selector(f"{badge}[data-status=paused]", timeout=WAIT_MS)
+    assert served.call("get_strategy", strategy_id=sid)["status"] == "paused"
+
+    page.click("#btn-resume")
+    page.wait_for_selector(f"{badge}[data-status=running]", timeout=WAIT_MS)
+    assert served.call("get_strategy", strategy_id=sid)["status"] == "running"
+
+    page.click("#btn-stop")
+    page.click("#btn-stop-yes")
+    page.wait_for_selector(f"{badge}[data-status=stopped]", timeout=WAIT_MS)
+    assert served.call("get_strategy", strategy_id=sid)["status"] == "stopped"
+    page.close()
+
+
+HARNESS = """<!doctype html>
+<html><body style="margin:0">
+<iframe id="app" sandbox="allow-scripts" style="display:block;width:100%;height:2600px;border:0">
+</iframe>
+<script>
+const recorded = RECORDED;
+window.hostLog = [];
+const frame = document.getElementById("app");
+const send = (message) => frame.contentWindow.postMessage({ jsonrpc: "2.0", ...message }, "*");
+window.addEventListener("message", (event) => {
+  if (event.source !== frame.contentWindow) return;
+  const m = event.data;
+  window.hostLog.push(m);
+  if (m.method === "ui/initialize") {
+    send({ id: m.id, result: {
+      protocolVersion: "2026-01-26",
+      hostInfo: { name: "test-harness", version: "1" },
+      hostCapabilities: { serverTools: {} },
+      hostContext: { theme: "dark", displayMode: "inline", platform: "web",
+        styles: { variables: { "--color-background-primary": "#101820" } } },
+    } });
+  } else if (m.method === "ui/notifications/initialized") {
+    send({ method: "ui/notifications/tool-input", params: { arguments: recorded.input } });
+    send({ method: "ui/notifications/tool-result", params: recorded.tools.get_digest });
+  } else if (m.method === "tools/call") {
+    const name = m.params.name;
+    const result = name === "get_cycle"
+      ? recorded.cycles[m.params.arguments.compose_id] : recorded.tools[name];
+    send({ id: m.id, result: result
+      || { isError: true, content: [{ type: "text", text: "not recorded: " + name }] } });
+  }
+});
+frame.srcdoc = PAGE;
+</script>
+</body></html>
+"""
+
+
+def _script_json(value: Any) -> str:
+    return json.dumps(value).replace("</", "<\\/")
+
+
+def test_the_app_page_renders_in_a_host_from_recorded_tool_results(
+    browser, served: Served, traded: str
+) -> None:
+    args = {"strategy_id": traded}
+    tools = {
+        name: served.raw(name, args)
+        for name in ("get_strategy", "get_portfolio", "get_digest", "get_chart_series")
+    }
+    tools["list_strategies"] = served.raw("list_strategies", {})
+    tools["list_trades"] = served.raw("list_trades", {**args, "newest_first": True, "limit": 200})
+    tools["list_cycles"] = served.raw("list_cycles", {**args, "newest_first": True, "limit": 25})
+    cycles = {
+        c["compose_id"]: served.raw("get_cycle", {"compose_id": c["compose_id"]})
+        for c in tools["list_cycles"]["structuredContent"]["cycles"][:3]
+    }
+    throwaway = served.call("create_strategy", symbols=["ETH-USDT"], initial_capital=500)
+    tools["stop_strategy"] = served.raw("stop_strategy", {"strategy_id": throwaway["strategy_id"]})
+    recorded = {"input": args, "tools": tools, "cycles": cycles}
+    harness = HARNESS.replace("RECORDED", _script_json(recorded)).replace(
+        "PAGE", _script_json(dashboard_html())
+    )
+
+    page = browser.new_page(viewport={"width": 400, "height": 2600})  # the whole frame painted
+    page.set_content(harness)
+    app = page.frame_locator("#app")
+    equity = tools["get_strategy"]["structuredContent"]["equity"]
+    app.locator("#stats [data-stat=equity]").filter(has_text=money(equity)).wait_for(
+        timeout=WAIT_MS
+    )
+    assert app.locator("html").get_attribute("data-theme") == "dark"
+    background = app.locator("body").evaluate("body => getComputedStyle(body).backgroundColor")
+    assert background == "rgb(16, 24, 32)"  # the host's style variable
+    positions = tools["get_portfolio"]["structuredContent"]["positions"]
+    symbols = app.locator("#positions tr[data-symbol]").evaluate_all(
+        "rows => rows.map(r => r.dataset.symbol)"
+    )
+    assert sorted(symbols) == sorted(positions)
+    log = page.evaluate("window.hostLog")
+    assert log[0]["method"] == "ui/initialize"
+    called = {m["params"]["name"] for m in log if m.get("method") == "tools/call"}
+    assert {"get_strategy", "get_portfolio", "get_digest", "get_chart_series"} <= called
+
+    app.locator("#btn-stop").click()
+    app.locator("#btn-stop-yes").click()
+    page.wait_for_function(
+        "() => window.hostLog.some(m => m.method === 'tools/call'"
+        " && m.params.name === 'stop_strategy')",
+        timeout=WAIT_MS,
+    )
+    stop = next(
+        m
+        for m in page.evaluate("window.hostLog")
+        if m.get("params", {}).get("name") == "stop_strategy"
+    )
+    assert stop["params"]["arguments"] == {"strategy_id": traded, "close_positions": False}
+    app.locator("#s-note").filter(has_text="stopped").wait_for(timeout=WAIT_MS)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "app-400-dark.png"), full_page=True)
+    page.close()
+
+
+def test_without_the_token_the_page_asks_for_it_then_loads_through_it(
+    browser, served: Served, traded: str
+) -> None:
+    page = browser.new_page(viewport={"width": 400, "height": 900})
+    page.goto(f"{served.base}/dashboard")
+    page.wait_for_selector("#auth", state="visible", timeout=WAIT_MS)
+    assert page.locator("#strategies tbody tr").count() == 0
+    page.fill("#auth-token", TOKEN)
+    page.click("#auth button[type=submit]")
+    page.wait_for_selector(f'#strategies tr[data-strategy-id="{traded}"]', timeout=WAIT_MS)
+    page.wait_for_selector("#conn[data-state=live]", timeout=WAIT_MS)
+    assert page.locator("#auth").is_hidden()
+    page.close()

@@ -1,0 +1,134 @@
+"""``/dashboard`` on ``tradeloop serve --http``: the dashboard page and its live event stream.
+
+    GET /dashboard          the page. It is static and holds no data: every number it shows comes
+                            from tool calls it sends to /mcp (one 2026-07-28 POST each), so /mcp's
+                            bearer token, validation and tool boundary apply unchanged.
+    GET /dashboard/events   server-sent events, one ``strategy`` event per stored cycle and status
+                            change (coalesced per strategy when they come faster than they are
+                            read); behind the bearer token when one is configured, as /mcp.
+
+Both validate Host and Origin as /mcp does (DNS-rebinding protection). The page's
+Content-Security-Policy allows no other origin: it cannot reach the network beyond this server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.auth.middleware.bearer_auth import RequireAuthMiddleware
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route, request_response
+
+from tradeloop.dashboard.page import dashboard_html
+from tradeloop.server.auth import SCOPE
+
+if TYPE_CHECKING:
+    from tradeloop.server.app import TradeloopServer
+    from tradeloop.services.models import ServiceEvent
+    from tradeloop.services.strategies import StrategyService
+
+DASHBOARD_PATH = "/dashboard"
+EVENTS_PATH = "/dashboard/events"
+POLL_S = 0.5
+"""How often an open event stream checks whether the server is shutting down."""
+KEEPALIVE_S = 15.0
+"""A comment line this often keeps proxies from closing an idle stream."""
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; img-src data: blob:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'self'",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+def dashboard_routes(
+    server: TradeloopServer,
+    security: TransportSecuritySettings,
+    closing: Callable[[], bool] = lambda: False,
+) -> list[Route]:
+    """The page and event-stream routes; ``closing`` tells open streams the server is stopping
+    (uvicorn waits for open responses before it shuts down)."""
+    guard = TransportSecurityMiddleware(security)
+
+    async def page(request: Request) -> Response:
+        refused = await guard.validate_request(request)
+        return refused or HTMLResponse(dashboard_html(), headers=PAGE_HEADERS)
+
+    async def events(request: Request) -> Response:
+        refused = await guard.validate_request(request)
+        if refused is not None:
+            return refused
+        state = server.app_state
+        if state is None:
+            return PlainTextResponse("tradeloop is not running", status_code=503)
+        try:
+            service = await state.service()
+        except ToolError as exc:
+            return PlainTextResponse(str(exc), status_code=503)
+        stream = _event_stream(service, service.subscribe(), closing)
+        return StreamingResponse(stream, media_type="text/event-stream", headers=STREAM_HEADERS)
+
+    endpoint: Any = events
+    if server.settings.auth is not None:
+        endpoint = RequireAuthMiddleware(request_response(events), [SCOPE])
+    return [
+        Route(DASHBOARD_PATH, page, methods=["GET"]),
+        Route(EVENTS_PATH, endpoint, methods=["GET"]),
+    ]
+
+
+async def _event_stream(
+    service: StrategyService,
+    queue: asyncio.Queue[ServiceEvent],
+    closing: Callable[[], bool],
+) -> AsyncIterator[str]:
+    try:
+        yield "retry: 2000\n: connected\n\n"
+        idle = 0.0
+        while not closing():
+            try:
+                first = await asyncio.wait_for(queue.get(), POLL_S)
+            except TimeoutError:
+                idle += POLL_S
+                if idle >= KEEPALIVE_S:
+                    idle = 0.0
+                    yield ": keepalive\n\n"
+                continue
+            idle = 0.0
+            for event in _latest_per_strategy(first, queue):
+                yield f"event: strategy\ndata: {json.dumps(event_payload(event))}\n\n"
+    finally:
+        service.unsubscribe(queue)
+
+
+def _latest_per_strategy(
+    first: ServiceEvent, queue: asyncio.Queue[ServiceEvent]
+) -> list[ServiceEvent]:
+    latest = {first.strategy_id: first}
+    while not queue.empty():
+        event = queue.get_nowait()
+        latest[event.strategy_id] = event
+    return list(latest.values())
+
+
+def event_payload(event: ServiceEvent) -> dict[str, Any]:
+    """What the page needs to know that a strategy changed (it then asks the tools for details)."""
+    cycle = event.cycle
+    return {
+        "strategy_id": event.strategy_id,
+        "name": event.name,
+        "status": event.status.value,
+        "reason": event.reason,
+        "compose_id": cycle.compose_id if cycle else None,
+        "ts": cycle.ts if cycle else None,
+        "equity": cycle.strategy_summary.equity if cycle else None,
+    }
