@@ -37,8 +37,21 @@ async def test_a_transition_the_status_does_not_allow_names_the_status(connect) 
     async with connect() as client:
         sid = (await create(client))["strategy_id"]
         text = await error(client, "resume_strategy", strategy_id=sid)
-        assert "it is created" in text and "resume needs one of: paused" in text
+        assert text.endswith("it is created, and that needs a strategy that is paused")
         assert (await ok(client, "get_strategy", strategy_id=sid))["status"] == "created"
+
+
+async def test_running_a_cycle_of_a_stopped_strategy_says_which_statuses_allow_it(
+    connect,
+) -> None:
+    async with connect() as client:
+        sid = (await create(client))["strategy_id"]
+        await ok(client, "stop_strategy", strategy_id=sid)
+        text = await error(client, "run_cycle_now", strategy_id=sid)
+    assert text == (
+        f"cannot run a cycle of strategy {sid}: it is stopped, and that needs a strategy that is "
+        "created, paused or running"
+    )
 
 
 async def test_an_unknown_strategy_id_is_a_tool_error_naming_it(connect) -> None:
@@ -123,7 +136,7 @@ async def test_delete_needs_a_stopped_strategy_and_then_removes_it(connect) -> N
     async with connect() as client:
         sid = (await create(client))["strategy_id"]
         await ok(client, "start_strategy", strategy_id=sid)
-        assert "delete needs one of: stopped" in await error(
+        assert "that needs a strategy that is stopped" in await error(
             client, "delete_strategy", strategy_id=sid
         )
         await ok(client, "stop_strategy", strategy_id=sid)

@@ -19,8 +19,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ListResourcesResult, PaginatedRequestParams
 
 from tradeloop.server.market import FeatureQueries, close_exchanges
 from tradeloop.server.strict import StrictServer
@@ -259,6 +261,19 @@ class TradeloopServer(StrictServer):
     dashboard's event stream), which the SDK hands no lifespan context."""
 
     app_state: AppState | None = None
+
+    async def _handle_list_resources(
+        self, ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
+    ) -> ListResourcesResult:
+        """The SDK's listing (static resources) plus every strategy's config, portfolio and
+        digest."""
+        from tradeloop.tools.resources import strategy_resources
+
+        listed = await super()._handle_list_resources(ctx, params)
+        state = ctx.lifespan_context
+        if isinstance(state, AppState):
+            listed.resources.extend(await strategy_resources(state))
+        return listed
 
 
 def build_server(
