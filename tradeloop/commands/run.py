@@ -59,6 +59,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with --replay: simulated time runs this many times wall time (default: flat out)",
     )
     parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="with --replay: leave out bad candle rows (counted in a warning) instead of refusing",
+    )
+    parser.add_argument(
         "--max-cycles", type=int, help="pause each strategy after this many cycles in this run"
     )
     parser.add_argument(
@@ -92,7 +97,11 @@ async def _run(args: argparse.Namespace) -> int:
     _check_live(strategies, confirmed=args.confirm_live, enabled=settings.live_trading_enabled)
     spec = None
     if settings.replay_dir is not None:
-        spec = ReplaySpec(data_dir=str(settings.replay_dir.resolve()), speed=args.speed)
+        spec = ReplaySpec(
+            data_dir=str(settings.replay_dir.resolve()),
+            speed=args.speed,
+            skip_bad_rows=args.skip_bad_rows,
+        )
     stop = _Stop()
     stop.install()
     async with StrategyService.open(settings) as svc:

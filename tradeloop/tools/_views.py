@@ -73,7 +73,7 @@ def user_request(
     composer: str,
     strategy_prompt: str | None,
     template: str,
-    feature_intervals: list[str],
+    feature_intervals: list[str] | None,
     exchange: str,
     market_type: str,
     trading_mode: str,
