@@ -100,7 +100,9 @@ class StrategySummaryView(_Result):
 
 
 class ReplayView(_Result):
-    data_dir: str = Field(description="Folder name of the replayed candle files.")
+    data_dir: str = Field(
+        description="Folder of the replayed candle files (absolute, as the server resolved it)."
+    )
     venue: str | None = None
     start_ms: int | None = None
     end_ms: int | None = None
