@@ -317,6 +317,7 @@ async def run_backtest(
     clock = SimulatedClock(0)
     source = replay_source(spec, request, clock)
     window = plan_window(source, request, spec)
+    clock.set(window.start_ms)  # the fresh account is as of the first cycle, never epoch 0
     run_id = run_id or new_id("bt")
     llm = _llm_client(request, spec, llm_client) if agent is None else None
     recorder = (
