@@ -29,7 +29,12 @@ def register(server: MCPServer) -> None:
     for suffix, fn, title, description in (
         ("config", strategy_config, "Strategy config", "Status and normalized configuration."),
         ("portfolio", strategy_portfolio, "Strategy portfolio", "Cash, positions, equity, limits."),
-        ("digest", strategy_digest, "Strategy digest", "Per-instrument stats, Sharpe, drawdown."),
+        (
+            "digest",
+            strategy_digest,
+            "Strategy digest",
+            "Per-instrument stats, Sharpe, Sortino, drawdown.",
+        ),
     ):
         server.resource(
             f"{BASE}/{suffix}",
