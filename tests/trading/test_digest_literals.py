@@ -11,10 +11,16 @@ round trip wins when its realized PnL minus its round-trip fees is above zero; w
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import pytest
 
-from tradeloop.trading.history.digest import RollingDigestBuilder
+from tradeloop.trading.history.digest import (
+    DigestState,
+    RollingDigestBuilder,
+    sharpe_ratio,
+    to_digest,
+)
 from tradeloop.trading.models import (
     CycleResult,
     InstrumentRef,
@@ -211,3 +217,42 @@ async def test_a_closed_trade_without_pnl_or_holding_time_counts_as_zero_of_each
         0,
     )
     assert entry.last_trade_ts == HOUR_MS
+
+
+async def test_equity_below_one_quote_unit_still_has_returns() -> None:
+    # the 100 -> 110 -> 99 -> 108.9 series scaled down 200 times: the same returns and Sharpe
+    digest = await digest_of([cycle(i, e) for i, e in enumerate([0.5, 0.55, 0.495, 0.5445])])
+    assert digest.sharpe_ratio == pytest.approx(math.sqrt(730), rel=1e-9)
+    assert sharpe_ratio([0.5, 0.55, 0.495, 0.5445], 3600) == pytest.approx(math.sqrt(730))
+
+
+def test_the_plain_sharpe_function_skips_a_zero_point_and_has_none_for_a_flat_series() -> None:
+    assert sharpe_ratio([100, 0, 50, 60], 3600) == pytest.approx(
+        -0.4 / math.sqrt(0.72) * math.sqrt(8760)
+    )
+    assert sharpe_ratio([100, 100, 100], 3600) is None
+    assert sharpe_ratio([100, 110], 3600) is None
+
+
+def test_a_state_given_only_its_equity_window_computes_the_same_digest() -> None:
+    state = DigestState(
+        interval_s=3600,
+        window=500,
+        initial_capital=100.0,
+        equity=deque([100.0, 110.0, 99.0, 108.9]),
+        last_equity=108.9,
+        ts=5,
+    )
+    digest = to_digest(state, ts=123)
+    assert digest.sharpe_ratio == pytest.approx(math.sqrt(730), rel=1e-9)
+    assert digest.ts == 123
+    assert to_digest(state).ts == 5
+
+
+async def test_a_small_net_gain_is_a_win_and_a_trade_without_times_has_no_last_time() -> None:
+    small = trade("BTC-USDT", 1.5, 1.0, 0, HOUR_MS)  # net +0.5
+    timeless = trade("ETH-USDT", None, 0.0, 0, None).model_copy(update={"entry_ts": None})
+    digest = await digest_of([cycle(0, 100, [small, timeless])])
+    assert digest.by_instrument["BTC-USDT"].win_rate == 1.0
+    eth = digest.by_instrument["ETH-USDT"]
+    assert (eth.trade_count, eth.last_trade_ts) == (0, None)

@@ -63,6 +63,13 @@ def describe_validation_error(
     exc: ValidationError, rename: Callable[[tuple[Any, ...]], str] | None = None
 ) -> str:
     """``initial_capital: must be greater than 0 (got -5)``, one field per clause."""
+    return "; ".join(validation_clauses(exc, rename))
+
+
+def validation_clauses(
+    exc: ValidationError, rename: Callable[[tuple[Any, ...]], str] | None = None
+) -> list[str]:
+    """One ``field: what is wrong (got value)`` per problem (at most ``_MAX_FIELDS``)."""
     clauses = []
     for error in exc.errors(include_url=False)[:_MAX_FIELDS]:
         loc = tuple(error.get("loc", ()))
@@ -75,7 +82,7 @@ def describe_validation_error(
     more = len(exc.errors()) - _MAX_FIELDS
     if more > 0:
         clauses.append(f"and {more} more")
-    return "; ".join(clauses)
+    return clauses
 
 
 def _short(value: Any) -> str:
