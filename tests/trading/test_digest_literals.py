@@ -221,7 +221,9 @@ async def test_a_closed_trade_without_pnl_or_holding_time_counts_as_zero_of_each
 
 async def test_equity_below_one_quote_unit_still_has_returns() -> None:
     # the 100 -> 110 -> 99 -> 108.9 series scaled down 200 times: the same returns and Sharpe
-    digest = await digest_of([cycle(i, e) for i, e in enumerate([0.5, 0.55, 0.495, 0.5445])])
+    digest = await digest_of(
+        [cycle(i, e) for i, e in enumerate([0.55, 0.495, 0.5445], start=1)], initial=0.5
+    )
     assert digest.sharpe_ratio == pytest.approx(math.sqrt(730), rel=1e-9)
     assert sharpe_ratio([0.5, 0.55, 0.495, 0.5445], 3600) == pytest.approx(math.sqrt(730))
 
@@ -244,7 +246,8 @@ def test_a_state_given_only_its_equity_window_computes_the_same_digest() -> None
         ts=5,
     )
     digest = to_digest(state, ts=123)
-    assert digest.sharpe_ratio == pytest.approx(math.sqrt(730), rel=1e-9)
+    assert digest.sharpe_ratio_recent == pytest.approx(math.sqrt(730), rel=1e-9)
+    assert digest.sharpe_ratio is None  # the whole history's sums were not given
     assert digest.ts == 123
     assert to_digest(state).ts == 5
 
