@@ -49,7 +49,7 @@ from tradeloop.backtest.stats import EquityPoint, compute_stats, equity_point
 from tradeloop.trading._internal.runtime import Components, StrategyRuntime
 from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
 from tradeloop.trading.clock import SimulatedClock
-from tradeloop.trading.data.replay import ReplayMarketDataSource
+from tradeloop.trading.data.replay import FileSeriesCache, ReplayMarketDataSource
 from tradeloop.trading.decision.interfaces import BaseComposer
 from tradeloop.trading.errors import ConfigError, OperationalError, TemporaryError
 from tradeloop.trading.history.recorder import InMemoryHistoryRecorder
@@ -305,7 +305,7 @@ async def run_backtest(
     """
     request = paper_request(spec.request)
     clock = SimulatedClock(0)
-    source = ReplayMarketDataSource(data_files(spec, request), clock)
+    source = ReplayMarketDataSource(data_files(spec, request), clock, series_cache=_FILES)
     window = plan_window(source, request, spec)
     run_id = run_id or new_id("bt")
     llm = _llm_client(request, spec, llm_client) if agent is None else None
@@ -374,6 +374,10 @@ async def _store(db: Database, run: BacktestRun) -> None:
         reason=stored_reason(run.status, run.stop_reason),
     )
 
+
+_FILES = FileSeriesCache()
+"""Candle files read by this process's backtests (until they change): a sweep or a repeated run
+reads each file, and computes its indicator frame (shared by series), once."""
 
 _gc_depth = 0
 
@@ -730,7 +734,7 @@ async def estimate_backtest(spec: BacktestSpec) -> CostEstimate | None:
     if request.trading_config.composer != "llm":
         return None
     clock = SimulatedClock(0)
-    source = ReplayMarketDataSource(data_files(spec, request), clock)
+    source = ReplayMarketDataSource(data_files(spec, request), clock, series_cache=_FILES)
     window = plan_window(source, request, spec)
     llm = _llm_client(request, spec, None)
     runtime = await DefaultStrategyAgent().create_runtime(

@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from tradeloop.trading.constants import SECONDS_PER_YEAR
 from tradeloop.trading.history.interfaces import BaseDigestBuilder
 from tradeloop.trading.models import (
@@ -77,6 +79,29 @@ def _scaled_return(before: float, after: float) -> int | None:
     if shift < 0:
         raise ValueError(f"{after / before - 1!r} is not a multiple of 2**-{_SCALE_BITS}")
     return numerator << shift
+
+
+_CHUNK_IN_PYTHON = 200
+"""Shorter arrays are summed as Python ints: cheaper than a dozen numpy calls."""
+_LIMB_BITS, _CHUNK = 21, 1 << 19
+"""Squares summed exactly in uint64: |v| < 2**63 splits into three 21-bit limbs, whose pairwise
+products (< 3 * 2**42 per element and weight) summed over 2**19 elements stay below 2**64."""
+
+
+def _sum_of_squares(values: np.ndarray) -> int:
+    """The exact sum of the squares of int64 ``values``, as a Python int."""
+    if len(values) < _CHUNK_IN_PYTHON:
+        return sum(v * v for v in values.tolist())
+    a = np.abs(values).astype(np.uint64)
+    mask = np.uint64((1 << _LIMB_BITS) - 1)
+    limbs = (a & mask, (a >> np.uint64(_LIMB_BITS)) & mask, a >> np.uint64(2 * _LIMB_BITS))
+    total = 0
+    for start in range(0, len(a), _CHUNK):
+        x0, x1, x2 = (limb[start : start + _CHUNK] for limb in limbs)
+        weights = (x0 * x0, 2 * x0 * x1, 2 * x0 * x2 + x1 * x1, 2 * x1 * x2, x2 * x2)
+        for k, terms in enumerate(weights):
+            total += int(terms.sum(dtype=np.uint64)) << (_LIMB_BITS * k)
+    return total
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,10 +238,46 @@ class DigestAccumulator:
         the arithmetic of ``fold`` but no ``CycleResult`` (a backtest's fast-forwarded stretch)."""
         if not ts:
             return
-        for value in equity:
-            self._fold_equity(value)
+        if not self._fold_equity_path(np.asarray(equity, dtype=np.float64)):
+            for value in equity:
+                self._fold_equity(value)
         self._fees, self._realized, self._ts = fees_paid, realized_pnl, ts[-1]
         self._frozen = None
+
+    def _fold_equity_path(self, values: np.ndarray) -> bool:
+        """``_fold_equity`` for each of ``values`` in numpy, to the same bits: the returns are the
+        same IEEE quotients, each added once (and removed once it leaves the window) as the same
+        exact ints; peak and drawdown are the same running max and quotients. False (nothing
+        changed) when a scaled return would not fit an int64: the caller then folds one by one."""
+        window, m = self._equity, len(values)
+        old, maxlen = len(window), window.maxlen or 0
+        points = np.concatenate((np.fromiter(window, np.float64, old), values))
+        before, after = points[:-1], points[1:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scaled = (after / before - 1) * float(1 << _SCALE_BITS)
+        valid = before > 0
+        if not bool(np.all(np.abs(scaled[valid]) < 2.0**62)):
+            return False
+        exact = np.where(valid, scaled, 0.0)
+        if not bool(np.all(exact == np.floor(exact))):
+            raise ValueError(f"an equity return is not a multiple of 2**-{_SCALE_BITS}")
+        ints = exact.astype(np.int64)
+        added = slice(max(0, old - 1), old + m - 1)
+        removed = slice(0, max(0, old + m - maxlen))
+        for part, sign in ((added, 1), (removed, -1)):
+            kept = ints[part][valid[part]]
+            self._count += sign * len(kept)
+            self._total += sign * sum(kept.tolist())
+            self._squares += sign * _sum_of_squares(kept)
+        start = values if self._peak is None else np.concatenate(([self._peak], values))
+        peaks = np.maximum.accumulate(start)[-m:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            drawdowns = np.where(peaks > 0, (peaks - values) / peaks * 100, 0.0)
+        self._peak = float(peaks[-1])
+        self._max_drawdown = max(self._max_drawdown, float(drawdowns.max()))
+        window.extend(values.tolist())
+        self._last = float(values[-1])
+        return True
 
     def _fold_equity(self, equity: float) -> None:
         window = self._equity
