@@ -418,6 +418,15 @@ def paper_request(request: UserRequest) -> UserRequest:
     return request.model_copy(update={"exchange_config": paper})
 
 
+def spec_window(spec: BacktestSpec) -> Window:
+    """The cycle times ``run_backtest(spec)`` would run, without running it."""
+    request = paper_request(spec.request)
+    source = ReplayMarketDataSource(
+        data_files(spec, request), SimulatedClock(0), series_cache=_FILES
+    )
+    return plan_window(source, request, spec)
+
+
 def plan_window(source: ReplayMarketDataSource, request: UserRequest, spec: BacktestSpec) -> Window:
     """Cycle times: multiples of ``decide_interval`` from the warm start (or ``spec.start_ms``, if
     later) to the data's end (or ``spec.end_ms``, if earlier)."""
