@@ -1,5 +1,3 @@
-import sys
+from tradeloop.cli import entry
 
-from tradeloop.cli import main
-
-sys.exit(main())
+entry()

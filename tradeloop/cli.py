@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import sys
+from typing import NoReturn
 
-COMMANDS = ("serve", "run", "backtest", "candles")
+COMMANDS = ("serve", "run", "backtest", "compare", "candles")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -50,5 +53,18 @@ def main(argv: list[str] | None = None) -> int:
     return int(args.handler(args) or 0)
 
 
+def entry() -> NoReturn:
+    """The console entry: run the command, then leave at once. The command has closed what it
+    opened; the interpreter's own teardown of pandas, numba and the rest takes over a second,
+    which would hold a ``tradeloop serve`` or ``run`` past the 2 s a service manager gives it
+    after SIGTERM."""
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -35,8 +35,10 @@ class Settings(BaseModel):
     misfire_grace_s: float = Field(default=30.0, gt=0)
     """A slot that cannot start this many seconds after its time is skipped (capped at half the
     strategy's interval, so a late start can never be mistaken for the next slot)."""
-    shutdown_grace_s: float = Field(default=30.0, ge=0)
-    """On shutdown, cycles in flight get this long to finish before they are abandoned."""
+    shutdown_grace_s: float = Field(default=1.0, ge=0)
+    """On shutdown, cycles in flight get this long to finish before they are abandoned (safe: a
+    cycle's transaction commits whole or not at all). Short, so that the process is gone within
+    2 s of SIGTERM, before a service manager kills it."""
     live_trading_enabled: bool = False
     anthropic_api_key: SecretStr | None = None
     http_token: SecretStr | None = None

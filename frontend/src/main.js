@@ -1,7 +1,7 @@
 // The dashboard page. One code path for both modes: every number comes from a tool call, made
 // through the host bridge (MCP App) or by POSTing to /mcp (/dashboard on `tradeloop serve --http`).
 
-import { AuthRequired, appCaller, followEvents, httpCaller, saveToken, tokenFromLocation } from "./api.js";
+import { AuthRequired, appCaller, followEvents, httpCaller, readFragment, saveToken } from "./api.js";
 import { createHostBridge } from "./bridge.js";
 import { EquityChart, PriceChart } from "./charts.js";
 import * as fmt from "./format.js";
@@ -451,10 +451,8 @@ async function startApp() {
 }
 
 function startHttp() {
-  tokenFromLocation();
+  state.selected = readFragment();
   call = httpCaller();
-  const fromHash = /(?:^#|&)s=([^&]+)/.exec(window.location.hash);
-  if (fromHash) state.selected = decodeURIComponent(fromHash[1]);
   $("auth").addEventListener("submit", (event) => {
     event.preventDefault();
     saveToken($("auth-token").value.trim());

@@ -34,7 +34,7 @@ def test_hold_curve_buys_equal_weights_and_sells_at_the_end_less_fees_and_slippa
     assert result.curve[-1].fees_paid == pytest.approx(entry_fees + exit_fees)
     assert final == pytest.approx(1000 * 1.2 * (1 - s) * (1 - f) / ((1 + s) * (1 + f)))
     exits = [t for t in result.trades if t.exit_price is not None]
-    assert [t.realized_pnl - t.fee_cost for t in exits] == pytest.approx(
+    assert [t.realized_pnl - t.round_trip_fees for t in exits] == pytest.approx(
         [qty_a * 120 * (1 - s) * (1 - f) - 500, qty_b * 60 * (1 - s) * (1 - f) - 500]
     )
 

@@ -11,7 +11,7 @@ from tests.execution.harness import SENTINEL_KEY, credentials, open_rig
 from tests.fakes import instruction, snapshot
 from tradeloop.trading.errors import OperationalError
 from tradeloop.trading.execution.ccxt_trading import LiveOrderConfig
-from tradeloop.trading.execution.client_ids import client_order_id
+from tradeloop.trading.execution.client_ids import client_order_id, order_keys
 from tradeloop.trading.execution.intents import IntentStatus
 from tradeloop.trading.execution.venues import venue_profile
 from tradeloop.trading.models import MarketType, TradeAction, TradeSide, TxStatus
@@ -44,7 +44,8 @@ async def test_a_market_open_sets_leverage_and_margin_then_fills_once_under_its_
     rig = await open_rig()
     try:
         [tx] = await rig.gateway.execute([open_long(0.01)], PRICES)
-        cid = client_order_id("c_1", 0, PROFILE)
+        [key] = order_keys("s_live", [open_long(0.01)])
+        cid = client_order_id(key, PROFILE)
         assert (tx.status, tx.filled_qty, tx.avg_exec_price) == (TxStatus.FILLED, 0.01, 50000.0)
         assert tx.client_order_id == cid and tx.exchange_order_id is not None
         assert tx.fee_cost == pytest.approx(0.2)  # read from the order's trades

@@ -4,6 +4,7 @@ closed when the server stops."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -44,3 +45,32 @@ async def test_without_any_client_the_service_still_opens_so_strategies_resume(s
         with anyio.fail_after(10):
             await opener.opened.wait()
     assert opener.closed.is_set()
+
+
+class HangingOpener:
+    """Opening never finishes (a slow disk, a stuck import) until cancelled."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.cleaned_up = asyncio.Event()
+
+    @asynccontextmanager
+    async def __call__(self, _settings: object) -> AsyncIterator[object]:
+        self.entered.set()
+        try:
+            await asyncio.Event().wait()
+            yield object()
+        finally:
+            self.cleaned_up.set()
+
+
+async def test_a_shutdown_while_the_service_is_opening_abandons_the_opening_at_once(
+    settings,
+) -> None:
+    opener = HangingOpener()
+    app = http_app(build_server(settings, open_service=opener))
+    async with app.router.lifespan_context(app):
+        await opener.entered.wait()
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 2.0  # not the 60 s the lifespan gives an open service
+    assert opener.cleaned_up.is_set()

@@ -88,3 +88,25 @@ def test_run_refuses_a_live_config_without_confirm_live_and_the_environment_sett
     assert "--confirm-live on the command line and TRADELOOP_LIVE_TRADING=1" in unconfirmed.stderr
     assert "needs TRADELOOP_LIVE_TRADING=1 in the environment. Nothing was started" in unset.stderr
     assert not db.exists()
+
+
+def test_run_replay_refuses_a_corrupt_candle_file_naming_the_file_and_line(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    replay = tmp_path / "candles"
+    replay.mkdir()
+    lines = (shared_data / "binance_spot_BTCUSDT_1h.csv").read_text().splitlines()[:400]
+    ts = lines[250].split(",")[0]
+    lines[250] = f"{ts},60000,59000,61000,60000,1"  # high below low, on line 251
+    (replay / "binance_spot_BTCUSDT_1h.csv").write_text("\n".join(lines) + "\n")
+    config = tmp_path / "strategy.json"
+    config.write_text(replay_request(symbols=["BTC-USDT"], strategy_name="btc").model_dump_json())
+    args = ("run", "--config", str(config), "--replay", str(replay), "--max-cycles", "2")
+    refused = tradeloop(*args, "--db", str(tmp_path / "strict.db"))
+    assert refused.returncode == 2
+    assert "binance_spot_BTCUSDT_1h.csv line 251: high 59000 is below low 61000" in refused.stderr
+    assert not [line for line in refused.stderr.splitlines() if line.startswith("cycle ")]
+    lenient = tradeloop(*args, "--db", str(tmp_path / "lenient.db"), "--skip-bad-rows")
+    assert lenient.returncode == 0, lenient.stderr
+    assert "skipped 1 bad rows (first at line 251: high 59000 is below low 61000)" in lenient.stderr
+    assert len([line for line in lenient.stderr.splitlines() if line.startswith("cycle ")]) == 2

@@ -92,3 +92,14 @@ async def test_the_chart_series_of_an_unknown_strategy_is_a_clear_error(replay_s
         result = await client.call_tool("get_chart_series", {"strategy_id": "s_0000000000000000"})
     assert result.is_error
     assert "s_0000000000000000" in result.content[0].text
+
+
+async def test_a_backtest_run_opens_in_the_dashboard_by_its_run_id(replay_settings) -> None:
+    window = {"start": "2025-01-01", "end": "2025-01-03"}
+    async with connector(replay_settings, "auto")() as client:
+        run = await ok(client, "run_backtest", symbols=["BTC-USDT"], initial_capital=1000, **window)
+        charted = await ok(client, "get_chart_series", strategy_id=run["run_id"])
+        cycles = await ok(client, "list_cycles", strategy_id=run["run_id"], limit=500)
+    assert charted["cycles"] == len(cycles["cycles"]) == run["cycles_done"] > 0
+    assert charted["equity"][-1][1] == pytest.approx(run["stats"]["final_equity"])
+    assert [p["symbol"] for p in charted["prices"]] == ["BTC-USDT"]

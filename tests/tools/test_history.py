@@ -32,7 +32,7 @@ async def test_get_digest_equals_the_digest_computed_from_the_listed_trades_and_
         mine = [t for t in closed if t["instrument"]["symbol"] == symbol]
         assert entry["trade_count"] == len(mine) == 2
         assert entry["realized_pnl"] == pytest.approx(sum(t["realized_pnl"] for t in mine))
-        wins = sum(1 for t in mine if t["realized_pnl"] - t["fee_cost"] > 0)
+        wins = sum(1 for t in mine if t["realized_pnl"] - t["round_trip_fees"] > 0)
         assert entry["win_rate"] == pytest.approx(wins / len(mine))
         assert entry["avg_holding_ms"] == sum(t["holding_ms"] for t in mine) // len(mine)
         assert entry["last_trade_ts"] == max(
@@ -54,6 +54,42 @@ async def test_get_digest_equals_the_digest_computed_from_the_listed_trades_and_
     per_cycle = statistics.mean(returns) / statistics.stdev(returns)
     expected = per_cycle * math.sqrt(365 * 24 * 3600 / interval_s)
     assert digest["sharpe_ratio"] == pytest.approx(expected, rel=1e-9)
+
+
+async def test_each_fee_appears_once_in_list_trades_and_they_add_up_to_fees_paid(
+    connect_trading,
+) -> None:
+    async with connect_trading() as client:
+        sid = (await create(client))["strategy_id"]
+        outcomes = await run_cycles(client, sid, 5)  # open, close, open, close, open
+        trades = (await ok(client, "list_trades", strategy_id=sid, limit=500))["trades"]
+        portfolio = await ok(client, "get_portfolio", strategy_id=sid)
+        digest = await ok(client, "get_digest", strategy_id=sid)
+        fills = [
+            tx
+            for o in outcomes
+            for tx in (await ok(client, "get_cycle", compose_id=o["compose_id"]))["tx_results"]
+            if tx["filled_qty"] > 0
+        ]
+        strategy = await ok(client, "get_strategy", strategy_id=sid)
+        fee_rate = strategy["config"]["fee_bps"] / 10_000
+    paid = sum(tx["filled_qty"] * tx["avg_exec_price"] * fee_rate for tx in fills)
+    assert len(fills) == 10 and paid > 0
+    assert sum(t["fee_cost"] for t in trades) == pytest.approx(paid, rel=1e-9)
+    assert portfolio["fees_paid"] == pytest.approx(paid, rel=1e-9)
+    assert digest["fees_paid"] == pytest.approx(paid, rel=1e-9)
+    for symbol in ("BTC-USDT", "ETH-USDT"):
+        mine = [t for t in trades if t["instrument"]["symbol"] == symbol]
+        opens = [t for t in mine if t["exit_price"] is None]
+        closes = [t for t in mine if t["exit_price"] is not None]
+        assert len(opens) == 3 and len(closes) == 2
+        for opened, closed in zip(opens, closes, strict=False):  # each close ends the open before
+            exit_fee = closed["quantity"] * closed["exit_price"] * fee_rate
+            assert closed["fee_cost"] == pytest.approx(exit_fee, rel=1e-9)
+            assert closed["round_trip_fees"] == pytest.approx(
+                exit_fee + opened["fee_cost"], rel=1e-9
+            )
+            assert opened["round_trip_fees"] is None
 
 
 async def test_list_trades_pages_with_a_cursor_and_filters_by_symbol(connect_trading) -> None:

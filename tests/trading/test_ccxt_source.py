@@ -223,6 +223,25 @@ async def test_perpetual_snapshot_adds_funding_rate_and_open_interest() -> None:
     }
 
 
+async def test_a_failing_open_interest_read_leaves_that_feature_out_and_keeps_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source, exchange = perpetual_source(T0 + 10 * HOUR_MS)
+    answer = exchange._answer
+
+    def no_open_interest(path: str, query: dict[str, str]) -> Any:
+        if path.endswith("/openInterest"):
+            raise ccxt.ExchangeNotAvailable("binance GET /fapi/v1/openInterest 503")
+        return answer(path, query)
+
+    exchange._answer = no_open_interest  # type: ignore[method-assign]
+    snapshot = await source.get_market_snapshot(["BTC-USDT"])
+    assert snapshot["BTC-USDT"]["price"] == 64005.01
+    assert snapshot["BTC-USDT"]["funding_rate"] == 0.0001
+    assert "open_interest" not in snapshot["BTC-USDT"]
+    assert "fetchOpenInterest" in caplog.text and "left out" in caplog.text
+
+
 async def test_an_unreachable_venue_is_temporary_and_the_message_hides_the_api_key() -> None:
     source, exchange = spot_source(T0 + 10 * HOUR_MS)
     exchange.apiKey = API_KEY

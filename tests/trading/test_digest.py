@@ -55,7 +55,8 @@ def cycles(count: int, seed: int = 7) -> list[CycleResult]:
                     exit_ts=i * HOUR_S * 1000,
                     realized_pnl=pnl,
                     holding_ms=2 * HOUR_S * 1000,
-                    fee_cost=1.5,
+                    fee_cost=0.75,
+                    round_trip_fees=1.5,
                 )
             )
         out.append(
@@ -108,7 +109,9 @@ async def test_the_rolling_digest_equals_an_independent_computation() -> None:
         entry = digest.by_instrument[symbol]
         assert entry.trade_count == len(mine)
         assert entry.realized_pnl == pytest.approx(sum(t.realized_pnl or 0 for t in mine))
-        wins = sum(1 for t in mine if (t.realized_pnl or 0) - t.fee_cost > 0)
+        wins = sum(
+            1 for t in mine if (t.realized_pnl or 0) - t.fee_cost > 0
+        )  # fee_cost: round trip
         assert entry.win_rate == pytest.approx(wins / len(mine))
         assert entry.last_trade_ts == mine[-1].exit_ts
     assert list(digest.by_instrument) == sorted(digest.by_instrument)

@@ -47,7 +47,8 @@ class RefStep:
     opened_qty: Fraction = F(0)
     realized: Fraction = F(0)
     open_fee: Fraction = F(0)
-    close_fees: Fraction = F(0)  # close fee share + entry fees of the closed part
+    close_fee: Fraction = F(0)  # this fill's fee share for the closed part
+    round_trip_fees: Fraction = F(0)  # close fee share + entry fees of the closed part
 
 
 @dataclass
@@ -78,7 +79,8 @@ class RefAccount:
             realized += pnl
             cash += signed_closed * price if self.spot else pnl
             step.closed_qty, step.realized = closed, pnl
-            step.close_fees = fee * closed / qty + fees_removed
+            step.close_fee = fee * closed / qty
+            step.round_trip_fees = step.close_fee + fees_removed
             left = pos.quantity - signed_closed
             if left == 0:
                 del positions[symbol]
@@ -147,7 +149,8 @@ def run_against_model(market: MarketType, capital: str, steps) -> None:
         assert F(effect.opened_qty) == expected.opened_qty
         assert close(effect.realized_pnl, expected.realized)
         assert close(effect.open_fee, expected.open_fee)
-        assert close(effect.close_fees, expected.close_fees)
+        assert close(effect.close_fee, expected.close_fee)
+        assert close(effect.round_trip_fees, expected.round_trip_fees)
         assert_matches(ledger, ref)
 
 
@@ -195,7 +198,8 @@ def test_buying_back_a_short_higher_realizes_a_loss_net_of_both_fees() -> None:
     ledger, _ = do(perp(), SELL, "2", "100", fee="0.4")
     ledger, effect = do(ledger, BUY, "2", "110", fee="0.44")
     assert effect.realized_pnl == D("-20")
-    assert effect.close_fees == D("0.84")  # the close fee plus the entry fee of what closed
+    assert effect.close_fee == D("0.44")
+    assert effect.round_trip_fees == D("0.84")  # the close fee plus the entry fee of what closed
     assert ledger.fees_paid == D("0.84")
     assert ledger.cash == D("979.16")  # 1000 - 20 - 0.4 - 0.44
     assert ledger.positions == {}
@@ -207,7 +211,8 @@ def test_a_spot_partial_sell_with_fees_on_both_sides() -> None:
     ledger, _ = do(ledger, BUY, "2", "110", fee="0.22")  # avg 105, cost 420
     ledger, effect = do(ledger, SELL, "1", "120", fee="0.12")
     assert effect.realized_pnl == D("15")  # 120 - 105
-    assert effect.close_fees == D("0.225")  # 0.12 + a quarter of 0.42
+    assert effect.close_fee == D("0.12")
+    assert effect.round_trip_fees == D("0.225")  # 0.12 + a quarter of 0.42
     assert ledger.cash == D("699.46")  # 1000 - 200.2 - 220.22 + 120 - 0.12
     position = ledger.positions["BTC-USDT"]
     assert (position.quantity, position.cost, position.entry_fees) == (D("3"), D("315"), D("0.315"))
@@ -220,7 +225,11 @@ def test_a_flip_from_short_to_long_closes_the_short_and_opens_the_rest_at_the_fi
     assert effect.realized_pnl == D("20")
     assert (effect.closed_qty, effect.opened_qty) == (D("1"), D("2"))
     assert (effect.closed_type, effect.opened_type) == (TradeType.SHORT, TradeType.LONG)
-    assert (effect.open_fee, effect.close_fees) == (D("0.2"), D("0.1"))
+    assert (effect.open_fee, effect.close_fee, effect.round_trip_fees) == (
+        D("0.2"),
+        D("0.1"),
+        D("0.1"),
+    )
     assert ledger.cash == D("1019.7")
     position = ledger.positions["BTC-USDT"]
     assert (position.quantity, position.cost, position.entry_ts) == (D("2"), D("160"), 2)
@@ -288,7 +297,7 @@ def test_a_full_close_removes_the_exact_cost_and_entry_fee_however_many_decimals
     ledger, _ = do(perp(), BUY, "0.00000001", "1.0000000000001", fee="0.00000000000000000001")
     ledger, effect = do(ledger, SELL, "0.00000001", "2")
     assert effect.realized_pnl == D("0.000000009999999999999")
-    assert effect.close_fees == D("0.00000000000000000001")
+    assert effect.round_trip_fees == D("0.00000000000000000001")
     assert ledger.realized_pnl == D("0.000000009999999999999")
     assert ledger.positions == {}
 
@@ -329,3 +338,56 @@ def test_marking_keeps_every_other_field_and_leaves_unpriced_symbols_alone() -> 
     )
     assert marked.equity == D("1039.8")  # 1000 - 0.2 fee + 2 x (120 - 100)
     assert before.mark_price == D("100") and ledger.with_marks({"BTC-USDT": D("100")}) is ledger
+
+
+def test_an_open_records_its_levels_and_an_add_raises_leverage_and_replaces_given_levels() -> None:
+    ledger, _ = apply_fill(
+        perp(),
+        Fill(
+            "BTC-USDT",
+            BUY,
+            D("1"),
+            D("100"),
+            D("0"),
+            ts=1,
+            leverage=D(2),
+            stop_loss=D(90),
+            take_profit=D(150),
+        ),
+    )
+    opened = ledger.positions["BTC-USDT"]
+    assert (opened.mark_price, opened.leverage, opened.stop_loss, opened.take_profit) == (
+        D(100),
+        D(2),
+        D(90),
+        D(150),
+    )
+    ledger, _ = apply_fill(
+        ledger,
+        Fill("BTC-USDT", BUY, D("1"), D("104"), D("0"), ts=2, leverage=D(5), stop_loss=D(95)),
+    )
+    added = ledger.positions["BTC-USDT"]
+    assert (added.mark_price, added.leverage, added.stop_loss, added.take_profit) == (
+        D(104),
+        D(5),
+        D(95),
+        D(150),
+    )
+
+
+def test_a_long_partial_close_is_a_long_round_trip_even_on_a_ten_figure_position() -> None:
+    # cost 3e10: the pro-rata share needs 29 digits at 1e-18, more than a default context holds
+    ledger = Ledger.open_account(MarketType.PERPETUAL, D("1e12"))
+    ledger, _ = do(ledger, BUY, "3", "10000000000.5")
+    ledger, effect = do(ledger, SELL, "1", "10000000001")
+    assert effect.closed_type is TradeType.LONG
+    assert effect.realized_pnl == D("0.5")
+    assert ledger.positions["BTC-USDT"].cost == D("20000000001")
+
+
+def test_a_spot_buy_may_spend_the_last_cent_of_cash_but_not_one_more() -> None:
+    ledger = Ledger.open_account(MarketType.SPOT, D("100"))
+    spent, _ = do(ledger, BUY, "1", "99.9", fee="0.1")
+    assert spent.cash == 0
+    with pytest.raises(AccountingError):
+        do(ledger, BUY, "1", "99.9", fee="0.11")

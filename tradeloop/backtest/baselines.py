@@ -71,7 +71,17 @@ def hold_curve(
         exit_fees += exit_fee
         pnl = qty * (exit_price - entry)
         trades.append(
-            _fill(symbol, qty, last, entry, exit_price, entry_fee + exit_fee, pnl, entry_ts=first)
+            _fill(
+                symbol,
+                qty,
+                last,
+                entry,
+                exit_price,
+                exit_fee,
+                pnl,
+                entry_ts=first,
+                round_trip_fees=entry_fee + exit_fee,
+            )
         )
     curve.append(EquityPoint(last, final, marked[-1], entry_fees + exit_fees))
     return HoldResult(curve, trades)
@@ -86,6 +96,7 @@ def _fill(
     fee: float,
     pnl: float | None,
     entry_ts: int | None = None,
+    round_trip_fees: float | None = None,
 ) -> TradeHistoryEntry:
     closing = exit_price is not None
     return TradeHistoryEntry(
@@ -103,16 +114,22 @@ def _fill(
         realized_pnl=pnl,
         holding_ms=ts - entry_ts if closing and entry_ts is not None else None,
         fee_cost=fee,
+        round_trip_fees=round_trip_fees,
     )
 
 
 async def snapshot_prices(
-    files: Mapping[tuple[str, str], Path], symbols: Sequence[str], times: Sequence[int]
+    files: Mapping[tuple[str, str], Path],
+    symbols: Sequence[str],
+    times: Sequence[int],
+    *,
+    skip_bad_rows: bool = False,
 ) -> dict[str, list[float]]:
     """Each symbol's snapshot price (what a cycle sees) at each time, from a fresh replay
-    source; a symbol without a closed candle at a time repeats its next known price."""
+    source (read as the run read it); a symbol without a closed candle at a time repeats its
+    next known price."""
     clock = SimulatedClock(0)
-    source = ReplayMarketDataSource(dict(files), clock)
+    source = ReplayMarketDataSource(dict(files), clock, skip_bad_rows=skip_bad_rows)
     paths: dict[str, list[float | None]] = {s: [] for s in symbols}
     for ts in times:
         clock.set(ts)

@@ -106,6 +106,8 @@ class BacktestSpec(BaseModel):
     max_cost_usd: float | None = Field(default=None, ge=0)
     llm_cache_dir: str | None = None
     """Where LLM replies are cached; default: the user cache directory."""
+    skip_bad_rows: bool = False
+    """Leave out bad candle rows with a counted warning; by default a bad row fails the run."""
     fast_forward: bool = True
     """Apply quiet cycles in bulk when the composer declares its signals (see ``fast_forward``);
     False runs every cycle through the pipeline. Same results either way."""
@@ -305,7 +307,7 @@ async def run_backtest(
     """
     request = paper_request(spec.request)
     clock = SimulatedClock(0)
-    source = ReplayMarketDataSource(data_files(spec, request), clock, series_cache=_FILES)
+    source = replay_source(spec, request, clock)
     window = plan_window(source, request, spec)
     run_id = run_id or new_id("bt")
     llm = _llm_client(request, spec, llm_client) if agent is None else None
@@ -325,6 +327,11 @@ async def run_backtest(
     if isinstance(recorder, _StoringRecorder):
         recorder.portfolio = _in_memory_portfolio(runtime)
     run = BacktestRun(run_id=run_id, request=request, window=window, recorder=recorder)
+    if request.trading_config.composer == "llm":
+        from tradeloop.backtest.honesty import cutoff_warning
+
+        warning = cutoff_warning(request.llm_model_config, window.start_ms)
+        run.warnings += [warning] if warning else []
     if runs is not None:
         runs.add(run)
     started = time.perf_counter()
@@ -352,7 +359,7 @@ async def run_backtest(
         run.elapsed_s,
     )
     if spec.baselines:
-        await _baselines(run, spec)
+        await add_baselines(run, spec)
     return run
 
 
@@ -375,9 +382,9 @@ async def _store(db: Database, run: BacktestRun) -> None:
     )
 
 
-_FILES = FileSeriesCache()
-"""Candle files read by this process's backtests (until they change): a sweep or a repeated run
-reads each file, and computes its indicator frame (shared by series), once."""
+_FILES = {strict: FileSeriesCache() for strict in (False, True)}
+"""Candle files read by this process's backtests (until they change), by ``skip_bad_rows``: a sweep
+or a repeated run reads each file, and computes its indicator frame (shared by series), once."""
 
 _gc_depth = 0
 
@@ -396,6 +403,20 @@ def _fewer_collections() -> Iterator[None]:
         _gc_depth -= 1
         if _gc_depth == 0:
             gc.set_threshold(*saved)
+
+
+def replay_source(
+    spec: BacktestSpec, request: UserRequest, clock: SimulatedClock
+) -> ReplayMarketDataSource:
+    """The spec's candles, every file read and checked before the first cycle."""
+    source = ReplayMarketDataSource(
+        data_files(spec, request),
+        clock,
+        skip_bad_rows=spec.skip_bad_rows,
+        series_cache=_FILES[spec.skip_bad_rows],
+    )
+    source.load(request.trading_config.symbols)
+    return source
 
 
 def data_files(spec: BacktestSpec, request: UserRequest) -> dict[tuple[str, str], Path]:
@@ -421,10 +442,7 @@ def paper_request(request: UserRequest) -> UserRequest:
 def spec_window(spec: BacktestSpec) -> Window:
     """The cycle times ``run_backtest(spec)`` would run, without running it."""
     request = paper_request(spec.request)
-    source = ReplayMarketDataSource(
-        data_files(spec, request), SimulatedClock(0), series_cache=_FILES
-    )
-    return plan_window(source, request, spec)
+    return plan_window(replay_source(spec, request, SimulatedClock(0)), request, spec)
 
 
 def plan_window(source: ReplayMarketDataSource, request: UserRequest, spec: BacktestSpec) -> Window:
@@ -603,8 +621,11 @@ def _llm_decisions(tally: _UsageTally | None, llm: CachedLlmClient | None) -> Ll
 # --------------------------------------------------------------------------- baselines
 
 
-async def _baselines(run: BacktestRun, spec: BacktestSpec) -> None:
-    """Buy-and-hold at the run's cycle times and the default rules strategy on its window."""
+async def add_baselines(
+    run: BacktestRun, spec: BacktestSpec, memo: dict[str, BacktestStats] | None = None
+) -> None:
+    """Buy-and-hold at the run's cycle times and the default rules strategy on its window;
+    ``memo`` shares default-rules runs between runs of one comparison."""
     from tradeloop.backtest.baselines import (
         BUY_AND_HOLD,
         DEFAULT_RULES,
@@ -617,7 +638,9 @@ async def _baselines(run: BacktestRun, spec: BacktestSpec) -> None:
     if not times:
         return
     cfg, ex = request.trading_config, request.exchange_config
-    prices = await snapshot_prices(data_files(spec, request), cfg.symbols, times)
+    prices = await snapshot_prices(
+        data_files(spec, request), cfg.symbols, times, skip_bad_rows=spec.skip_bad_rows
+    )
     hold = hold_curve(
         times,
         prices,
@@ -627,7 +650,7 @@ async def _baselines(run: BacktestRun, spec: BacktestSpec) -> None:
     )
     run.hold_curve = hold.curve
     hold_stats = compute_stats(hold.trades, hold.curve, initial_capital=cfg.initial_capital)
-    rules_stats = await _default_rules_stats(run, spec)
+    rules_stats = await _default_rules_stats(run, spec, memo if memo is not None else {})
     run.baselines = [
         BaselineResult(name=BUY_AND_HOLD, description=DESCRIPTIONS[BUY_AND_HOLD], stats=hold_stats),
         BaselineResult(
@@ -644,11 +667,16 @@ def default_rules_request(request: UserRequest) -> UserRequest:
     return UserRequest.model_validate(body)
 
 
-async def _default_rules_stats(run: BacktestRun, spec: BacktestSpec) -> BacktestStats:
+async def _default_rules_stats(
+    run: BacktestRun, spec: BacktestSpec, memo: dict[str, BacktestStats]
+) -> BacktestStats:
     request = default_rules_request(run.request)
     if request == run.request and run.stats is not None:
         return run.stats
     window = run.window
+    key = f"{request.model_dump_json()} {window.start_ms} {len(run.equity_curve)} {spec.data}"
+    if key in memo:
+        return memo[key]
     rules_spec = spec.model_copy(
         update={
             "request": request,
@@ -659,6 +687,7 @@ async def _default_rules_stats(run: BacktestRun, spec: BacktestSpec) -> Backtest
     )
     rules = await run_backtest(rules_spec)
     assert rules.stats is not None
+    memo[key] = rules.stats
     return rules.stats
 
 
@@ -743,7 +772,7 @@ async def estimate_backtest(spec: BacktestSpec) -> CostEstimate | None:
     if request.trading_config.composer != "llm":
         return None
     clock = SimulatedClock(0)
-    source = ReplayMarketDataSource(data_files(spec, request), clock, series_cache=_FILES)
+    source = replay_source(spec, request, clock)
     window = plan_window(source, request, spec)
     llm = _llm_client(request, spec, None)
     runtime = await DefaultStrategyAgent().create_runtime(

@@ -144,7 +144,7 @@ def _trade_stats(closed: list[TradeHistoryEntry]) -> dict[str, float | int | Non
             "avg_holding_ms": None,
             "payoff_ratio": None,
         }
-    net = [(t.realized_pnl or 0.0) - t.fee_cost for t in closed]
+    net = [t.net_pnl for t in closed]
     pct = [_trade_pct(t, n) for t, n in zip(closed, net, strict=True)]
     won = sum(n for n in net if n > 0)
     lost = -sum(n for n in net if n < 0)

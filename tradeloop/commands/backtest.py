@@ -59,6 +59,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--max-cost-usd", type=float, help="stop an LLM backtest at this spend")
     parser.add_argument("--llm-cache", help="folder of cached LLM replies")
     parser.add_argument("--estimate", action="store_true", help="print the LLM estimate only")
+    parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="leave out bad candle rows (counted in a warning) instead of refusing the file",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
         "--no-fast-forward",
@@ -105,6 +110,7 @@ def _spec(args: argparse.Namespace) -> BacktestSpec:
         warmup_candles=args.warmup,
         max_cost_usd=args.max_cost_usd,
         llm_cache_dir=args.llm_cache,
+        skip_bad_rows=args.skip_bad_rows,
         fast_forward=args.fast_forward,
     )
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from tradeloop.commands._loop import run_then_leave
 from tradeloop.trading.errors import ConfigError, OperationalError
 from tradeloop.trading.models import CycleResult, StrategyStatus, TradingMode, UserRequest
 
@@ -58,6 +59,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with --replay: simulated time runs this many times wall time (default: flat out)",
     )
     parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="with --replay: leave out bad candle rows (counted in a warning) instead of refusing",
+    )
+    parser.add_argument(
         "--max-cycles", type=int, help="pause each strategy after this many cycles in this run"
     )
     parser.add_argument(
@@ -73,7 +79,7 @@ def handle(args: argparse.Namespace) -> int:
         for name in QUIETED:
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        return asyncio.run(_run(args))
+        return run_then_leave(_run(args))
     except (ConfigError, OperationalError) as exc:
         logger.error("%s", exc)
         return 2
@@ -91,7 +97,11 @@ async def _run(args: argparse.Namespace) -> int:
     _check_live(strategies, confirmed=args.confirm_live, enabled=settings.live_trading_enabled)
     spec = None
     if settings.replay_dir is not None:
-        spec = ReplaySpec(data_dir=str(settings.replay_dir.resolve()), speed=args.speed)
+        spec = ReplaySpec(
+            data_dir=str(settings.replay_dir.resolve()),
+            speed=args.speed,
+            skip_bad_rows=args.skip_bad_rows,
+        )
     stop = _Stop()
     stop.install()
     async with StrategyService.open(settings) as svc:
@@ -101,13 +111,29 @@ async def _run(args: argparse.Namespace) -> int:
         statuses = {sid: (await svc.get(sid)).status for sid in ids}
         await _watch(events, statuses, names, stop)
         if stop.event.is_set():
-            for sid in ids:
-                if (await svc.get(sid)).status is StrategyStatus.RUNNING:
-                    await svc.pause(sid, reason=f"interrupted by {stop.name}")
+            await _pause_running(svc, ids, f"interrupted by {stop.name}", settings.shutdown_grace_s)
         final = [await svc.get(sid) for sid in ids]
     for info in final:
         _line(f"done name={info.name} status={info.status.value} reason={info.reason}")
     return 1 if any(info.status is StrategyStatus.ERROR for info in final) else 0
+
+
+async def _pause_running(
+    svc: StrategyService, ids: list[str], reason: str, within_s: float
+) -> None:
+    """Pause the running strategies; a pause waits for its cycle in flight, so all of them
+    together get half the shutdown grace (the service's close then abandons what is left, and a
+    strategy left running resumes on the next run)."""
+
+    async def pause(sid: str) -> None:
+        if (await svc.get(sid)).status is StrategyStatus.RUNNING:
+            await svc.pause(sid, reason=reason)
+
+    try:
+        async with asyncio.timeout(within_s / 2):
+            await asyncio.gather(*(pause(sid) for sid in ids))
+    except TimeoutError:
+        _line("a cycle is still in flight: abandoning it (the strategy resumes on the next run)")
 
 
 def _check_live(

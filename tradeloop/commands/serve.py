@@ -51,8 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import anyio
-
+    from tradeloop.commands._loop import run_then_leave
     from tradeloop.server import transports
     from tradeloop.server.app import build_server
     from tradeloop.server.market import check_replay_dir
@@ -72,16 +71,13 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"tradeloop serve: {exc}\n")  # stderr: stdout is the MCP channel
         return 2
-    server = build_server(settings)
+    server = build_server(settings, warm_up_join_s=0)  # the process leaves with os._exit
     if args.http:
-        anyio.run(
-            transports.serve_http,
-            server,
-            args.host,
-            args.port,
-            args.allowed_host,
-            args.allowed_origin,
+        run_then_leave(
+            transports.serve_http(
+                server, args.host, args.port, args.allowed_host, args.allowed_origin
+            )
         )
     else:
-        anyio.run(transports.serve_stdio, server)
+        run_then_leave(transports.serve_stdio(server))
     return 0

@@ -3,6 +3,8 @@
 TemporaryError                        an error cycle is recorded; the strategy goes on, until
                                       ``max_consecutive`` failures in a row move it to error
 OperationalError, ConfigError         an error cycle is recorded and the strategy moves to error
+PauseRequired (e.g. IntentMismatch)   an error cycle is recorded and the strategy pauses with
+                                      the reason (nothing was booked; a human looks first)
 AccountingError, anything unexpected  the same, logged with the traceback
 SlotTaken (the slot is already stored) nothing is recorded; the target drops its unstored state
 
@@ -18,7 +20,12 @@ from enum import StrEnum
 from typing import Protocol
 
 from tradeloop.store.db import SlotTaken
-from tradeloop.trading.errors import ConfigError, OperationalError, TemporaryError
+from tradeloop.trading.errors import (
+    ConfigError,
+    OperationalError,
+    PauseRequired,
+    TemporaryError,
+)
 from tradeloop.trading.models import CycleResult, StrategyStatus
 
 logger = logging.getLogger(__name__)
@@ -28,6 +35,7 @@ MAX_REASON = 500
 class FailureKind(StrEnum):
     TEMPORARY = "temporary"
     OPERATIONAL = "operational"
+    PAUSE = "pause"
     FATAL = "fatal"
 
 
@@ -77,6 +85,8 @@ async def run_cycle(target: CycleTarget, slot_ts: int | None) -> CycleOutcome:
         return CycleOutcome(result=None, duplicate=True)
     except TemporaryError as exc:
         failure = Failure(FailureKind.TEMPORARY, _reason("temporary failure", exc))
+    except PauseRequired as exc:
+        failure = Failure(FailureKind.PAUSE, _reason("paused", exc))
     except (OperationalError, ConfigError) as exc:
         failure = Failure(FailureKind.OPERATIONAL, _reason("operational failure", exc))
     except Exception as exc:  # the boundary: AccountingError and bugs end here, with a traceback
@@ -120,6 +130,8 @@ def status_after(
         return StrategyStatus.ERROR, (
             f"{consecutive_failures} consecutive failures; last: {failure.reason}"
         )
+    if failure.kind is FailureKind.PAUSE:
+        return StrategyStatus.PAUSED, failure.reason
     return StrategyStatus.ERROR, failure.reason
 
 

@@ -57,14 +57,25 @@ class StartDelays:
         return float(ordered[index])
 
 
+def quiet_job_lines() -> None:
+    """APScheduler logs three INFO lines per job run (added, running, executed successfully); the
+    cycle's own line says all of it. Left as it is when the operator set a level for
+    ``apscheduler`` or logs at DEBUG."""
+    aps = logging.getLogger("apscheduler")
+    if aps.level == logging.NOTSET and logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        aps.setLevel(logging.WARNING)
+
+
 class StrategyScheduler:
     def __init__(self, *, misfire_grace_s: float) -> None:
+        quiet_job_lines()
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._grace_s = misfire_grace_s
         self._soon_ids: dict[str, str] = {}
         self._seq = itertools.count()
         self._missed: dict[str, str] = {}
         self._inflight: set[asyncio.Task[None]] = set()
+        self._abandoned: set[asyncio.Task[None]] = set()
         self.delays = StartDelays()
         self._scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
 
@@ -81,6 +92,7 @@ class StrategyScheduler:
             _, late = await asyncio.wait(pending, timeout=grace_s)
             for task in late:
                 logger.warning("abandoning a cycle still running at shutdown")
+                self._abandoned.add(task)
                 task.cancel()
             if late:
                 await asyncio.wait(late)
@@ -159,6 +171,11 @@ class StrategyScheduler:
         self._inflight.add(task)
         try:
             await run
+        except asyncio.CancelledError:
+            if task not in self._abandoned:
+                raise
+            # Abandoned by ``shutdown`` (already logged): the job ends quietly instead of
+            # APScheduler logging the cancellation as a job failure with a traceback.
         finally:
             self._inflight.discard(task)
 

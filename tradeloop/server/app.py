@@ -13,13 +13,16 @@ import contextlib
 import importlib
 import logging
 import threading
+from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ListResourcesResult, PaginatedRequestParams
 
 from tradeloop.server.market import FeatureQueries, close_exchanges
 from tradeloop.server.strict import StrictServer
@@ -54,9 +57,34 @@ ServiceOpener = Callable[["Settings"], AbstractAsyncContextManager[Any]]
 async def open_strategy_service(settings: Settings) -> AsyncIterator[StrategyService]:
     # Import the service stack on a worker thread: it is the heavy part of start-up, and the
     # event loop must stay free to answer ``initialize`` meanwhile.
-    module = await asyncio.to_thread(importlib.import_module, "tradeloop.services.strategies")
+    module = await _import_on_daemon_thread("tradeloop.services.strategies")
     async with module.StrategyService.open(settings) as service:
         yield service
+
+
+async def _import_on_daemon_thread(name: str) -> Any:
+    """``importlib.import_module(name)`` off the event loop, on a daemon thread: a shutdown that
+    comes during the import abandons it instead of waiting seconds for it to finish (the
+    default executor's threads are joined when the event loop closes)."""
+    loop = asyncio.get_running_loop()
+    imported: asyncio.Future[Any] = loop.create_future()
+
+    def deliver(setter: Callable[[Any], None], value: Any) -> None:
+        if not imported.done():
+            setter(value)
+
+    def run() -> None:
+        try:
+            module = importlib.import_module(name)
+        except BaseException as exc:  # handed to the awaiting task, which raises it
+            outcome: tuple[Callable[[Any], None], Any] = (imported.set_exception, exc)
+        else:
+            outcome = (imported.set_result, module)
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            loop.call_soon_threadsafe(deliver, *outcome)
+
+    threading.Thread(target=run, name="tradeloop-import", daemon=True).start()
+    return await imported
 
 
 class AppState:
@@ -122,29 +150,50 @@ class AppState:
         a tool needs the service, or after ``OPEN_WITHIN_S`` anyway, so that running strategies
         resume whether or not a client ever connects.
         """
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._open_now.wait(), OPEN_WITHIN_S)
+        stopped = asyncio.ensure_future(self._stop.wait())
+        opened = asyncio.ensure_future(self._open_now.wait())
+        await asyncio.wait({stopped, opened}, timeout=OPEN_WITHIN_S, return_when=FIRST_COMPLETED)
+        opened.cancel()
         try:
-            async with opener(self.settings) as service:
-                self._service = service
-                self._ready.set()
-                logger.info("strategy service ready (store %s)", self.settings.db_path)
-                self._warm_up = _start_warm_up()
-                await self._stop.wait()
+            if not self._stop.is_set():
+                await self._serve_until_stopped(opener, stopped)
         except Exception as exc:  # the start-up boundary: tools report it, the log has the trace
             logger.exception("the strategy service failed")
             self._failure = _failure_text(exc)
         finally:
+            stopped.cancel()
             self._service = None
             self._ready.set()
+
+    async def _serve_until_stopped(
+        self, opener: ServiceOpener, stopped: asyncio.Future[Any]
+    ) -> None:
+        """Open the service and hold it open until ``stopped``; a stop that comes while it is
+        still opening cancels the opening (its own clean-up closes what was opened)."""
+        async with contextlib.AsyncExitStack() as stack:
+            entering = asyncio.ensure_future(stack.enter_async_context(opener(self.settings)))
+            await asyncio.wait({entering, stopped}, return_when=FIRST_COMPLETED)
+            if not entering.done():
+                entering.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await entering
+                logger.info("stopped while the strategy service was opening")
+                return
+            self._service = entering.result()
+            self._ready.set()
+            logger.info("strategy service ready (store %s)", self.settings.db_path)
+            self._warm_up = _start_warm_up()
+            await stopped
 
     def stop(self) -> None:
         self._stop.set()
 
-    async def finish_warm_up(self) -> None:
-        """Let a compile in progress end rather than kill it at interpreter exit (bounded)."""
-        if self._warm_up is not None and self._warm_up.is_alive():
-            await asyncio.to_thread(self._warm_up.join, WARM_UP_JOIN_S)
+    async def finish_warm_up(self, join_s: float) -> None:
+        """Let a compile in progress end rather than kill it at interpreter exit (bounded). A
+        process that leaves with ``os._exit`` (``tradeloop serve``) has no interpreter exit to
+        fear and passes 0: waiting for the compile would hold its SIGTERM for seconds."""
+        if join_s > 0 and self._warm_up is not None and self._warm_up.is_alive():
+            await asyncio.to_thread(self._warm_up.join, join_s)
 
 
 def _failure_text(exc: Exception) -> str:
@@ -171,7 +220,7 @@ def _start_warm_up() -> threading.Thread:
 
 
 def lifespan_for(
-    settings: Settings, opener: ServiceOpener
+    settings: Settings, opener: ServiceOpener, warm_up_join_s: float = WARM_UP_JOIN_S
 ) -> Callable[[MCPServer[AppState]], AbstractAsyncContextManager[AppState]]:
     @asynccontextmanager
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -192,7 +241,7 @@ def lifespan_for(
                     runner.cancel()
                 await state.features.close()
                 await close_exchanges()
-                await state.finish_warm_up()
+                await state.finish_warm_up(warm_up_join_s)
             logger.info("tradeloop stopped")
 
     return lifespan
@@ -213,11 +262,28 @@ class TradeloopServer(StrictServer):
 
     app_state: AppState | None = None
 
+    async def _handle_list_resources(
+        self, ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
+    ) -> ListResourcesResult:
+        """The SDK's listing (static resources) plus every strategy's config, portfolio and
+        digest."""
+        from tradeloop.tools.resources import strategy_resources
+
+        listed = await super()._handle_list_resources(ctx, params)
+        state = ctx.lifespan_context
+        if isinstance(state, AppState):
+            listed.resources.extend(await strategy_resources(state))
+        return listed
+
 
 def build_server(
-    settings: Settings, *, open_service: ServiceOpener | None = None
+    settings: Settings,
+    *,
+    open_service: ServiceOpener | None = None,
+    warm_up_join_s: float = WARM_UP_JOIN_S,
 ) -> TradeloopServer:
-    """The tradeloop MCP server; ``open_service`` replaces ``StrategyService.open`` in tests."""
+    """The tradeloop MCP server; ``open_service`` replaces ``StrategyService.open`` in tests;
+    ``warm_up_join_s``: see ``AppState.finish_warm_up``."""
     from tradeloop.server.auth import StaticTokenVerifier, auth_settings
     from tradeloop.tools import register_all
     from tradeloop.tools.dashboard import apps_extension
@@ -227,7 +293,7 @@ def build_server(
         SERVER_NAME,
         version=_version(),
         instructions=INSTRUCTIONS,
-        lifespan=lifespan_for(settings, open_service or open_strategy_service),
+        lifespan=lifespan_for(settings, open_service or open_strategy_service, warm_up_join_s),
         token_verifier=StaticTokenVerifier(token) if token else None,
         auth=auth_settings() if token else None,
         extensions=[apps_extension()],

@@ -9,10 +9,13 @@ one clause per argument (``initial_capital: Input should be greater than 0 (got 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, cast
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.stdio import stdio_server
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 from pydantic import ValidationError
@@ -57,6 +60,13 @@ class StrictServer(MCPServer[Any]):
             if isinstance(cause, ToolError):
                 raise cause from None  # without the SDK's "Error executing tool ..." prefix
             raise
+
+    async def run_stdio_on(self, lines: AsyncIterator[str]) -> None:
+        """``run_stdio_async`` with stdin read from ``lines`` (see ``transports.serve_stdio``)."""
+        stdin = cast(anyio.AsyncFile[str], lines)  # the SDK only iterates it
+        async with stdio_server(stdin=stdin) as (read_stream, write_stream):
+            lowlevel = self._lowlevel_server
+            await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
     async def _accepted_keys(self) -> dict[str, frozenset[str]]:
         if self._accepted is None:

@@ -7,10 +7,14 @@ unless a bearer token is configured; with a token every request without it gets 
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
+import os
 import signal
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
@@ -21,6 +25,8 @@ from tradeloop.trading.errors import ConfigError
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+
+    from tradeloop.server.strict import StrictServer
 
 logger = logging.getLogger(__name__)
 
@@ -113,19 +119,94 @@ async def serve_http(
         closing=lambda: runner is not None and runner.should_exit,
     )
     # log_config=None: uvicorn's loggers propagate to ours (stderr) instead of its own handlers.
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
+    # timeout_graceful_shutdown: an open stream (a client's GET, the dashboard's events) must
+    # not hold SIGTERM past the 2 s a service manager gives before it kills the process.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=1
+    )
     logger.info("tradeloop MCP over HTTP at http://%s:%d%s", host, port, MCP_PATH)
     logger.info("dashboard at http://%s:%d/dashboard", host, port)
     runner = uvicorn.Server(config)
     await runner.serve()
 
 
-async def serve_stdio(server: MCPServer) -> None:
-    """Serve over stdin/stdout until the host closes stdin or sends SIGTERM / SIGINT."""
-    async with anyio.create_task_group() as tasks:
+async def serve_stdio(server: StrictServer) -> None:
+    """Serve over stdin/stdout until the host closes stdin or sends SIGTERM / SIGINT.
+
+    stdin is read by a daemon thread (``stdin_lines``), so a signal ends the server even while the
+    host keeps stdin open: a blocking read on a worker thread cannot be cancelled, and the SDK's
+    own reader would hold the process until the host closes the pipe.
+    """
+    async with anyio.create_task_group() as tasks, stdin_lines() as lines:
         tasks.start_soon(_cancel_on_signal, tasks.cancel_scope)
-        await server.run_stdio_async()
+        await server.run_stdio_on(lines)
         tasks.cancel_scope.cancel()
+
+
+class StdinLines:
+    """The lines of a file descriptor as an async iterator, read by a daemon thread."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._loop = asyncio.get_running_loop()
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._thread = threading.Thread(target=self._read, name="tradeloop-stdin", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def __aiter__(self) -> StdinLines:
+        return self
+
+    async def __anext__(self) -> str:
+        line = await self._lines.get()
+        if line is None:
+            self._lines.put_nowait(None)  # end of input stays the end for every later read
+            raise StopAsyncIteration
+        return line
+
+    def _read(self) -> None:
+        # os.read, not a buffered file: a daemon thread blocked inside a BufferedReader can make
+        # interpreter shutdown fail on the buffer's lock; a raw read holds no Python lock.
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(self._fd, 65536)
+            except OSError:
+                chunk = b""
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop() if chunk else b""
+            if not chunk and lines[-1] == b"":
+                lines.pop()
+            for raw in lines:
+                if not self._put(raw.decode("utf-8", errors="replace") + "\n"):
+                    return
+            if not chunk:
+                self._put(None)
+                return
+
+    def _put(self, line: str | None) -> bool:
+        try:
+            self._loop.call_soon_threadsafe(self._lines.put_nowait, line)
+        except RuntimeError:  # the event loop is closed: the server has stopped
+            return False
+        return True
+
+
+@asynccontextmanager
+async def stdin_lines() -> AsyncIterator[StdinLines]:
+    """Take fd 0 for the protocol: a private duplicate feeds ``StdinLines`` and fd 0 reads the
+    null device meanwhile (as the SDK does), so a child process never eats protocol input."""
+    private = os.dup(0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    lines = StdinLines(private)
+    lines.start()
+    try:
+        yield lines
+    finally:
+        os.dup2(private, 0)  # the reader thread may still block on ``private``: never closed
 
 
 async def _cancel_on_signal(scope: anyio.CancelScope) -> None:

@@ -233,6 +233,16 @@ class ReconcileReport:
     exchange_positions: dict[str, Decimal] = field(default_factory=dict)
     mismatches: list[PositionMismatch] = field(default_factory=list)
     free_cash: Decimal | None = None
+    others: dict[str, Decimal] = field(default_factory=dict)
+    """What the other tradeloop strategies on the account hold (``others_on_account``)."""
+
+    def outside(self, symbol: str) -> Decimal:
+        """What the venue holds of ``symbol`` beyond every tradeloop strategy (a human's)."""
+        return (
+            self.exchange_positions.get(symbol, ZERO)
+            - self.others.get(symbol, ZERO)
+            - self.stored_positions.get(symbol, ZERO)
+        )
 
     @property
     def ok(self) -> bool:
@@ -293,6 +303,7 @@ async def reconcile(
         exchange_positions={s: q for s, q in exchange.items() if q != 0},
         mismatches=mismatches,
         free_cash=free,
+        others=dict(others_on_account or {}),
     )
     _log_report(report)
     return report
@@ -433,9 +444,7 @@ async def close_own_positions(
     instructions: list[TradeInstruction] = []
     skipped: list[TxResult] = []
     for symbol in sorted(wanted):
-        inst = _close_instruction(
-            compose_id, len(instructions), symbol, wanted[symbol], held.get(symbol, ZERO)
-        )
+        inst = _close_instruction(compose_id, symbol, wanted[symbol], held.get(symbol, ZERO))
         if inst is None:
             skipped.append(_not_closed(compose_id, symbol, wanted[symbol], held.get(symbol, ZERO)))
         else:
@@ -445,7 +454,7 @@ async def close_own_positions(
 
 
 def _close_instruction(
-    compose_id: str, index: int, symbol: str, own: Decimal, held: Decimal
+    compose_id: str, symbol: str, own: Decimal, held: Decimal
 ) -> TradeInstruction | None:
     same_side = held != 0 and (held > 0) == (own > 0)
     quantity = min(abs(own), abs(held)) if same_side else ZERO
@@ -453,7 +462,7 @@ def _close_instruction(
         return None
     long = own > 0
     return TradeInstruction(
-        instruction_id=f"{compose_id}:{index}",
+        instruction_id=f"{compose_id}:close:{symbol}",
         compose_id=compose_id,
         instrument=InstrumentRef(symbol=symbol),
         side=TradeSide.SELL if long else TradeSide.BUY,

@@ -19,12 +19,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from tradeloop.services.close_report import close_report, signed_fills
 from tradeloop.services.live import (
     LiveLink,
     NotStartedGateway,
+    ReconcileReport,
     SharedAccountGateway,
     close_own_positions,
-    fill_of,
+    others_on_account,
+    reconcile,
 )
 from tradeloop.services.models import ReplaySpec
 from tradeloop.services.replay import ReplayLibrary, ReplayTimeline
@@ -39,7 +42,7 @@ from tradeloop.trading._internal.runtime import Components, StrategyRuntime
 from tradeloop.trading.base_agent import BaseStrategyAgent
 from tradeloop.trading.clock import Clock
 from tradeloop.trading.decision.interfaces import BaseComposer
-from tradeloop.trading.errors import OperationalError
+from tradeloop.trading.errors import OperationalError, PauseRequired
 from tradeloop.trading.execution.interfaces import BaseExecutionGateway
 from tradeloop.trading.models import (
     CycleResult,
@@ -95,7 +98,10 @@ class LoadedStrategy:
         if self.timeline is not None and slot_ts is not None:
             self.timeline.clock.set(slot_ts)
         try:
-            await self.take_unapplied_fills()
+            if self.live is not None:
+                report = await self.settle_with_venue()
+                if report.pause_reason is not None:
+                    raise PauseRequired(report.pause_reason)
             return await self.runtime.coordinator.run_once(slot_ts=slot_ts)
         finally:
             self._ran(slot_ts)
@@ -163,33 +169,64 @@ class LoadedStrategy:
         await self.digest.update(result)
         return result
 
-    async def take_unapplied_fills(self) -> CycleResult | None:
-        """Live: fills of orders whose cycle was never committed, taken into the portfolio now."""
-        if self.live is None:
-            return None
-        intents = await self.live.gateway.intents.unapplied_fills(self.strategy_id)
-        if not intents:
-            return None
-        ids = ", ".join(i.client_order_id for i in intents)
-        logger.warning(
-            "strategy_id=%s taking over fills no cycle recorded: %s", self.strategy_id, ids
-        )
-        why = f"live fills of orders whose cycle was not recorded, taken over: {ids}"
-        return await self.record_fills(new_compose_id(), [fill_of(i) for i in intents], why)
+    async def settle_with_venue(self) -> ReconcileReport:
+        """Live, before anything is sent (a cycle, a close, a stop, a start or resume): settle
+        every unresolved intent, take into the portfolio the fills no cycle recorded, and compare
+        the positions with the venue's. The one way every order-sending path begins."""
+        link = self.live
+        if link is None:
+            raise OperationalError(f"live strategy {self.strategy_id} has no venue connection")
+
+        async def stored() -> dict[str, Decimal]:
+            return self.positions()
+
+        async def apply(fills: list[TxResult]) -> None:
+            ids = ", ".join(f.client_order_id or f.instruction_id for f in fills)
+            logger.warning(
+                "strategy_id=%s taking over fills no cycle recorded: %s", self.strategy_id, ids
+            )
+            why = f"live fills of orders whose cycle was not recorded, taken over: {ids}"
+            await self.record_fills(new_compose_id(), fills, why)
+
+        async with link.lock:
+            others = await others_on_account(
+                link.gateway.intents, link.gateway.account, self.strategy_id
+            )
+            return await reconcile(
+                link.gateway,
+                symbols=self.row.request.trading_config.symbols,
+                stored_positions=stored,
+                apply_fills=apply,
+                others_on_account=others,
+            )
 
     async def close_live(self, symbols: Sequence[str] | None, why: str, prefix: str) -> CycleResult:
         """Close this strategy's own live positions (never more than the exchange holds on that
-        side), recorded as a cycle. The compose id is ``{prefix}_{strategy}_{stored cycles}``: a
-        close repeated after a failure resends nothing, a later one gets new client order ids."""
+        side), recorded as a cycle whose ``raw["closing"]`` says per symbol what was closed and
+        what was not. Settles with the venue first, so the positions closed are the ones really
+        held. The compose id is ``{prefix}_{strategy}_{stored cycles}``; client order ids come
+        from each order itself (``client_ids``), so a retry never gives one symbol's id to another."""
         if self.live is None:
             raise OperationalError(f"live strategy {self.strategy_id} has no venue connection")
-        await self.take_unapplied_fills()
+        before = await self.settle_with_venue()
         compose_id = f"{prefix}_{self.strategy_id}_{await self.recorder.count()}"
         own = {s: q for s, q in self.positions().items() if symbols is None or s in symbols}
         async with self.live.lock:
             results = await close_own_positions(self.live.gateway, own, compose_id=compose_id)
+            venue = await self.live.gateway.fetch_positions(sorted(own)) if own else {}
+        fills = signed_fills(results)
+        left = {s: q + fills.get(s, Decimal(0)) for s, q in own.items()}
+        venue_own = {
+            s: venue.get(s, Decimal(0)) - before.others.get(s, Decimal(0)) - before.outside(s)
+            for s in own
+        }
+        lines = close_report(own, results, left, venue_own_left=venue_own)
         closed = ", ".join(sorted(own)) or "nothing (no open position)"
-        raw = {"forced_close": sorted(own), "why": why}
+        raw = {
+            "forced_close": sorted(own),
+            "why": why,
+            "closing": [line.model_dump() for line in lines],
+        }
         return await self.record_fills(compose_id, results, f"{why}: closing {closed}", raw)
 
     @contextmanager
@@ -249,7 +286,7 @@ async def load_strategy(
         timeline = replays.timeline(ReplaySpec.model_validate(row.replay), request)
         if row.last_slot_ts is not None:
             timeline.clock.set(row.last_slot_ts)
-    portfolio = await SqlitePortfolioService.load(cycles, row.id, request)
+    portfolio = await SqlitePortfolioService.load(cycles, row.id, request, opened_ts=row.created_at)
     digest = await SqliteDigestBuilder.load(cycles, row.id, request)
     recorder = SqliteHistoryRecorder(cycles, row.id, portfolio)
     recorder.consecutive_failures = row.consecutive_failures

@@ -29,6 +29,7 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
@@ -41,15 +42,14 @@ from tradeloop.backtest.store import BACKTEST_AGENT_KIND, store_run, stored_reas
 from tradeloop.scheduler.boundary import CycleOutcome, run_cycle, status_after
 from tradeloop.scheduler.jobs import StrategyScheduler
 from tradeloop.scheduler.risk import day_start_ms, risk_stop_reason
+from tradeloop.services.close_report import SymbolClose, close_report, why_not_done
 from tradeloop.services.closing import ClosePositionsComposer
 from tradeloop.services.live import (
     LiveLink,
     account_of,
     market_constraints,
     open_live_gateway,
-    others_on_account,
     quote_currency,
-    reconcile,
     with_live_capital,
 )
 from tradeloop.services.live_gate import (
@@ -59,6 +59,7 @@ from tradeloop.services.live_gate import (
     LiveGate,
     live_params,
 )
+from tradeloop.services.llm_keys import missing_llm_key, require_llm_key
 from tradeloop.services.loaded import LiveClose, LoadedStrategy, load_strategy
 from tradeloop.services.models import (
     CyclePage,
@@ -75,6 +76,7 @@ from tradeloop.store.intents import SqliteIntentStore
 from tradeloop.store.sqlite_digest import FoldedDigest, fold_stored
 from tradeloop.store.sqlite_portfolio import SqlitePortfolioService
 from tradeloop.store.strategies import StrategyRepository, StrategyRow, check_allowed
+from tradeloop.testing import crashpoints
 from tradeloop.trading._internal.coordinator import summarize
 from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
 from tradeloop.trading.clock import Clock, SystemClock
@@ -91,10 +93,9 @@ from tradeloop.trading.models import (
     TradeDigest,
     TradingConfig,
     TradingMode,
-    TxResult,
     UserRequest,
 )
-from tradeloop.trading.utils import new_compose_id, new_id, normalize_symbol, to_decimal
+from tradeloop.trading.utils import new_id, normalize_symbol, to_decimal
 
 if TYPE_CHECKING:
     from tradeloop.backtest.runner import BacktestRun
@@ -110,6 +111,8 @@ FIXED_FIELDS = frozenset({"initial_capital", "symbols"})
 """The ledger was opened with them; changing them would rewrite history."""
 UPDATABLE_FIELDS = frozenset(TradingConfig.model_fields) - FIXED_FIELDS
 REPLAY_FINISHED = "replay finished"
+CRASH_BEFORE_STOPPED = "before_stopped"
+"""Crash point: the close cycle is committed, the strategy not yet stopped."""
 MAX_PAGE = 500
 
 
@@ -187,6 +190,7 @@ class StrategyService:
         missing replay data). Live: see the module docstring; ``initial_capital`` becomes the
         account's available cash of the symbols' quote currency that no other live strategy holds."""
         strategy_id = new_id("s")
+        require_llm_key(request)
         if _is_live(request):
             self._check_live(request, replay, approval, "create")
             self._agent(agent_kind)
@@ -215,6 +219,7 @@ class StrategyService:
         async with self._locks[strategy_id]:
             row = await self._strategies.require(strategy_id)
             check_allowed(row.id, row.status, "start", CAN_START)
+            require_llm_key(row.request)
             if _is_live(row.request):
                 self._check_live(row.request, None, approval, "start", row.id)
                 assert approval is not None  # checked
@@ -240,6 +245,7 @@ class StrategyService:
         async with self._locks[strategy_id]:
             row = await self._strategies.require(strategy_id)
             check_allowed(row.id, row.status, "resume", {S.PAUSED})
+            require_llm_key(row.request)
             if _is_live(row.request):
                 approval = self.live_gate.approve_resume(live_params("start", row.request, row.id))
                 await self._run_live(row, approval, action="resume", allowed={S.PAUSED})
@@ -250,10 +256,17 @@ class StrategyService:
         return await self.get(strategy_id)
 
     async def stop(self, strategy_id: str, close_positions: bool = False) -> StrategyInfo:
+        """-> stopped (see ``stop_closing``, which also says what each close did)."""
+        return (await self.stop_closing(strategy_id, close_positions)).info
+
+    async def stop_closing(self, strategy_id: str, close_positions: bool = False) -> StopOutcome:
         """-> stopped. With ``close_positions`` the strategy's own open positions are closed first
-        (through guardrails and gateway, recorded as a cycle); nothing else is touched. Live: the
+        (through guardrails and gateway, recorded as a cycle); nothing else is touched, and it
+        is stopped only when every symbol is closed (live: the venue agrees); otherwise it stays
+        paused saying which symbol was not closed and why (stop again to retry). Live: the
         closes are capped by what the exchange holds, so another strategy's or a human's
         position on the same account is never closed."""
+        closing: list[SymbolClose] = []
         async with self._locks[strategy_id]:
             row = await self._strategies.require(strategy_id)
             check_allowed(row.id, row.status, "stop", CAN_STOP)
@@ -267,15 +280,25 @@ class StrategyService:
                 )
                 self._after_move(row)
                 loaded = await self._closing(row)
+                held = loaded.positions()
                 outcome = await self._close_positions(loaded, None, reason)
+                closing = _closing_lines(outcome, held, loaded.positions())
+                failed = why_not_done(closing)
                 if outcome.failure is not None:
-                    reason = f"{reason}; closing positions failed: {outcome.failure.reason}"
+                    failed = f"stopping: closing positions failed: {outcome.failure.reason}"
+                if failed is not None:
+                    row = await self._strategies.transition(
+                        strategy_id, S.PAUSED, failed, action="stop", allowed_from={S.PAUSED}
+                    )
+                    self._after_move(row)
+                    return StopOutcome(await self._info(row), closing)
+            crashpoints.crash_point(CRASH_BEFORE_STOPPED)
             row = await self._strategies.transition(
                 strategy_id, S.STOPPED, reason, action="stop", allowed_from=CAN_STOP
             )
             self._after_move(row)
             await self._unload(strategy_id)
-        return await self.get(strategy_id)
+        return StopOutcome(await self.get(strategy_id), closing)
 
     async def delete(self, strategy_id: str) -> None:
         """Delete a stopped strategy with its whole history."""
@@ -299,6 +322,8 @@ class StrategyService:
                 )
             _check_live_update(row, changes)
             request = _updated_request(row.request, changes)
+            if row.request.trading_config.composer != request.trading_config.composer:
+                require_llm_key(request)
             if request != row.request:
                 self._check_replay_update(row, request, changes)
             if name is not None and name != row.name:
@@ -357,6 +382,7 @@ class StrategyService:
                 "run a cycle of",
                 {S.RUNNING} if _is_live(row.request) else CAN_RUN_NOW,
             )
+            require_llm_key(row.request)
             loaded = await self._load(row)
             if loaded.timeline is not None:
                 slot = loaded.next_replay_slot()
@@ -419,7 +445,9 @@ class StrategyService:
     async def get_portfolio(self, strategy_id: str) -> PortfolioView:
         """The portfolio as stored after the latest cycle."""
         row = await self._strategies.require(strategy_id)
-        portfolio = await SqlitePortfolioService.load(self._cycles, row.id, row.request)
+        portfolio = await SqlitePortfolioService.load(
+            self._cycles, row.id, row.request, opened_ts=row.created_at
+        )
         return await portfolio.get_view()
 
     async def get_digest(self, strategy_id: str) -> TradeDigest:
@@ -630,6 +658,10 @@ class StrategyService:
     async def _resume_all(self) -> None:
         for row in await self._strategies.all(S.RUNNING):
             async with self._locks[row.id]:
+                missing = missing_llm_key(row.request)
+                if missing is not None:
+                    await self._keep_paused(row, missing)
+                    continue
                 try:
                     if _is_live(row.request):
                         await self._resume_live(row)
@@ -645,6 +677,15 @@ class StrategyService:
                 loaded.check_gap = True
                 self._schedule(loaded)
                 logger.info("resumed strategy_id=%s name=%s", row.id, row.name)
+
+    async def _keep_paused(self, row: StrategyRow, why: str) -> None:
+        """Not resumed for something the operator can fix (e.g. a missing API key): paused with
+        the reason, so a resume after the fix continues where it left off."""
+        logger.warning("strategy_id=%s not resumed: %s", row.id, why)
+        moved = await self._strategies.transition(
+            row.id, S.PAUSED, f"not resumed: {why}", action="pause", allowed_from={S.RUNNING}
+        )
+        self._publish(moved)
 
     async def _fail_to_resume(self, row: StrategyRow, why: str) -> None:
         reason = f"could not resume: {why}"
@@ -876,29 +917,7 @@ class StrategyService:
             raise
 
     async def _reconcile(self, loaded: LoadedStrategy) -> str | None:
-        link = loaded.live
-        assert link is not None
-
-        async def stored() -> dict[str, Decimal]:
-            return loaded.positions()
-
-        async def apply(fills: list[TxResult]) -> None:
-            ids = ", ".join(f.client_order_id or f.instruction_id for f in fills)
-            why = f"live reconciliation: fills no cycle recorded, taken over: {ids}"
-            await loaded.record_fills(new_compose_id(), fills, why)
-
-        async with link.lock:
-            others = await others_on_account(
-                self._intents, link.gateway.account, loaded.strategy_id
-            )
-            report = await reconcile(
-                link.gateway,
-                symbols=loaded.row.request.trading_config.symbols,
-                stored_positions=stored,
-                apply_fills=apply,
-                others_on_account=others,
-            )
-        return report.pause_reason
+        return (await loaded.settle_with_venue()).pause_reason
 
     async def _run_live(
         self,
@@ -937,7 +956,7 @@ class StrategyService:
 
     async def _closing(self, row: StrategyRow) -> LoadedStrategy:
         """The strategy, loaded to close positions: live ones connected to their venue (the
-        operator setting is checked again) with every recorded fill taken over."""
+        operator setting is checked again; ``close_live`` settles with the venue first)."""
         loaded = self._loaded.get(row.id)
         if not _is_live(row.request):
             return await self._load(row)
@@ -945,7 +964,6 @@ class StrategyService:
             approval = self.live_gate.approve_resume(live_params("start", row.request, row.id))
             loaded = await self._connect_live(row, approval)
         loaded.row = row
-        await loaded.take_unapplied_fills()
         return loaded
 
     def _replay_spec(self, replay: ReplaySpec | str | Path | None) -> ReplaySpec | None:
@@ -956,6 +974,25 @@ class StrategyService:
         if isinstance(replay, str | Path):
             replay = ReplaySpec(data_dir=str(replay))
         return replay.model_copy(update={"data_dir": str(Path(replay.data_dir).resolve())})
+
+
+@dataclass(frozen=True)
+class StopOutcome:
+    info: StrategyInfo
+    closing: list[SymbolClose] = field(default_factory=list)
+    """Per symbol held before a stop with close: what was closed, what was not and why."""
+
+
+def _closing_lines(
+    outcome: CycleOutcome, held: Mapping[str, Decimal], left: Mapping[str, Decimal]
+) -> list[SymbolClose]:
+    """The close report of a forced close: the live one's own (it knows the venue), else the
+    ledger's before and after."""
+    result = outcome.result
+    raw = (result.raw or {}) if result is not None else {}
+    if "closing" in raw:
+        return [SymbolClose.model_validate(line) for line in raw["closing"]]
+    return close_report(held, result.tx_results if result else [], left)
 
 
 def _is_live(request: UserRequest) -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from tradeloop.server.errors import describe_validation_error, scrub
+from tradeloop.services.close_report import SymbolClose
 from tradeloop.tools.models import (
     BacktestResult,
     ClosedPosition,
@@ -26,6 +28,7 @@ from tradeloop.tools.models import (
     StrategyCreated,
     StrategyDetail,
     StrategySummaryView,
+    SymbolCloseView,
     TradePage,
     iso,
 )
@@ -70,7 +73,7 @@ def user_request(
     composer: str,
     strategy_prompt: str | None,
     template: str,
-    feature_intervals: list[str],
+    feature_intervals: list[str] | None,
     exchange: str,
     market_type: str,
     trading_mode: str,
@@ -216,13 +219,17 @@ def created(info: StrategyInfo) -> StrategyCreated:
 
 
 def status_change(
-    info: StrategyInfo, message: str, closed_positions: list[str] | None = None
+    info: StrategyInfo,
+    message: str,
+    closed_positions: list[str] | None = None,
+    closing: Sequence[SymbolClose] = (),
 ) -> StatusChange:
     return StatusChange(
         strategy_id=info.strategy_id,
         status=info.status,
         message=message,
         closed_positions=closed_positions or [],
+        closing=[SymbolCloseView(**line.model_dump()) for line in closing],
     )
 
 

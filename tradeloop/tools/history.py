@@ -47,7 +47,9 @@ async def list_trades(
     newest_first: NewestFirst = False,
 ) -> TradePage:
     """A strategy's trades (opens and closes with prices, PnL and fees), one page at a time;
-    pass next_cursor back as cursor (with the same filters) for the next page."""
+    pass next_cursor back as cursor (with the same filters) for the next page. Each fee appears
+    once: fee_cost is the fee of the entry's own fill (sum it over all entries to get fees_paid);
+    a close also gives round_trip_fees (its exit fee plus the entry fees of what it closed)."""
     page = await (await service(ctx)).list_trades(
         strategy_id,
         cursor=cursor,

@@ -112,7 +112,7 @@ async def create_strategy(
         composer=composer,
         strategy_prompt=strategy_prompt,
         template=template,
-        feature_intervals=feature_intervals or ["1h", "4h"],
+        feature_intervals=feature_intervals,
         llm_model=llm_model.to_config() if llm_model else None,
         exchange=exchange,
         market_type=market_type,
@@ -175,12 +175,15 @@ async def stop_strategy(
     ] = False,
 ) -> StatusChange:
     """Stop a strategy for good (it can be started again later). With close_positions=true its open
-    positions are closed first; otherwise they are kept as they are."""
+    positions are closed first (the answer's `closing` says per symbol what was closed and what
+    was not); if any could not be closed it stays paused with the reason: stop again to retry.
+    Without it, positions are kept as they are."""
     svc = await service(ctx)
-    before = await svc.get_portfolio(strategy_id) if close_positions else None
-    info = await svc.stop(strategy_id, close_positions=close_positions)
-    closed = sorted(before.positions) if before is not None else []
-    return views.status_change(info, "stopped", closed_positions=closed)
+    outcome = await svc.stop_closing(strategy_id, close_positions=close_positions)
+    info = outcome.info
+    closed = [line.symbol for line in outcome.closing if line.done]
+    message = "stopped" if info.status is StrategyStatus.STOPPED else f"not stopped: {info.reason}"
+    return views.status_change(info, message, closed_positions=closed, closing=outcome.closing)
 
 
 async def update_strategy(

@@ -136,6 +136,18 @@ class StrategyList(_Result):
     count: int
 
 
+class SymbolCloseView(_Result):
+    symbol: str
+    held: float = Field(description="Signed quantity held before the close.")
+    closed: float = Field(description="Quantity the closing orders filled.")
+    left: float = Field(description="Signed quantity left in the strategy's ledger.")
+    venue_left: float | None = Field(
+        default=None, description="Live: the strategy's own quantity the venue still holds."
+    )
+    done: bool
+    reason: str | None = None
+
+
 class StatusChange(_Result):
     """The outcome of start / pause / resume / stop."""
 
@@ -144,6 +156,14 @@ class StatusChange(_Result):
     message: str
     closed_positions: list[str] = Field(
         default_factory=list, description="Symbols whose positions were closed (stop only)."
+    )
+    closing: list[SymbolCloseView] = Field(
+        default_factory=list,
+        description=(
+            "Stop with close_positions: per symbol held, the quantity held, closed and left, "
+            "and whether it is done (live: the venue agrees); the strategy is stopped only "
+            "when every symbol is done, else it stays paused and says why."
+        ),
     )
 
 

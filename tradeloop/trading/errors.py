@@ -7,6 +7,8 @@ TradeloopError
 ├── TemporaryError         try again next cycle (network, exchange busy, LLM timeout)
 │   └── MarketDataUnavailable
 ├── OperationalError       stop the strategy (bad credentials, config no longer valid)
+├── PauseRequired          pause the strategy with the reason; nothing was booked
+│   └── IntentMismatch     a stored order is not the order asked for (never resumed as it)
 └── AccountingError        an invariant broke; a bug, never swallowed
 """
 
@@ -42,4 +44,12 @@ class OperationalError(TradeloopError):
 
 
 class AccountingError(TradeloopError):
+    pass
+
+
+class PauseRequired(TradeloopError):
+    pass
+
+
+class IntentMismatch(PauseRequired):
     pass

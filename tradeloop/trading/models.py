@@ -474,7 +474,24 @@ class TradeHistoryEntry(_Frozen):
     exit_ts: int | None = None
     realized_pnl: float | None = None
     holding_ms: int | None = None
-    fee_cost: float = 0.0
+    fee_cost: float = Field(
+        default=0.0,
+        description="The fee of this entry's own fill (an open: the entry fee; a close: the exit "
+        "fee), so each fee paid appears once and summing fee_cost over all entries gives fees_paid.",
+    )
+    round_trip_fees: float | None = Field(
+        default=None,
+        description="A close only: its exit fee plus the entry fees of the quantity it closed "
+        "(those are also the fee_cost of the opening entries); realized_pnl minus this is the "
+        "round trip's net result.",
+    )
+
+    @property
+    def net_pnl(self) -> float:
+        """A round trip's realized PnL net of all its fees (records stored before
+        ``round_trip_fees`` existed kept the round-trip fees in ``fee_cost``)."""
+        fees = self.round_trip_fees if self.round_trip_fees is not None else self.fee_cost
+        return (self.realized_pnl or 0.0) - fees
 
 
 class StrategySummary(_Frozen):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from decimal import Decimal
 from typing import Any
 
 from tests.execution.fake_exchange.dialect import Dialect, FakeRequest, Route, dec, num
@@ -65,6 +66,7 @@ class BinanceDialect(Dialect):
         self.routes = {
             ("GET", f"{fapi}/v1/exchangeInfo"): Route(_futures_info, private=False),
             ("GET", f"{fapi}/v1/ticker/24hr"): Route(_ticker, private=False),
+            ("GET", f"{fapi}/v1/klines"): Route(_klines, private=False),
             ("POST", f"{fapi}/v1/order"): Route(self._create_futures),
             ("GET", f"{fapi}/v1/order"): Route(_get_futures_order),
             ("GET", f"{fapi}/v1/userTrades"): Route(_futures_trades),
@@ -247,6 +249,30 @@ def _ticker(account: FakeAccount, req: FakeRequest) -> Any:
         "closeTime": account.now_ms,
         "openTime": account.now_ms - 86_400_000,
     }
+
+
+_INTERVAL_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def _klines(account: FakeAccount, req: FakeRequest) -> Any:
+    """Candles closed before the wall clock (the server process trades on real time), zigzagging
+    0.1 % around the market price: RSI stays near 50."""
+    import time
+
+    m = account.markets[req.params["symbol"]]
+    interval = req.params["interval"]
+    step = int(interval[:-1]) * _INTERVAL_MS[interval[-1]]
+    limit = min(int(req.params.get("limit", 500)), 1500)
+    last_open = (int(time.time() * 1000) // step - 1) * step
+    rows = []
+    for i in range(limit):
+        opened = last_open - (limit - 1 - i) * step
+        close = m.price * (1 + (Decimal("0.001") if i % 2 else Decimal("-0.001")))
+        rows.append(
+            [opened, num(m.price), num(max(m.price, close)), num(min(m.price, close)), num(close),
+             "10", opened + step - 1, "100000", 10, "5", "50000", "0"]
+        )  # fmt: skip
+    return rows
 
 
 # ---------------------------------------------------------------------- orders

@@ -73,12 +73,17 @@ def answer_in_process(exchange: Any, dialect: Dialect) -> Any:
 
 
 class FakeVenueServer:
-    """HTTPS on 127.0.0.1 answering every host name through one dialect."""
+    """HTTPS on 127.0.0.1 answering every host name through one dialect; plain HTTP without
+    ``certs`` (for ``TRADELOOP_EXCHANGE_URL_<ID>=http://127.0.0.1:<port>``)."""
 
-    def __init__(self, dialect: Dialect, certs: tuple[Path, Path], *, hold_s: float = 2.0) -> None:
+    def __init__(
+        self, dialect: Dialect, certs: tuple[Path, Path] | None = None, *, hold_s: float = 2.0
+    ) -> None:
         self.dialect = dialect
-        self._cert, self._key = certs
+        self._certs = certs
         self._hold_s = hold_s
+        self.holding = 0
+        """Answers held back right now (accepted orders whose reply is withheld)."""
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -87,8 +92,10 @@ class FakeVenueServer:
         app.router.add_route("*", "/{tail:.*}", self._answer)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self._cert, self._key)
+        context = None
+        if self._certs is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*self._certs)
         site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
@@ -100,14 +107,18 @@ class FakeVenueServer:
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         host = (request.host or "").split(":")[0]
-        url = f"https://{host}{request.path_qs}"
+        url = f"{request.scheme}://{host}{request.path_qs}"
         body = await request.text()
         try:
             status, text = self.dialect.handle(
                 request.method, url, dict(request.headers), body or None
             )
         except TransportTimeout:
-            await asyncio.sleep(self._hold_s)  # longer than the client's timeout
+            self.holding += 1
+            try:
+                await asyncio.sleep(self._hold_s)  # longer than the client's timeout
+            finally:
+                self.holding -= 1
             return web.Response(status=504, text="")
         except TransportDown:
             return web.Response(status=502, text="Bad Gateway")

@@ -215,12 +215,18 @@ def _log_cycle(result: CycleResult) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
     fills = sum(1 for tx in result.tx_results if tx.filled_qty > 0)
+    cost = "" if result.usage is None else f" llm_cost_usd={_usd(result.usage.cost_usd)}"
     logger.info(
-        "cycle strategy_id=%s compose_id=%s status=%s instructions=%d fills=%d equity=%.2f",
+        "cycle strategy_id=%s compose_id=%s status=%s instructions=%d fills=%d equity=%.2f%s",
         result.strategy_id,
         result.compose_id,
         result.status.value,
         len(result.instructions),
         fills,
         result.strategy_summary.equity,
+        cost,
     )
+
+
+def _usd(cost: float | None) -> str:
+    return "unknown" if cost is None else f"{cost:.6f}"

@@ -101,10 +101,26 @@ class CcxtMarketDataSource(BaseMarketDataSource):
         return entry
 
     async def _optional(self, exchange: Any, capability: str, fetch: Any, market: str) -> Any:
-        """Funding and open interest exist only for perpetuals, and only where the venue has them."""
+        """Funding and open interest exist only for perpetuals, and only where the venue has them.
+        A failing read leaves that feature out (with a warning) instead of failing the cycle;
+        rejected credentials still fail it."""
+        import ccxt
+
         if not self._perpetual or not exchange.has.get(capability):
             return None
-        return await fetch(market)
+        try:
+            return await fetch(market)
+        except ccxt.AuthenticationError:
+            raise
+        except ccxt.BaseError as exc:
+            logger.warning(
+                "%s: %s of %s failed (%s); the feature is left out of this cycle",
+                self._key.venue,
+                capability,
+                market,
+                type(exc).__name__,
+            )
+            return None
 
 
 def _closed_rows(rows: list[list[Any]], interval_ms: int, now_ms: int) -> list[list[Any]]:

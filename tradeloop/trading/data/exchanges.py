@@ -167,6 +167,11 @@ def build_exchange(key: ExchangeKey, credentials: Mapping[str, str] | None = Non
 
         with translate_ccxt_errors(key.venue, exchange=exchange):
             select_testnet(exchange, key.exchange_id, key.market_type)
+    from tradeloop.trading.data.exchange_urls import base_url_override, point_at
+
+    base_url = base_url_override(key.exchange_id)
+    if base_url is not None:
+        point_at(exchange, base_url)
     return exchange
 
 

@@ -38,13 +38,19 @@ import ccxt
 from tradeloop.testing.crashpoints import crash_point
 from tradeloop.trading.clock import Clock
 from tradeloop.trading.data.exchanges import translate_ccxt_errors
-from tradeloop.trading.errors import ConfigError, OperationalError, TemporaryError
-from tradeloop.trading.execution.client_ids import client_order_id
+from tradeloop.trading.errors import (
+    ConfigError,
+    IntentMismatch,
+    OperationalError,
+    TemporaryError,
+)
+from tradeloop.trading.execution.client_ids import OrderKey, client_order_id, order_keys
 from tradeloop.trading.execution.intents import (
     IntentStatus,
     IntentStore,
     OrderIntent,
     Settlement,
+    resume_mismatch,
 )
 from tradeloop.trading.execution.interfaces import BaseExecutionGateway
 from tradeloop.trading.execution.sizing import (
@@ -164,12 +170,13 @@ class CCXTExecutionGateway(BaseExecutionGateway):
             blocked = _blocked_reason(unresolved)
             prices = snapshot_prices(market_features or [])
             results: list[TxResult] = []
-            for index, inst in enumerate(instructions):
+            keys = order_keys(self.strategy_id, instructions)
+            for key, inst in zip(keys, instructions, strict=True):
                 if blocked is not None:
                     results.append(_result(inst, TxStatus.ERROR, blocked, self._clock.now_ms()))
                     continue
                 try:
-                    result = await self._execute_one(exchange, index, inst, prices)
+                    result = await self._execute_one(exchange, key, inst, prices)
                 except TemporaryError as exc:
                     blocked = f"not sent: {exc}"
                     result = _result(inst, TxStatus.ERROR, blocked, self._clock.now_ms())
@@ -240,9 +247,9 @@ class CCXTExecutionGateway(BaseExecutionGateway):
     # ------------------------------------------------------------------ one instruction
 
     async def _execute_one(
-        self, exchange: Any, index: int, inst: TradeInstruction, prices: Mapping[str, Decimal]
+        self, exchange: Any, key: OrderKey, inst: TradeInstruction, prices: Mapping[str, Decimal]
     ) -> TxResult:
-        cid = client_order_id(inst.compose_id, index, self.venue)
+        cid = client_order_id(key, self.venue)
         existing = await self.intents.get(cid)
         if existing is not None:
             return await self._resume(exchange, existing, inst)
@@ -370,7 +377,12 @@ class CCXTExecutionGateway(BaseExecutionGateway):
             return _result_for(stored, inst, TxStatus.ERROR, reason, self._clock.now_ms())
 
     async def _resume(self, exchange: Any, intent: OrderIntent, inst: TradeInstruction) -> TxResult:
-        """An instruction already in the store: report it, or resolve it; never resend."""
+        """An instruction already in the store: report it, or resolve it; never resend. Only ever
+        as the very order the intent records: anything else raises ``IntentMismatch``."""
+        mismatch = resume_mismatch(intent, self.strategy_id, inst)
+        if mismatch is not None:
+            logger.error("strategy_id=%s %s", self.strategy_id, mismatch)
+            raise IntentMismatch(mismatch)
         if intent.status.final:
             return _from_intent(intent, inst)
         return await self._resolve_or_error(exchange, intent, inst, "resumed after a restart")
@@ -800,7 +812,10 @@ def tx_result_from_intent(intent: OrderIntent, inst: TradeInstruction | None = N
 
 
 def _from_intent(intent: OrderIntent, inst: TradeInstruction | None) -> TxResult:
-    instrument = inst.instrument if inst else InstrumentRef(symbol=intent.symbol)
+    own = inst is not None and inst.instrument.symbol == intent.symbol
+    instrument = (
+        inst.instrument if inst is not None and own else InstrumentRef(symbol=intent.symbol)
+    )
     return TxResult(
         instruction_id=inst.instruction_id if inst else intent.instruction_id,
         instrument=instrument,

@@ -23,7 +23,8 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradeloop.trading.errors import AccountingError
-from tradeloop.trading.models import TradeSide
+from tradeloop.trading.models import TradeInstruction, TradeSide
+from tradeloop.trading.utils import to_decimal
 
 ZERO = Decimal(0)
 
@@ -156,6 +157,31 @@ def apply_settlement(intent: OrderIntent, settlement: Settlement) -> OrderIntent
 
 def _same_outcome(intent: OrderIntent, settlement: Settlement) -> bool:
     return intent.status is settlement.status and intent.filled_base == settlement.filled_base
+
+
+def resume_mismatch(intent: OrderIntent, strategy_id: str, inst: TradeInstruction) -> str | None:
+    """Why ``intent`` is not the order ``inst`` asks for (None when it is). Pure.
+
+    An intent is only ever resumed as the very order it records: same strategy, symbol, side and
+    reduce-only, and never more than the instruction's quantity (the venue's rounding only ever
+    takes some away)."""
+    problems = []
+    if intent.strategy_id != strategy_id:
+        problems.append(f"strategy {intent.strategy_id} (asked {strategy_id})")
+    if intent.symbol != inst.instrument.symbol:
+        problems.append(f"symbol {intent.symbol} (asked {inst.instrument.symbol})")
+    if intent.side is not inst.side:
+        problems.append(f"side {intent.side.value} (asked {inst.side.value})")
+    if intent.reduce_only != inst.reduce_only:
+        problems.append(f"reduce_only {intent.reduce_only} (asked {inst.reduce_only})")
+    if intent.base_quantity > to_decimal(inst.quantity):
+        problems.append(f"quantity {intent.base_quantity} (asked {inst.quantity})")
+    if not problems:
+        return None
+    return (
+        f"stored order {intent.client_order_id} is {', '.join(problems)}: refusing to resume it "
+        f"as instruction {inst.instruction_id}; nothing was booked"
+    )
 
 
 def positions_from_intents(intents: Iterable[OrderIntent]) -> dict[str, Decimal]:

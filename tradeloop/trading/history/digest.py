@@ -48,7 +48,7 @@ class InstrumentStats:
         pnl = trade.realized_pnl or 0.0
         return InstrumentStats(
             trade_count=self.trade_count + 1,
-            wins=self.wins + (1 if pnl - trade.fee_cost > 0 else 0),
+            wins=self.wins + (1 if trade.net_pnl > 0 else 0),
             realized_pnl=self.realized_pnl + pnl,
             holding_ms_total=self.holding_ms_total + (trade.holding_ms or 0),
             last_trade_ts=last,

@@ -106,7 +106,10 @@ class FillEffect:
     entry_price: Decimal | None = None
     entry_ts: int | None = None
     realized_pnl: Decimal = ZERO
-    close_fees: Decimal = ZERO
+    close_fee: Decimal = ZERO
+    """The part of this fill's fee that paid for the close."""
+    round_trip_fees: Decimal = ZERO
+    """``close_fee`` plus the entry fees of the closed quantity (already booked when it opened)."""
     opened_qty: Decimal = ZERO
     opened_type: TradeType | None = None
     open_fee: Decimal = ZERO
@@ -249,7 +252,8 @@ def _close_part(
         entry_price=EXACT.divide(cost_removed, closed_signed),
         entry_ts=position.entry_ts,
         realized_pnl=pnl,
-        close_fees=EXACT.add(close_fee, fees_removed),
+        close_fee=close_fee,
+        round_trip_fees=EXACT.add(close_fee, fees_removed),
     )
     return ledger, effect
 

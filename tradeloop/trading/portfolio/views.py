@@ -145,7 +145,8 @@ def effects_to_entries(effect: FillEffect, tx: TxResult, fill: Fill) -> list[Tra
                 exit_ts=fill.ts,
                 realized_pnl=float(effect.realized_pnl),
                 holding_ms=fill.ts - entry_ts if entry_ts is not None else None,
-                fee_cost=float(effect.close_fees),
+                fee_cost=float(effect.close_fee),
+                round_trip_fees=float(effect.round_trip_fees),
             )
         )
     if effect.opened_qty > 0 and effect.opened_type is not None:
