@@ -84,12 +84,14 @@ async def test_list_strategies_shows_status_equity_pnl_and_replay(connect) -> No
         assert [s["strategy_id"] for s in running["strategies"]] == [second]
 
 
-async def test_get_strategy_says_it_runs_on_replayed_data(connect) -> None:
+async def test_get_strategy_says_it_runs_on_replayed_data_and_names_the_whole_folder(
+    connect, shared_data
+) -> None:
     async with connect() as client:
         sid = (await create(client))["strategy_id"]
         detail = await ok(client, "get_strategy", strategy_id=sid)
         assert detail["data"] == "replay"
-        assert detail["replay_spec"]["data_dir"] == "data"
+        assert detail["replay_spec"]["data_dir"] == str(shared_data.resolve())
         assert detail["config"]["symbols"] == ["BTC-USDT", "ETH-USDT"]
 
 

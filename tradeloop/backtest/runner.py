@@ -243,6 +243,14 @@ class BacktestRuns:
     def __init__(self, max_runs: int = 50) -> None:
         self._runs: dict[str, BacktestRun] = {}
         self._max = max_runs
+        self.comparisons: dict[str, object] = {}
+        """Finished comparisons (``compare.ComparisonRun``) by id, for their chart; the newest
+        ``max_runs`` are kept."""
+
+    def add_comparison(self, comparison_id: str, comparison: object) -> None:
+        self.comparisons[comparison_id] = comparison
+        for old in list(self.comparisons)[: max(0, len(self.comparisons) - self._max)]:
+            del self.comparisons[old]
 
     def add(self, run: BacktestRun) -> None:
         self._runs[run.run_id] = run
@@ -309,6 +317,7 @@ async def run_backtest(
     clock = SimulatedClock(0)
     source = replay_source(spec, request, clock)
     window = plan_window(source, request, spec)
+    clock.set(window.start_ms)  # the fresh account is as of the first cycle, never epoch 0
     run_id = run_id or new_id("bt")
     llm = _llm_client(request, spec, llm_client) if agent is None else None
     recorder = (

@@ -39,9 +39,26 @@ logger = logging.getLogger(__name__)
 BAR_WIDTH = 30
 
 
+HELP = """\
+Run a strategy config over historical candles with the same pipeline that trades (features,
+decision, guardrails, paper fills, accounting), then print return, Sharpe, Sortino, drawdown,
+trades, win rate, fees and exposure, and draw an equity chart (PNG). The config is a strategy
+request ({"trading_config": {...}, "exchange_config": {...}}) or just its trading_config. An LLM
+strategy prints its cost estimate first; --estimate stops there."""
+EXAMPLES = """\
+examples:
+  tradeloop backtest --config strategy.json --data btc_1h.csv
+  tradeloop backtest --config strategy.json --data ../shared/data --from 2025-01-01 \\
+      --to 2025-04-01 --chart equity.png
+  tradeloop backtest --config llm.json --data ../shared/data --estimate
+      the LLM cost estimate only
+  tradeloop backtest --config strategy.json --data ../shared/data --db tradeloop.db
+      also store the run, for the history tools of 'tradeloop serve'"""
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "backtest", help="run a strategy over historical candles", description=__doc__
+        "backtest", help="run a strategy over historical candles", description=HELP, epilog=EXAMPLES
     )
     parser.add_argument("--config", required=True, type=Path, help="strategy JSON file")
     parser.add_argument(

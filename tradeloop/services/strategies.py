@@ -451,13 +451,16 @@ class StrategyService:
         return await portfolio.get_view()
 
     async def get_digest(self, strategy_id: str) -> TradeDigest:
+        """Before the first cycle the digest is as of the strategy's creation (never epoch 0)."""
         loaded = self._loaded.get(strategy_id)
         if loaded is not None:
-            return await loaded.digest.build()
-        row = await self._strategies.require(strategy_id)
-        folded = await fold_stored(self._cycles, row.id, row.request, self._digests.get(row.id))
-        self._digests[row.id] = folded
-        return to_digest(folded.state)
+            row, digest = loaded.row, await loaded.digest.build()
+        else:
+            row = await self._strategies.require(strategy_id)
+            folded = await fold_stored(self._cycles, row.id, row.request, self._digests.get(row.id))
+            self._digests[row.id] = folded
+            digest = to_digest(folded.state)
+        return digest if digest.ts else digest.model_copy(update={"ts": row.created_at})
 
     async def list_trades(
         self,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -197,7 +196,7 @@ def _replay_spec(info: StrategyInfo) -> ReplayView | None:
     if spec is None:
         return None
     return ReplayView(
-        data_dir=Path(spec.data_dir).name,
+        data_dir=spec.data_dir,
         venue=spec.venue,
         start_ms=spec.start_ms,
         end_ms=spec.end_ms,

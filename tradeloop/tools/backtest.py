@@ -186,7 +186,8 @@ async def get_equity_chart(
     strategy_id: Annotated[
         str,
         Field(
-            description="A backtest run_id (bt_...) or a strategy id (s_...).",
+            description="A backtest run_id (bt_...), a comparison_id (cmp_...) or a strategy id "
+            "(s_...).",
             min_length=1,
             max_length=64,
             pattern=r"^[A-Za-z0-9_.:-]+$",
