@@ -277,15 +277,14 @@ class DigestAccumulator:
 
     def _fold_equity_path(self, values: np.ndarray) -> bool:
         """``_fold_equity`` for each of ``values`` in numpy, to the same bits: the returns are the
-        same IEEE quotients, each added once (and removed once it leaves the window) as the same
-        exact ints; peak and drawdown are the same running max and quotients. False (nothing
-        changed) when a scaled return would not fit an int64: the caller then folds one by one."""
-        window, m = self._equity, len(values)
-        old, maxlen = len(window), window.maxlen or 0
-        points = np.concatenate((np.fromiter(window, np.float64, old), values))
-        before, after = points[:-1], points[1:]
+        same IEEE quotients turned into the same exact ints, summed into the history once and into
+        the recent window until they leave it; peak and drawdown are the same running max and
+        quotients. False (nothing changed) when a scaled return would not fit an int64: the caller
+        then folds one by one."""
+        m, last = len(values), self._last
+        before = np.concatenate(([self._initial if last is None else last], values[:-1]))
         with np.errstate(divide="ignore", invalid="ignore"):
-            scaled = (after / before - 1) * float(1 << _SCALE_BITS)
+            scaled = (values / before - 1) * float(1 << _SCALE_BITS)
         valid = before > 0
         if not bool(np.all(np.abs(scaled[valid]) < 2.0**62)):
             return False
@@ -293,22 +292,37 @@ class DigestAccumulator:
         if not bool(np.all(exact == np.floor(exact))):
             raise ValueError(f"an equity return is not a multiple of 2**-{_SCALE_BITS}")
         ints = exact.astype(np.int64)
-        added = slice(max(0, old - 1), old + m - 1)
-        removed = slice(0, max(0, old + m - maxlen))
-        for part, sign in ((added, 1), (removed, -1)):
-            kept = ints[part][valid[part]]
-            self._count += sign * len(kept)
-            self._total += sign * sum(kept.tolist())
-            self._squares += sign * _sum_of_squares(kept)
+        kept = ints[valid]
+        self._h_count += len(kept)
+        self._h_total += sum(kept.tolist())
+        self._h_squares += _sum_of_squares(kept)
+        self._down += _sum_of_squares(kept[kept < 0])
+        self._fold_recent(ints, valid, 0 if self._equity else 1)
         start = values if self._peak is None else np.concatenate(([self._peak], values))
         peaks = np.maximum.accumulate(start)[-m:]
         with np.errstate(divide="ignore", invalid="ignore"):
             drawdowns = np.where(peaks > 0, (peaks - values) / peaks * 100, 0.0)
         self._peak = float(peaks[-1])
         self._max_drawdown = max(self._max_drawdown, float(drawdowns.max()))
-        window.extend(values.tolist())
+        self._equity.extend(values.tolist())
         self._last = float(values[-1])
         return True
+
+    def _fold_recent(self, ints: np.ndarray, valid: np.ndarray, first: int) -> None:
+        """The returns from ``first`` on enter the recent window; as many old ones leave."""
+        recent = self._recent
+        items = [
+            v if ok else None
+            for v, ok in zip(ints[first:].tolist(), valid[first:].tolist(), strict=True)
+        ]
+        leaving = len(recent) + len(items) - (recent.maxlen or 0)
+        gone = [*recent, *items[: max(0, leaving - len(recent))]][: max(0, leaving)]
+        for part, sign in ((items, 1), (gone, -1)):
+            numbers = np.array([v for v in part if v is not None], dtype=np.int64)
+            self._count += sign * len(numbers)
+            self._total += sign * sum(numbers.tolist())
+            self._squares += sign * _sum_of_squares(numbers)
+        recent.extend(items)
 
     def _fold_equity(self, equity: float) -> None:
         last = self._last
