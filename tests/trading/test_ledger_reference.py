@@ -391,3 +391,27 @@ def test_a_spot_buy_may_spend_the_last_cent_of_cash_but_not_one_more() -> None:
     assert spent.cash == 0
     with pytest.raises(AccountingError):
         do(ledger, BUY, "1", "99.9", fee="0.11")
+
+
+def test_a_difference_of_exactly_the_dust_size_still_counts_as_dust() -> None:
+    # dust is 1e-12: a close that misses the position by exactly that much closes all of it
+    ledger, _ = do(perp(), BUY, "1", "100")
+    short_by, effect = do(ledger, SELL, "0.999999999999", "100")
+    assert short_by.positions == {} and effect.closed_qty == D(1)
+    over_by, effect = do(ledger, SELL, "1.000000000001", "100")
+    assert over_by.positions == {} and effect.opened_qty == 0
+    spot = Ledger.open_account(MarketType.SPOT, D("1000"))
+    spot, _ = do(spot, BUY, "1", "100")
+    spot, _ = do(spot, SELL, "1.000000000001", "100")
+    assert spot.positions == {}
+
+
+def test_an_open_only_fill_names_its_symbol_side_and_type() -> None:
+    _, effect = do(perp(), SELL, "2", "100", fee="0.2")
+    assert (effect.symbol, effect.side, effect.opened_type, effect.opened_qty) == (
+        "BTC-USDT",
+        SELL,
+        TradeType.SHORT,
+        D(2),
+    )
+    assert (effect.closed_qty, effect.closed_type, effect.open_fee) == (0, None, D("0.2"))

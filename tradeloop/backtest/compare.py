@@ -15,11 +15,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from tradeloop.backtest.confidence import mean_ci
-from tradeloop.backtest.honesty import RegimeSplit, regime_split
-from tradeloop.backtest.models import BacktestStats, LlmDecisions
+from tradeloop.backtest.honesty import regime_split
+from tradeloop.backtest.models import (
+    BacktestStats,
+    ComparedStrategy,
+    Comparison,
+    MetricCI,
+)
 from tradeloop.backtest.runner import (
     DEFAULT_WARMUP_CANDLES,
     BacktestRun,
@@ -51,55 +54,12 @@ Progress = Callable[[str, int, int], Awaitable[None]]
 """``await progress(label, run_index, runs)`` before each run."""
 
 
-class MetricCI(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    mean: float
-    low: float
-    high: float
-    n: int
-    """Runs that had this metric (e.g. Sharpe needs two points)."""
-
-
-class ComparedStrategy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    label: str
-    composer: str
-    model: str | None
-    status: str
-    runs: int
-    stats: BacktestStats
-    """The first run's statistics."""
-    buy_and_hold: BacktestStats
-    """Buy-and-hold of this strategy's own symbols over its window."""
-    intervals: dict[str, MetricCI] = {}
-    """Mean and 95 % confidence interval per metric over the runs (repeated LLM strategies)."""
-    beat_buy_and_hold: int
-    """Runs whose total return beat buy-and-hold's."""
-    llm_decisions: list[LlmDecisions] = []
-    """Per run: decisions, skipped, repaired, tokens, cost."""
-    warnings: list[str] = []
-
-
-class Comparison(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    start_ms: int
-    end_ms: int
-    repeats: int
-    strategies: list[ComparedStrategy]
-    buy_and_hold: BacktestStats
-    default_rules: BacktestStats
-    regimes: list[RegimeSplit]
-    warnings: list[str] = []
-
-
 @dataclass
 class ComparisonRun:
     result: Comparison
     curves: list[tuple[str, list[EquityPoint]]] = field(default_factory=list)
     """Each strategy's first-run equity curve, then buy-and-hold's."""
+    initial_capital: float | None = None
 
 
 async def compare(
@@ -165,6 +125,7 @@ async def compare(
             warnings=_warnings(entries, strategies),
         ),
         curves=curves,
+        initial_capital=entries[0][1].trading_config.initial_capital,
     )
 
 

@@ -13,8 +13,7 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict
-
+from tradeloop.backtest.models import RegimeSplit
 from tradeloop.backtest.stats import EquityPoint
 from tradeloop.trading.models import LLMModelConfig
 
@@ -66,20 +65,6 @@ def cutoff_warning(cfg: LLMModelConfig, start_ms: int) -> str | None:
             "model may have seen these prices, so the result can be look-ahead, not skill"
         )
     return None
-
-
-class RegimeSplit(BaseModel):
-    """Compounded returns over the cycles of one market regime."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    regime: str
-    """``up`` (buy-and-hold gained more than 10 % over the trailing 30 days), ``down`` (lost
-    more than 10 %) or ``between``."""
-    share_pct: float
-    """Share of the labelled cycles in this regime."""
-    returns_pct: dict[str, float | None]
-    """Label -> compounded return over this regime's steps; None when there were none."""
 
 
 def regime_labels(hold: Sequence[EquityPoint]) -> list[str | None]:

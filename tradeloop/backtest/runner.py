@@ -106,6 +106,8 @@ class BacktestSpec(BaseModel):
     max_cost_usd: float | None = Field(default=None, ge=0)
     llm_cache_dir: str | None = None
     """Where LLM replies are cached; default: the user cache directory."""
+    skip_bad_rows: bool = False
+    """Leave out bad candle rows with a counted warning; by default a bad row fails the run."""
     fast_forward: bool = True
     """Apply quiet cycles in bulk when the composer declares its signals (see ``fast_forward``);
     False runs every cycle through the pipeline. Same results either way."""
@@ -241,6 +243,14 @@ class BacktestRuns:
     def __init__(self, max_runs: int = 50) -> None:
         self._runs: dict[str, BacktestRun] = {}
         self._max = max_runs
+        self.comparisons: dict[str, object] = {}
+        """Finished comparisons (``compare.ComparisonRun``) by id, for their chart; the newest
+        ``max_runs`` are kept."""
+
+    def add_comparison(self, comparison_id: str, comparison: object) -> None:
+        self.comparisons[comparison_id] = comparison
+        for old in list(self.comparisons)[: max(0, len(self.comparisons) - self._max)]:
+            del self.comparisons[old]
 
     def add(self, run: BacktestRun) -> None:
         self._runs[run.run_id] = run
@@ -305,8 +315,9 @@ async def run_backtest(
     """
     request = paper_request(spec.request)
     clock = SimulatedClock(0)
-    source = ReplayMarketDataSource(data_files(spec, request), clock)
+    source = replay_source(spec, request, clock)
     window = plan_window(source, request, spec)
+    clock.set(window.start_ms)  # the fresh account is as of the first cycle, never epoch 0
     run_id = run_id or new_id("bt")
     llm = _llm_client(request, spec, llm_client) if agent is None else None
     recorder = (
@@ -397,6 +408,17 @@ def _fewer_collections() -> Iterator[None]:
         _gc_depth -= 1
         if _gc_depth == 0:
             gc.set_threshold(*saved)
+
+
+def replay_source(
+    spec: BacktestSpec, request: UserRequest, clock: SimulatedClock
+) -> ReplayMarketDataSource:
+    """The spec's candles, every file read and checked before the first cycle."""
+    source = ReplayMarketDataSource(
+        data_files(spec, request), clock, skip_bad_rows=spec.skip_bad_rows
+    )
+    source.load(request.trading_config.symbols)
+    return source
 
 
 def data_files(spec: BacktestSpec, request: UserRequest) -> dict[tuple[str, str], Path]:
@@ -612,7 +634,9 @@ async def add_baselines(
     if not times:
         return
     cfg, ex = request.trading_config, request.exchange_config
-    prices = await snapshot_prices(data_files(spec, request), cfg.symbols, times)
+    prices = await snapshot_prices(
+        data_files(spec, request), cfg.symbols, times, skip_bad_rows=spec.skip_bad_rows
+    )
     hold = hold_curve(
         times,
         prices,
@@ -744,7 +768,7 @@ async def estimate_backtest(spec: BacktestSpec) -> CostEstimate | None:
     if request.trading_config.composer != "llm":
         return None
     clock = SimulatedClock(0)
-    source = ReplayMarketDataSource(data_files(spec, request), clock)
+    source = replay_source(spec, request, clock)
     window = plan_window(source, request, spec)
     llm = _llm_client(request, spec, None)
     runtime = await DefaultStrategyAgent().create_runtime(

@@ -23,10 +23,25 @@ from tradeloop.commands.backtest import load_request
 from tradeloop.trading.errors import TradeloopError
 from tradeloop.trading.models import UserRequest
 
+HELP = """\
+Run several strategy configs over the same candles and window, side by side with buy-and-hold
+and the default rules strategy, and draw one chart with every equity curve. Each config is a
+strategy request or a bare trading_config, labelled by its strategy_name or file name. With
+--repeats K every LLM strategy runs K times with the reply cache off, and each metric shows as
+mean [95 % CI] with how many runs beat buy-and-hold."""
+EXAMPLES = """\
+examples:
+  tradeloop compare --config rules.json --config llm.json --data ../shared/data
+  tradeloop compare --config llm-default.json --config llm-aggressive.json \\
+      --data ../shared/data --from 2025-01-01 --to 2025-07-01 --repeats 5 --chart cmp.png"""
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "compare", help="compare strategy configs against buy-and-hold", description=__doc__
+        "compare",
+        help="compare strategy configs against buy-and-hold",
+        description=HELP,
+        epilog=EXAMPLES,
     )
     parser.add_argument("--config", action="append", required=True, type=Path, help="repeatable")
     parser.add_argument("--data", action="append", required=True, help="candle CSV or folder")

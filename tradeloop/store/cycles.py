@@ -3,8 +3,9 @@
 Live fills the cycle applied to its portfolio are marked ``applied`` on their order intents in the
 same transaction, so a crash can never leave a fill both in the ledger and handed over again.
 
-A cycle row holds the features, the composer's rationale and raw output, the summary, the portfolio
-view and the exact ledger after the cycle. Instructions (proposed and guarded), guard notes,
+A cycle row holds the features (as references to deduplicated payloads, see ``payloads``), the
+composer's rationale and raw output and the portfolio view (both deflated), the summary and the
+exact ledger after the cycle. Instructions (proposed and guarded), guard notes,
 TxResults and trades have their own tables. ``UNIQUE (strategy_id, slot_ts)`` makes a second row
 for a slot impossible: ``insert`` raises ``SlotTaken`` and nothing of that cycle is stored.
 """
@@ -25,6 +26,7 @@ from pydantic_core import to_json
 from tradeloop.store.codec import ledger_from_json, ledger_to_json
 from tradeloop.store.db import Database, SlotTaken, StoreError
 from tradeloop.store.intents import mark_applied_rows
+from tradeloop.store.payloads import content_hash, join_hashes, pack, split_hashes, unpack
 from tradeloop.testing.crashpoints import crash_point
 from tradeloop.trading.models import (
     CycleResult,
@@ -45,13 +47,16 @@ CycleKind = Literal["decision", "failure"]
 """A decision went through the composer (and is folded into the digest); a failure did not run."""
 
 _FEATURES = TypeAdapter(list[FeatureVector])
+"""Features as stored before migration 0003: one JSON array per cycle."""
+_SYSTEM_REF = "payload"
 _FILLED = (TxStatus.FILLED.value, TxStatus.PARTIAL.value)
 
 _INSERT_CYCLE = """INSERT INTO cycles (
-    compose_id, strategy_id, slot_ts, ts, kind, status, reason, rationale, features_json, raw_json,
-    usage_json, summary_json, portfolio_json, ledger_json, portfolio_ts, equity, n_proposed,
+    compose_id, strategy_id, slot_ts, ts, kind, status, reason, rationale, features, raw,
+    usage_json, summary_json, portfolio, ledger_json, portfolio_ts, equity, n_proposed,
     n_instructions, n_notes, n_tx, n_fills, n_trades, recorded_at
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_INSERT_PAYLOAD = "INSERT OR IGNORE INTO payloads (strategy_id, hash, body) VALUES (?, ?, ?)"
 _INSERT_INSTRUCTION = """INSERT INTO instructions (
     cycle_id, stage, position, instruction_id, symbol, side, action, quantity, body_json
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
@@ -345,9 +350,9 @@ class CycleRepository:
             slot_ts=row["slot_ts"],
             status=CycleStatus(row["status"]),
             reason=row["reason"],
-            features=_FEATURES.validate_json(row["features_json"]),
+            features=await self._features(row["strategy_id"], row["features"]),
             rationale=row["rationale"],
-            raw=None if row["raw_json"] is None else json.loads(row["raw_json"]),
+            raw=await self._raw(row["strategy_id"], row["raw"]),
             usage=_usage(row["usage_json"]),
             proposed=by_stage["proposed"],
             instructions=by_stage["guarded"],
@@ -355,10 +360,43 @@ class CycleRepository:
             tx_results=[TxResult.model_validate_json(tx[0]) for tx in txs],
             trades=[TradeHistoryEntry.model_validate_json(t[0]) for t in trades],
             portfolio=None
-            if row["portfolio_json"] is None
-            else PortfolioView.model_validate_json(row["portfolio_json"]),
+            if row["portfolio"] is None
+            else PortfolioView.model_validate_json(unpack(row["portfolio"])),
             strategy_summary=StrategySummary.model_validate_json(row["summary_json"]),
         )
+
+    async def _features(self, strategy_id: str, value: bytes | str) -> list[FeatureVector]:
+        if isinstance(value, str):
+            return _FEATURES.validate_json(value)
+        hashes = split_hashes(value)
+        bodies = await self._payloads(strategy_id, hashes)
+        return [FeatureVector.model_validate_json(unpack(bodies[h])) for h in hashes]
+
+    async def _raw(self, strategy_id: str, value: bytes | str | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        raw = json.loads(unpack(value))
+        prompt = raw.get("prompt")
+        system = prompt.get("system") if isinstance(prompt, dict) else None
+        if isinstance(system, dict) and set(system) == {_SYSTEM_REF}:
+            ref = bytes.fromhex(system[_SYSTEM_REF])
+            body = (await self._payloads(strategy_id, [ref]))[ref]
+            prompt["system"] = json.loads(unpack(body))
+        return raw
+
+    async def _payloads(self, strategy_id: str, hashes: Sequence[bytes]) -> dict[bytes, bytes]:
+        wanted = list(dict.fromkeys(hashes))
+        if not wanted:
+            return {}
+        rows = await self._db.fetchall(
+            f"SELECT hash, body FROM payloads WHERE strategy_id = ?"
+            f" AND hash IN ({', '.join('?' * len(wanted))})",
+            (strategy_id, *wanted),
+        )
+        found = {bytes(row[0]): bytes(row[1]) for row in rows}
+        if len(found) != len(wanted):
+            raise StoreError(f"strategy {strategy_id}: a stored cycle refers to a missing payload")
+        return found
 
 
 def insert_cycle(
@@ -369,7 +407,9 @@ def insert_cycle(
     return _CycleRows.of(result, kind, ledger).insert(conn)
 
 
-def _cycle_params(result: CycleResult, kind: CycleKind, ledger: Ledger) -> tuple[Any, ...]:
+def _cycle_params(
+    result: CycleResult, kind: CycleKind, ledger: Ledger, features: bytes, raw: bytes | None
+) -> tuple[Any, ...]:
     view = result.portfolio
     return (
         result.compose_id,
@@ -380,11 +420,11 @@ def _cycle_params(result: CycleResult, kind: CycleKind, ledger: Ledger) -> tuple
         result.status.value,
         result.reason,
         result.rationale,
-        _FEATURES.dump_json(result.features).decode(),
-        None if result.raw is None else to_json(result.raw).decode(),
+        features,
+        raw,
         None if result.usage is None else result.usage.model_dump_json(),
         result.strategy_summary.model_dump_json(),
-        None if view is None else view.model_dump_json(),
+        None if view is None else pack(view.model_dump_json().encode()),
         ledger_to_json(ledger),
         view.ts if view is not None else result.ts,
         result.strategy_summary.equity,
@@ -404,6 +444,7 @@ class _CycleRows:
 
     strategy_id: str
     cycle: tuple[Any, ...]
+    payloads: list[tuple[Any, ...]]
     instructions: list[tuple[Any, ...]]
     notes: list[tuple[Any, ...]]
     txs: list[tuple[Any, ...]]
@@ -415,9 +456,15 @@ class _CycleRows:
     @classmethod
     def of(cls, result: CycleResult, kind: CycleKind, ledger: Ledger) -> _CycleRows:
         sid = result.strategy_id
+        payloads: dict[bytes, bytes] = {}
+        features = join_hashes(
+            _payload(payloads, vector.model_dump_json().encode()) for vector in result.features
+        )
+        raw = None if result.raw is None else pack(_raw_json(result.raw, payloads))
         return cls(
             strategy_id=sid,
-            cycle=_cycle_params(result, kind, ledger),
+            cycle=_cycle_params(result, kind, ledger, features, raw),
+            payloads=[(sid, h, body) for h, body in payloads.items()],
             instructions=[
                 *_instruction_rows("proposed", result.proposed),
                 *_instruction_rows("guarded", result.instructions),
@@ -437,6 +484,8 @@ class _CycleRows:
         )
 
     def insert(self, conn: sqlite3.Connection) -> int:
+        if self.payloads:
+            conn.executemany(_INSERT_PAYLOAD, self.payloads)
         cycle_id = conn.execute(_INSERT_CYCLE, self.cycle).lastrowid
         for sql, rows in (
             (_INSERT_INSTRUCTION, self.instructions),
@@ -452,6 +501,25 @@ class _CycleRows:
         mark_applied_rows(conn, self.applied, self.update["now"])
         crash_point("mid_commit")
         return int(updated[0])
+
+
+def _payload(payloads: dict[bytes, bytes], data: bytes) -> bytes:
+    """Add ``data`` (JSON) to this cycle's payloads (stored unless its strategy has it already);
+    returns its hash."""
+    key = content_hash(data)
+    if key not in payloads:
+        payloads[key] = pack(data)
+    return key
+
+
+def _raw_json(raw: dict[str, Any], payloads: dict[bytes, bytes]) -> bytes:
+    """``raw`` as JSON, an LLM system prompt (the same every cycle) replaced by its payload hash."""
+    prompt = raw.get("prompt")
+    if not isinstance(prompt, dict) or not isinstance(prompt.get("system"), str):
+        return to_json(raw)
+    system = prompt["system"]
+    ref = _payload(payloads, to_json(system))
+    return to_json({**raw, "prompt": {**prompt, "system": {_SYSTEM_REF: ref.hex()}}})
 
 
 def _strategy_update(result: CycleResult, kind: CycleKind) -> dict[str, Any]:

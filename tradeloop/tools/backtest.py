@@ -106,7 +106,7 @@ async def run_backtest(
         composer=composer,
         strategy_prompt=strategy_prompt,
         template=template,
-        feature_intervals=feature_intervals or ["1h", "4h"],
+        feature_intervals=feature_intervals,
         llm_model=llm_model.to_config() if llm_model else None,
         exchange=exchange,
         market_type=market_type,
@@ -137,7 +137,8 @@ async def get_equity_chart(
     strategy_id: Annotated[
         str,
         Field(
-            description="A backtest run_id (bt_...) or a strategy id (s_...).",
+            description="A backtest run_id (bt_...), a comparison_id (cmp_...) or a strategy id "
+            "(s_...).",
             min_length=1,
             max_length=64,
             pattern=r"^[A-Za-z0-9_.:-]+$",

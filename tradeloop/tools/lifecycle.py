@@ -112,7 +112,7 @@ async def create_strategy(
         composer=composer,
         strategy_prompt=strategy_prompt,
         template=template,
-        feature_intervals=feature_intervals or ["1h", "4h"],
+        feature_intervals=feature_intervals,
         llm_model=llm_model.to_config() if llm_model else None,
         exchange=exchange,
         market_type=market_type,

@@ -100,7 +100,9 @@ class StrategySummaryView(_Result):
 
 
 class ReplayView(_Result):
-    data_dir: str = Field(description="Folder name of the replayed candle files.")
+    data_dir: str = Field(
+        description="Folder of the replayed candle files (absolute, as the server resolved it)."
+    )
     venue: str | None = None
     start_ms: int | None = None
     end_ms: int | None = None
@@ -298,7 +300,8 @@ class TradePage(_Result):
 
 
 class DigestResult(TradeDigest):
-    """The spec's TradeDigest (per-instrument stats, Sharpe) plus drawdown, return and fees."""
+    """The spec's TradeDigest (per-instrument stats, Sharpe) plus Sortino, drawdown, return and
+    fees, over the whole history; sharpe_ratio_recent covers only the latest cycles."""
 
     strategy_id: str
     as_of: str | None = None

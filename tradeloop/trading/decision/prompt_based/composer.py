@@ -173,7 +173,7 @@ def _log_outcome(context: ComposeContext, last: _Attempt, usage: LLMUsage, attem
             attempts,
             last.error.short if last.error else "invalid plan",
         )
-    logger.info(
+    logger.debug(  # the cycle's INFO line carries the cost
         "llm compose strategy_id=%s compose_id=%s attempts=%d items=%d input_tokens=%d "
         "output_tokens=%d cache_write=%d cache_read=%d cost_usd=%s latency_ms=%d",
         context.strategy_id,
