@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import cProfile
 import io
+import os
 import pstats
 import statistics
 import sys
@@ -35,6 +36,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bars would garble the table
 
 DATA = ROOT.parent / "shared" / "data" / "binance_spot_BTCUSDT_1h.csv"
 CAPITAL = 10_000.0
