@@ -32,10 +32,10 @@ def test_a_long_bulk_fold_equals_the_one_by_one_fold() -> None:
 
 @pytest.mark.parametrize("window", [2, 4, 500])
 def test_a_bulk_fold_through_zero_equity_equals_the_one_by_one_fold(window: int) -> None:
-    # no huge return here, so the numpy path runs (not the one-by-one fallback)
-    tail = [5.0, 0.0, 0.0, 4.0, 6.0, 5.5]
+    # long enough for the numpy path, with no huge return (which would fall back to one by one)
+    tail = [5.0, 0.0, 0.0, 4.0, 6.0, 5.5] * 12
     assert in_bulk(window, [10.0], tail, 1).state() == one_by_one(window, [10.0], tail).state()
     assert in_bulk(window, [], tail, 1).digest() == one_by_one(window, [], tail).digest()
-    starts_flat = [0.0, 0.0, 5.0, 5.0]  # a zero peak is no drawdown
+    starts_flat = [0.0, 0.0] + [5.0] * 70  # a zero peak is no drawdown
     got, expected = in_bulk(window, [], starts_flat, 1), one_by_one(window, [], starts_flat)
     assert got.state() == expected.state()
