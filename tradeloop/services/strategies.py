@@ -839,6 +839,7 @@ class StrategyService:
             intents=self._intents,
             strategy_id=strategy_id,
             clock=self._clock,
+            backoff_s=self.settings.live_backoff_s,
         )
         await market_constraints(gateway, request)  # every symbol is listed
         reserved, holders = await self._reserved_capital(request)
@@ -874,6 +875,7 @@ class StrategyService:
             strategy_id=row.id,
             approval_strategy_id=row.id,
             clock=self._clock,
+            backoff_s=self.settings.live_backoff_s,
         )
         loaded = await self._load(row, LiveLink(gateway, self._account_locks[gateway.account]))
         try:
