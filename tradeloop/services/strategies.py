@@ -57,6 +57,7 @@ from tradeloop.services.live_gate import (
     ConfirmationMissing,
     LiveApproval,
     LiveGate,
+    LiveTradingDisabled,
     live_params,
 )
 from tradeloop.services.loaded import LiveClose, LoadedStrategy, load_strategy
@@ -916,8 +917,21 @@ class StrategyService:
         self._schedule(loaded)
 
     async def _resume_live(self, row: StrategyRow) -> None:
-        """A live strategy stored as running, at open: reconcile, then schedule or pause."""
-        approval = self.live_gate.approve_resume(live_params("start", row.request, row.id))
+        """A live strategy stored as running, at open: reconcile, then schedule or pause. With
+        live trading switched off on this server it stays paused, saying so (not ``error``:
+        switching it back on and resuming needs no new confirmation)."""
+        try:
+            approval = self.live_gate.approve_resume(live_params("start", row.request, row.id))
+        except LiveTradingDisabled:
+            off = (
+                "live trading is switched off on this server (TRADELOOP_LIVE_TRADING); "
+                "paused at restart: switch it on, then resume_strategy"
+            )
+            moved = await self._strategies.transition(
+                row.id, S.PAUSED, off, action="pause", allowed_from={S.RUNNING}
+            )
+            self._after_move(moved)
+            return
         try:
             loaded, reason = await self._reconciled(row, approval)
         except TemporaryError as exc:

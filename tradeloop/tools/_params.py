@@ -79,7 +79,9 @@ Name = Annotated[str, Field(description="A display name (unique).", min_length=1
 InitialCapital = Annotated[
     float,
     Field(
-        description="Starting capital in the quote currency (USDT); must be greater than 0.",
+        description="Starting capital in the quote currency (USDT); must be greater than 0. "
+        "Live: a cap; the strategy gets min(this, the account's available cash not held by "
+        "other live strategies), shown in the answer's config.",
         gt=0,
         le=1e12,
         allow_inf_nan=False,

@@ -292,6 +292,8 @@ def cycle_outcome(result: CycleResult, *, executed: bool = True) -> CycleOutcome
                 avg_exec_price=tx.avg_exec_price,
                 fee_cost=tx.fee_cost,
                 reason=_text(tx.reason),
+                client_order_id=tx.client_order_id,
+                exchange_order_id=tx.exchange_order_id,
             )
             for tx in result.tx_results
         ],

@@ -232,6 +232,12 @@ class FillView(_Result):
     avg_exec_price: float | None = None
     fee_cost: float | None = None
     reason: str | None = None
+    client_order_id: str | None = Field(
+        default=None, description="Live: the order's client id at the venue."
+    )
+    exchange_order_id: str | None = Field(
+        default=None, description="Live: the venue's own order id."
+    )
 
 
 class CycleOutcome(_Result):
