@@ -63,7 +63,12 @@ class Scenario:
     positions: int
     point: str
     order: int = 1
-    """Which order of the close is interrupted (1-based)."""
+    """Stop: which order of the close is interrupted (1-based); close_position: which symbol."""
+
+    @property
+    def nth(self) -> int:
+        """The interrupted order's place among the call's orders (close_position sends one)."""
+        return self.order if self.action == "stop" else 1
 
 
 def scenarios(action: str) -> list[Scenario]:
@@ -242,7 +247,7 @@ async def run_scenarios(
     for s in [*plan, None]:
         crash = {}
         if s is not None and s.point not in (HOLD, RANDOM):
-            crash = {"TRADELOOP_CRASH_AT": s.point, "TRADELOOP_CRASH_AFTER": str(s.order)}
+            crash = {"TRADELOOP_CRASH_AT": s.point, "TRADELOOP_CRASH_AFTER": str(s.nth)}
         url = await workers.serve(crash)
         async with mcp(url) as client:
             if pending is not None:
@@ -254,7 +259,7 @@ async def run_scenarios(
         assert all(q > 0 for q in held.values()), held
         target = SYMBOLS[s.order - 1]
         if s.point == HOLD:
-            account.faults = Faults(skip_creates=s.order - 1, accept_then_timeout=1)
+            account.faults = Faults(skip_creates=s.nth - 1, accept_then_timeout=1)
         armed.touch()
         interrupted = asyncio.create_task(_interrupted_call(url, s, sid, target))
         if s.point == HOLD:
