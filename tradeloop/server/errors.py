@@ -3,6 +3,7 @@
     ConfigError (NotFound, InvalidTransition, ...)  -> ToolError with the message: the caller can fix it
     pydantic ValidationError                        -> ToolError naming each field and what it accepts
     TemporaryError (venue, LLM unreachable)         -> ToolError naming the venue; try again later
+    NetworkDown (DNS failure, connection refused)   -> ToolError saying what was tried; check network
     OperationalError                                -> ToolError with the message; the strategy stopped
     ToolError, MCPError                             -> unchanged
     anything else                                   -> logged with its traceback, generic ToolError
@@ -24,7 +25,13 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
-from tradeloop.trading.errors import ConfigError, NotFound, OperationalError, TemporaryError
+from tradeloop.trading.errors import (
+    ConfigError,
+    NetworkDown,
+    NotFound,
+    OperationalError,
+    TemporaryError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +110,8 @@ def translate(exc: BaseException, tool: str, secrets: Iterable[str] = ()) -> Bas
         venue = getattr(exc, "venue", None)
         if venue and venue not in text:
             text = f"{venue} could not be reached: {text}"
+        if isinstance(exc, NetworkDown):  # its message says what to check; not "shortly"
+            return ToolError(scrub(text, secrets))
         return ToolError(scrub(f"{text} (temporary: try again shortly)", secrets))
     if isinstance(exc, OperationalError):
         return ToolError(scrub(f"operational error: {exc}", secrets))

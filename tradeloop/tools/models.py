@@ -300,7 +300,8 @@ class TradePage(_Result):
 
 
 class DigestResult(TradeDigest):
-    """The spec's TradeDigest (per-instrument stats, Sharpe) plus drawdown, return and fees."""
+    """The spec's TradeDigest (per-instrument stats, Sharpe) plus Sortino, drawdown, return and
+    fees, over the whole history; sharpe_ratio_recent covers only the latest cycles."""
 
     strategy_id: str
     as_of: str | None = None

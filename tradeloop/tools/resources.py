@@ -35,7 +35,12 @@ async def strategy_digest(strategy_id: str, ctx: Ctx) -> str:
 PARTS = (
     ("config", strategy_config, "Strategy config", "Status and normalized configuration."),
     ("portfolio", strategy_portfolio, "Strategy portfolio", "Cash, positions, equity, limits."),
-    ("digest", strategy_digest, "Strategy digest", "Per-instrument stats, Sharpe, drawdown."),
+    (
+        "digest",
+        strategy_digest,
+        "Strategy digest",
+        "Per-instrument stats, Sharpe, Sortino, drawdown.",
+    ),
 )
 
 

@@ -30,7 +30,8 @@ BUYING_POWER_SLIPPAGE_BUFFER_BPS = 20
 """Guardrails keep this much headroom so that slippage and fees never overspend."""
 
 DEFAULT_SHARPE_WINDOW = 500
-"""Number of most recent equity points (one per cycle) the digest's Sharpe ratio looks at."""
+"""Number of most recent cycles the digest's ``sharpe_ratio_recent`` looks at (the headline Sharpe
+and Sortino ratios cover the whole history)."""
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
 

@@ -112,6 +112,7 @@ async def create_strategy_runtime(
             initial_capital=cfg.initial_capital,
         ),
         clock=clock,
+        market_data=parts.market_data,
     )
     return StrategyRuntime(
         strategy_id=sid,
