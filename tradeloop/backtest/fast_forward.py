@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from itertools import repeat
 
 import numpy as np
 
@@ -173,7 +174,7 @@ class FastForward:
         fees, realized = float(ledger.fees_paid), float(ledger.realized_pnl)
         self._digest.fold_quiet(slots, equity, fees, realized)
         self._source.skip_snapshots(self._symbols, slots[-1])
-        return [EquityPoint(ts, e, g, fees) for ts, e, g in zip(slots, equity, gross, strict=True)]
+        return list(map(EquityPoint, slots, equity, gross, repeat(fees, len(slots))))
 
     def _equity_path(
         self, ledger: Ledger, start: int, stop: int
@@ -188,10 +189,7 @@ class FastForward:
                 base = EXACT.subtract(base, position.cost)
         multiply, add = EXACT.multiply, EXACT.add
         terms = [
-            [
-                multiply(position.quantity, Decimal(repr(p)))
-                for p in self._prices[symbol][start:stop]
-            ]
+            [multiply(position.quantity, _decimal(p)) for p in self._prices[symbol][start:stop]]
             for symbol, position in ledger.positions.items()
         ]
         if len(terms) == 1:
@@ -205,6 +203,21 @@ class FastForward:
             equity.append(float(total))
             gross.append(float(exposure))
         return equity, gross
+
+
+_DECIMALS: dict[float, Decimal] = {}
+_DECIMALS_MAX = 1_000_000
+
+
+def _decimal(price: float) -> Decimal:
+    """``to_decimal(price)``, remembered: a process's backtests mark the same closes again and
+    again (sweeps, repeated runs)."""
+    found = _DECIMALS.get(price)
+    if found is None:
+        if len(_DECIMALS) >= _DECIMALS_MAX:
+            _DECIMALS.clear()
+        found = _DECIMALS[price] = Decimal(repr(price))
+    return found
 
 
 def _why_not(runtime: StrategyRuntime) -> str | None:

@@ -49,7 +49,7 @@ from tradeloop.backtest.stats import EquityPoint, compute_stats, equity_point
 from tradeloop.trading._internal.runtime import Components, StrategyRuntime
 from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
 from tradeloop.trading.clock import SimulatedClock
-from tradeloop.trading.data.replay import ReplayMarketDataSource
+from tradeloop.trading.data.replay import FileSeriesCache, ReplayMarketDataSource
 from tradeloop.trading.decision.interfaces import BaseComposer
 from tradeloop.trading.errors import ConfigError, OperationalError, TemporaryError
 from tradeloop.trading.history.recorder import InMemoryHistoryRecorder
@@ -391,6 +391,10 @@ async def _store(db: Database, run: BacktestRun) -> None:
     )
 
 
+_FILES = {strict: FileSeriesCache() for strict in (False, True)}
+"""Candle files read by this process's backtests (until they change), by ``skip_bad_rows``: a sweep
+or a repeated run reads each file, and computes its indicator frame (shared by series), once."""
+
 _gc_depth = 0
 
 
@@ -415,7 +419,10 @@ def replay_source(
 ) -> ReplayMarketDataSource:
     """The spec's candles, every file read and checked before the first cycle."""
     source = ReplayMarketDataSource(
-        data_files(spec, request), clock, skip_bad_rows=spec.skip_bad_rows
+        data_files(spec, request),
+        clock,
+        skip_bad_rows=spec.skip_bad_rows,
+        series_cache=_FILES[spec.skip_bad_rows],
     )
     source.load(request.trading_config.symbols)
     return source
@@ -439,6 +446,12 @@ def paper_request(request: UserRequest) -> UserRequest:
         }
     )
     return request.model_copy(update={"exchange_config": paper})
+
+
+def spec_window(spec: BacktestSpec) -> Window:
+    """The cycle times ``run_backtest(spec)`` would run, without running it."""
+    request = paper_request(spec.request)
+    return plan_window(replay_source(spec, request, SimulatedClock(0)), request, spec)
 
 
 def plan_window(source: ReplayMarketDataSource, request: UserRequest, spec: BacktestSpec) -> Window:

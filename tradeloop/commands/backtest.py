@@ -31,6 +31,7 @@ from tradeloop.backtest.runner import (
     run_backtest,
 )
 from tradeloop.backtest.times import format_ts, parse_time_ms
+from tradeloop.commands import sweep
 from tradeloop.trading.errors import TradeloopError
 from tradeloop.trading.models import UserRequest
 
@@ -90,12 +91,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--db", type=Path, help="store the finished run in this tradeloop database (default: not)"
     )
+    sweep.add_arguments(parser)
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     try:
         spec = _spec(args)
+        if args.sweep:
+            return sweep.handle(args, spec)
         if args.estimate:
             _print_estimate(asyncio.run(estimate_backtest(spec)))
             return 0

@@ -46,7 +46,10 @@ def plan_for(system: str, context: dict[str, Any], rng: random.Random, noise: fl
         price = float(
             (groups.get("market_snapshot") or {}).get("price") or candles.get("close") or 0
         )
-        rsi, momentum = candles.get("rsi"), candles.get("change_pct_24")
+        momentum_key = max(
+            (k for k in candles if k.startswith("change_pct_")), default="", key=_span
+        )
+        rsi, momentum = candles.get("rsi"), candles.get(momentum_key)
         if not price or rsi is None or momentum is None or rng.random() < noise:
             continue
         action, share, why = _decide(style, float(rsi), float(momentum), symbol in held)
@@ -67,6 +70,16 @@ def plan_for(system: str, context: dict[str, Any], rng: random.Random, noise: fl
         if item["stop_loss"] is None:
             del item["stop_loss"]
     return {"rationale": f"{style} policy: {len(items)} action(s)", "items": items}
+
+
+def _span(key: str) -> int:
+    """Seconds in a context key such as ``change_pct_4d``, for picking the longest change."""
+    from tradeloop.trading.utils import parse_interval_seconds
+
+    try:
+        return parse_interval_seconds(key.removeprefix("change_pct_"))
+    except ValueError:
+        return 0
 
 
 def _decide(style: str, rsi: float, momentum: float, holding: bool) -> tuple[str, float, str]:

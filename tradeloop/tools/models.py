@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradeloop.backtest.models import BacktestSummary
+from tradeloop.backtest.sweep_models import SweepResult
 from tradeloop.trading.models import (
     Constraints,
     CycleResult,
@@ -315,6 +316,8 @@ class BacktestResult(BacktestSummary):
 
     start: str | None
     end: str | None
+    sweep: SweepResult | None = None
+    """With ``sweep``: every parameter set's statistics; the run above is the best set's."""
 
 
 # --------------------------------------------------------------------------- features

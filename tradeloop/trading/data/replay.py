@@ -103,6 +103,46 @@ SeriesCache = dict[tuple[Path, int], "_Series"]
 """Loaded CSV arrays by (path, interval ms); read-only, so sources may share one."""
 
 
+class FileSeriesCache(SeriesCache):
+    """A ``SeriesCache`` that forgets a file's series when the file changes (size or mtime) and
+    keeps the ``limit`` most recently used: one per process lets back-to-back backtests on the
+    same files (sweeps, repeated runs) read each file, and compute its indicators, once."""
+
+    def __init__(self, limit: int = 64) -> None:
+        super().__init__()
+        self._limit = limit
+        self._stamps: dict[tuple[Path, int], tuple[int, int]] = {}
+
+    def get(self, key: tuple[Path, int], default: Any = None) -> Any:  # type: ignore[override]
+        series = super().get(key)
+        if series is None:
+            return default
+        if self._stamps.get(key) != _stamp(key[0]):
+            del self[key]
+            return default
+        self[key] = self.pop(key)  # most recently used last
+        return series
+
+    def __setitem__(self, key: tuple[Path, int], series: _Series) -> None:
+        self._stamps[key] = _stamp(key[0])
+        super().__setitem__(key, series)
+        while len(self) > self._limit:
+            oldest = next(iter(self))
+            del self[oldest]
+
+    def __delitem__(self, key: tuple[Path, int]) -> None:
+        super().__delitem__(key)
+        self._stamps.pop(key, None)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (-1, -1)
+    return stat.st_size, stat.st_mtime_ns
+
+
 class ReplayMarketDataSource(BaseMarketDataSource):
     """Candles from CSV files, as a live venue would have shown them at the clock's time."""
 

@@ -23,6 +23,8 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from tradeloop.trading.constants import SECONDS_PER_YEAR
 from tradeloop.trading.history.interfaces import BaseDigestBuilder
 from tradeloop.trading.models import (
@@ -81,6 +83,29 @@ def _scaled_return(before: float, after: float) -> int | None:
     if shift < 0:
         raise ValueError(f"{after / before - 1!r} is not a multiple of 2**-{_SCALE_BITS}")
     return numerator << shift
+
+
+_CHUNK_IN_PYTHON = 200
+"""Shorter arrays are summed as Python ints: cheaper than a dozen numpy calls."""
+_LIMB_BITS, _CHUNK = 21, 1 << 19
+"""Squares summed exactly in uint64: |v| < 2**63 splits into three 21-bit limbs, whose pairwise
+products (< 3 * 2**42 per element and weight) summed over 2**19 elements stay below 2**64."""
+
+
+def _sum_of_squares(values: np.ndarray) -> int:
+    """The exact sum of the squares of int64 ``values``, as a Python int."""
+    if len(values) < _CHUNK_IN_PYTHON:
+        return sum(v * v for v in values.tolist())
+    a = np.abs(values).astype(np.uint64)
+    mask = np.uint64((1 << _LIMB_BITS) - 1)
+    limbs = (a & mask, (a >> np.uint64(_LIMB_BITS)) & mask, a >> np.uint64(2 * _LIMB_BITS))
+    total = 0
+    for start in range(0, len(a), _CHUNK):
+        x0, x1, x2 = (limb[start : start + _CHUNK] for limb in limbs)
+        weights = (x0 * x0, 2 * x0 * x1, 2 * x0 * x2 + x1 * x1, 2 * x1 * x2, x2 * x2)
+        for k, terms in enumerate(weights):
+            total += int(terms.sum(dtype=np.uint64)) << (_LIMB_BITS * k)
+    return total
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,10 +269,60 @@ class DigestAccumulator:
         the arithmetic of ``fold`` but no ``CycleResult`` (a backtest's fast-forwarded stretch)."""
         if not ts:
             return
-        for value in equity:
-            self._fold_equity(value)
+        if not self._fold_equity_path(np.asarray(equity, dtype=np.float64)):
+            for value in equity:
+                self._fold_equity(value)
         self._fees, self._realized, self._ts = fees_paid, realized_pnl, ts[-1]
         self._frozen = None
+
+    def _fold_equity_path(self, values: np.ndarray) -> bool:
+        """``_fold_equity`` for each of ``values`` in numpy, to the same bits: the returns are the
+        same IEEE quotients turned into the same exact ints, summed into the history once and into
+        the recent window until they leave it; peak and drawdown are the same running max and
+        quotients. False (nothing changed) when a scaled return would not fit an int64: the caller
+        then folds one by one."""
+        m, last = len(values), self._last
+        before = np.concatenate(([self._initial if last is None else last], values[:-1]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scaled = (values / before - 1) * float(1 << _SCALE_BITS)
+        valid = before > 0
+        if not bool(np.all(np.abs(scaled[valid]) < 2.0**62)):
+            return False
+        exact = np.where(valid, scaled, 0.0)
+        if not bool(np.all(exact == np.floor(exact))):
+            raise ValueError(f"an equity return is not a multiple of 2**-{_SCALE_BITS}")
+        ints = exact.astype(np.int64)
+        kept = ints[valid]
+        self._h_count += len(kept)
+        self._h_total += sum(kept.tolist())
+        self._h_squares += _sum_of_squares(kept)
+        self._down += _sum_of_squares(kept[kept < 0])
+        self._fold_recent(ints, valid, 0 if self._equity else 1)
+        start = values if self._peak is None else np.concatenate(([self._peak], values))
+        peaks = np.maximum.accumulate(start)[-m:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            drawdowns = np.where(peaks > 0, (peaks - values) / peaks * 100, 0.0)
+        self._peak = float(peaks[-1])
+        self._max_drawdown = max(self._max_drawdown, float(drawdowns.max()))
+        self._equity.extend(values.tolist())
+        self._last = float(values[-1])
+        return True
+
+    def _fold_recent(self, ints: np.ndarray, valid: np.ndarray, first: int) -> None:
+        """The returns from ``first`` on enter the recent window; as many old ones leave."""
+        recent = self._recent
+        items = [
+            v if ok else None
+            for v, ok in zip(ints[first:].tolist(), valid[first:].tolist(), strict=True)
+        ]
+        leaving = len(recent) + len(items) - (recent.maxlen or 0)
+        gone = [*recent, *items[: max(0, leaving - len(recent))]][: max(0, leaving)]
+        for part, sign in ((items, 1), (gone, -1)):
+            numbers = np.array([v for v in part if v is not None], dtype=np.int64)
+            self._count += sign * len(numbers)
+            self._total += sign * sum(numbers.tolist())
+            self._squares += sign * _sum_of_squares(numbers)
+        recent.extend(items)
 
     def _fold_equity(self, equity: float) -> None:
         last = self._last
