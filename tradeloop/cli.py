@@ -9,17 +9,42 @@ import importlib
 import logging
 import os
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
-COMMANDS = ("serve", "run", "backtest", "candles")
+COMMANDS = ("serve", "run", "backtest", "compare", "candles")
+DESCRIPTION = """\
+tradeloop runs trading strategies that decide with rules or an LLM, trade on paper (live trading
+only when the operator turns it on), and keep every decision in a local database. Use it from a
+chat assistant as an MCP server, or headless from the command line."""
+EPILOG = """\
+examples:
+  tradeloop serve                                  MCP server over stdio (what Claude Desktop runs)
+  tradeloop serve --http --port 8765               MCP over HTTP at http://127.0.0.1:8765/mcp
+  tradeloop run --config strategy.json --replay ../shared/data
+                                                   run a strategy headless on replayed candles
+  tradeloop candles download --symbol BTC/USDT --interval 1h --since 2025-01-01 --out btc_1h.csv
+  tradeloop backtest --config strategy.json --data btc_1h.csv --from 2025-02-01
+
+'tradeloop COMMAND --help' shows a command's options and examples. Logs go to stderr."""
+
+
+class HelpParser(argparse.ArgumentParser):
+    """Keeps descriptions and examples as written (argparse's default reflows them into one
+    paragraph, which breaks command examples); subcommand parsers inherit it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``only``, just that subcommand's module is imported (``tradeloop serve``
     must not pay for the imports of the other commands before answering its client)."""
-    parser = argparse.ArgumentParser(prog="tradeloop", description=__doc__.splitlines()[0])
+    parser = HelpParser(prog="tradeloop", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    subparsers = parser.add_subparsers(
+        dest="command", required=True, title="commands", metavar="COMMAND"
+    )
     for name in COMMANDS if only is None else (only,):
         try:
             module = importlib.import_module(f"tradeloop.commands.{name}")

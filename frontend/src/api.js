@@ -25,13 +25,18 @@ export function appCaller(bridge) {
   return async (name, args) => unwrap(await bridge.callTool(name, args));
 }
 
-export function tokenFromLocation() {
-  const match = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
-  if (match) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
-    history.replaceState(null, "", window.location.pathname + window.location.search);
+/** The ``#s=<strategy_id>`` the page was opened with; a ``token=`` in the fragment (which never
+ * reaches the server or its logs) is kept for this tab and removed from the address bar. */
+export function readFragment() {
+  const params = new URLSearchParams(window.location.hash.slice(1));
+  const token = params.get("token");
+  if (token) {
+    sessionStorage.setItem(TOKEN_KEY, token);
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", window.location.pathname + window.location.search + (rest ? `#${rest}` : ""));
   }
-  return sessionStorage.getItem(TOKEN_KEY);
+  return params.get("s");
 }
 
 export function saveToken(token) {

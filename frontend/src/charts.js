@@ -9,10 +9,17 @@ import {
   createSeriesMarkers,
 } from "lightweight-charts";
 
+/** Our CSS colors as rgb() strings (whatever form the host's variables take), which the
+ * library can parse. */
 function palette() {
-  const css = getComputedStyle(document.documentElement);
-  const get = (name) => css.getPropertyValue(name).trim();
-  return {
+  const probe = document.createElement("span");
+  probe.hidden = true;
+  document.body.append(probe);
+  const get = (name) => {
+    probe.style.color = `var(${name})`;
+    return getComputedStyle(probe).color;
+  };
+  const colors = {
     bg: get("--bg"),
     fg: get("--fg"),
     muted: get("--muted"),
@@ -22,6 +29,8 @@ function palette() {
     down: get("--down"),
     hold: get("--hold"),
   };
+  probe.remove();
+  return colors;
 }
 
 function chartOptions(colors) {
@@ -48,12 +57,10 @@ export function toLine(points) {
   return [...byTime.entries()].sort((a, b) => a[0] - b[0]).map(([time, value]) => ({ time, value }));
 }
 
-/** ``#rrggbb`` at the given opacity, as ``rgba()`` (the library parses colors itself). */
-function alpha(hex, opacity) {
-  const match = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
-  if (!match) return hex;
-  const [r, g, b] = match.slice(1).map((part) => parseInt(part, 16));
-  return `rgba(${r}, ${g}, ${b}, ${opacity})`;
+/** An ``rgb()`` color at the given opacity. */
+function alpha(rgb, opacity) {
+  const match = /^rgba?\((\d+),\s*(\d+),\s*(\d+)/.exec(rgb);
+  return match ? `rgba(${match[1]}, ${match[2]}, ${match[3]}, ${opacity})` : rgb;
 }
 
 function drawdownColors(colors) {
@@ -174,7 +181,7 @@ function tradeMarkers(line, trades, colors) {
     }
     if (trade.exit_ts != null) {
       const time = snap(trade.exit_ts);
-      const net = (trade.realized_pnl || 0) - (trade.fee_cost || 0);
+      const net = (trade.realized_pnl || 0) - (trade.round_trip_fees ?? trade.fee_cost ?? 0);
       if (time != null) {
         marks.push({
           time,

@@ -1,7 +1,7 @@
 // The dashboard page. One code path for both modes: every number comes from a tool call, made
 // through the host bridge (MCP App) or by POSTing to /mcp (/dashboard on `tradeloop serve --http`).
 
-import { AuthRequired, appCaller, followEvents, httpCaller, saveToken, tokenFromLocation } from "./api.js";
+import { AuthRequired, appCaller, followEvents, httpCaller, readFragment, saveToken } from "./api.js";
 import { createHostBridge } from "./bridge.js";
 import { EquityChart, PriceChart } from "./charts.js";
 import * as fmt from "./format.js";
@@ -81,10 +81,8 @@ async function refresh() {
 async function loadAll() {
   const list = await call("list_strategies", {});
   state.strategies = list.strategies || [];
-  if (!state.strategies.some((s) => s.strategy_id === state.selected)) {
-    const hinted = state.selected;
-    state.selected = hinted && !list.strategies.length ? hinted : state.strategies[0]?.strategy_id || hinted;
-  }
+  // the strategy the host or the address named, else the first one listed
+  if (!state.selected) state.selected = state.strategies[0]?.strategy_id || null;
   renderList();
   if (state.selected) await loadStrategy(state.selected);
 }
@@ -221,7 +219,7 @@ function renderPositions(portfolio) {
 
 function renderTrades(trades) {
   const rows = trades.slice(0, SHOWN_TRADES).map((t) => {
-    const net = t.realized_pnl == null ? null : t.realized_pnl - (t.fee_cost || 0);
+    const net = t.realized_pnl == null ? null : t.realized_pnl - (t.round_trip_fees ?? t.fee_cost ?? 0);
     return el(
       "tr",
       { "data-trade-id": t.trade_id },
@@ -451,10 +449,8 @@ async function startApp() {
 }
 
 function startHttp() {
-  tokenFromLocation();
+  state.selected = readFragment();
   call = httpCaller();
-  const fromHash = /(?:^#|&)s=([^&]+)/.exec(window.location.hash);
-  if (fromHash) state.selected = decodeURIComponent(fromHash[1]);
   $("auth").addEventListener("submit", (event) => {
     event.preventDefault();
     saveToken($("auth-token").value.trim());

@@ -125,6 +125,56 @@ def test_backtest_with_db_stores_the_run_as_a_stopped_strategy(tmp_path, capsys)
     assert row == ("backtest", "stopped") and cycles == summary["cycles_done"]
 
 
+def test_the_readme_download_then_backtest_flow_works_with_a_minimal_config(
+    tmp_path, capsys
+) -> None:
+    """README "Backtests": download hourly candles, then backtest a config that names only the
+    capital and the symbol; the default feature intervals must be servable from 1h data."""
+    register_exchange(ExchangeKey("binance"), FakeOhlcvExchange(1_735_689_600_000, 24 * 30))
+    candles = tmp_path / "btc_1h.csv"
+    download = ["candles", "download", "--exchange", "binance", "--symbol", "BTC/USDT"]
+    download += ["--interval", "1h", "--since", "2025-01-01", "--out", str(candles)]
+    assert main(download) == 0
+    config = tmp_path / "strategy.json"
+    config.write_text('{"trading_config": {"initial_capital": 10000, "symbols": ["BTC-USDT"]}}')
+    code = main(["backtest", "--config", str(config), "--data", str(candles), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    summary = json.loads(out[out.index("{") :])
+    assert summary["status"] == "completed" and summary["cycles_done"] > 0
+
+
+def corrupt_copy(tmp_path, source, line: int, bad: str):
+    """``source`` with its ``line`` (1 = header) replaced by ``bad``, as ``btc_1h.csv``."""
+    lines = source.read_text().splitlines()
+    lines[line - 1] = bad
+    path = tmp_path / "btc_1h.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_backtest_refuses_a_corrupt_candle_row_naming_the_file_and_line(tmp_path, capsys) -> None:
+    ts = BTC.read_text().splitlines()[300].split(",")[0]
+    data = corrupt_copy(tmp_path, BTC, 301, f"{ts},100,101,99,-5,1")
+    code = main(["backtest", "--config", str(write_config(tmp_path)), "--data", str(data)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert f"{data} line 301: close -5 is not a positive price" in err
+
+
+def test_backtest_with_skip_bad_rows_leaves_the_row_out_and_says_so(
+    tmp_path, capsys, caplog
+) -> None:
+    ts = BTC.read_text().splitlines()[300].split(",")[0]
+    data = corrupt_copy(tmp_path, BTC, 301, f"{ts},100,101,99,-5,1")
+    args = ["backtest", "--config", str(write_config(tmp_path)), "--data", str(data), "--json"]
+    code = main([*args, "--skip-bad-rows"])
+    out = capsys.readouterr().out
+    assert code == 0 and json.loads(out)["status"] == "completed"
+    warning = "skipped 1 bad rows (first at line 301: close -5 is not a positive price)"
+    assert any(warning in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+
 def test_no_fast_forward_runs_every_cycle_and_prints_the_same_figures(tmp_path, capsys) -> None:
     config = write_config(tmp_path)
     tables = []

@@ -155,3 +155,28 @@ async def test_a_backtest_logs_its_summary_not_a_line_per_cycle(caplog) -> None:
     messages = [r.getMessage() for r in caplog.records]
     assert not [m for m in messages if m.startswith("cycle ")], "per-cycle lines in a backtest"
     assert any(m.startswith(f"backtest run_id={run.run_id} status=completed") for m in messages)
+
+
+async def test_a_first_cycle_without_data_records_its_portfolio_as_of_the_cycle_not_epoch_0() -> (
+    None
+):
+    from tradeloop.trading.base_agent import BaseStrategyAgent
+    from tradeloop.trading.errors import MarketDataUnavailable
+    from tradeloop.trading.features.interfaces import BaseFeaturesPipeline
+    from tradeloop.trading.models import CycleStatus
+
+    class NoData(BaseFeaturesPipeline):
+        async def build(self):  # type: ignore[no-untyped-def]
+            raise MarketDataUnavailable("venue busy")
+
+    class DataFails(BaseStrategyAgent):
+        async def _build_features_pipeline(self, request):  # type: ignore[no-untyped-def]
+            return NoData()
+
+        async def _create_decision_composer(self, request):  # type: ignore[no-untyped-def]
+            return None
+
+    run = await run_backtest(spec(warmup_candles=100), agent=DataFails(), storable=True)
+    (first, _), *_ = run.take_cycles_to_store()
+    assert first.status is CycleStatus.ERROR
+    assert first.portfolio is not None and first.portfolio.ts == FIRST_TS + 100 * HOUR

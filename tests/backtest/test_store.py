@@ -35,6 +35,23 @@ async def test_a_stored_backtest_has_the_trades_digest_and_equity_of_the_run(tmp
         assert (await equity_chart_png("bt_stored", service=service)).startswith(b"\x89PNG")
 
 
+async def test_the_digest_of_a_stored_backtest_agrees_with_the_backtest_statistics(
+    tmp_path,
+) -> None:
+    run = await run_backtest(BacktestSpec(request=rsi_request(), data=[str(BTC)]), storable=True)
+    async with StrategyService.open(Settings(db_path=tmp_path / "t.db")) as service:
+        await service.import_backtest(run)
+        digest = await service.get_digest(run.run_id)
+    stats = run.stats
+    assert run.cycles_done > 500  # longer than the recent window: the headline must not use it
+    assert stats.trades > 0 and stats.sharpe_ratio is not None
+    assert digest.sharpe_ratio == pytest.approx(stats.sharpe_ratio, rel=1e-9)
+    assert digest.sortino_ratio == pytest.approx(stats.sortino_ratio, rel=1e-9)
+    assert digest.total_return_pct == pytest.approx(stats.total_return_pct, rel=1e-12)
+    assert digest.fees_paid == pytest.approx(stats.fees_paid, rel=1e-12)
+    assert digest.recent_window == 500 and digest.sharpe_ratio_recent != digest.sharpe_ratio
+
+
 async def test_import_backtest_stores_a_run_once_and_the_stored_run_never_starts(tmp_path) -> None:
     run = await run_backtest(BacktestSpec(request=rsi_request(), data=[str(BTC)]), storable=True)
     async with StrategyService.open(Settings(db_path=tmp_path / "t.db")) as service:

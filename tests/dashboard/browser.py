@@ -65,6 +65,7 @@ class Served:
     base: str
     process: subprocess.Popen[str]
     http: httpx2.Client
+    token: str | None = None
     _next_id: int = 0
 
     def raw(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +78,7 @@ class Served:
                 "MCP-Protocol-Version": MCP_VERSION,
                 "Mcp-Method": "tools/call",
                 "Mcp-Name": name,
+                **({"Authorization": f"Bearer {self.token}"} if self.token else {}),
             },
             json={
                 "jsonrpc": "2.0",
@@ -120,10 +122,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(replay_dir: Path, db: Path) -> Served:
+def start_server(replay_dir: Path, db: Path, token: str | None = None) -> Served:
     """``tradeloop serve --http --replay DIR`` on a free loopback port, once it listens."""
     port = free_port()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TRADELOOP_DB": str(db)}
+    if token:
+        env["TRADELOOP_HTTP_TOKEN"] = token
     args = ["serve", "--http", "--port", str(port), "--replay", str(replay_dir)]
     process = subprocess.Popen(
         [sys.executable, "-m", "tradeloop", *args],
@@ -139,7 +143,7 @@ def start_server(replay_dir: Path, db: Path) -> Served:
             raise AssertionError("tradeloop serve --http did not start")
     assert process.stderr is not None
     threading.Thread(target=process.stderr.read, daemon=True).start()  # keep the pipe flowing
-    return Served(f"http://127.0.0.1:{port}", process, httpx2.Client(timeout=120))
+    return Served(f"http://127.0.0.1:{port}", process, httpx2.Client(timeout=120), token)
 
 
 def stop_server(served: Served) -> None:

@@ -28,6 +28,8 @@ from tradeloop.dashboard.page import dashboard_html
 MAX_CYCLES = 400
 """Bound on the cycles run to reach a closed trade and an open position."""
 WAIT_MS = 20_000
+TOKEN = "dashboard-browser-token"
+"""The server runs with a bearer token: every page below reaches it through the token."""
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def served(browser, shared_data: Path, tmp_path_factory) -> Iterator[Served]:
-    server = start_server(shared_data, tmp_path_factory.mktemp("dash") / "t.db")
+    server = start_server(shared_data, tmp_path_factory.mktemp("dash") / "t.db", token=TOKEN)
     try:
         yield server
     finally:
@@ -78,7 +80,8 @@ def open_dashboard(browser, served: Served, sid: str, width: int = 1280):
         ),
     )
     page.outside_requests = outside
-    page.goto(f"{served.base}/dashboard#s={sid}")
+    page.goto(f"{served.base}/dashboard#s={sid}&token={TOKEN}")
+    assert "token" not in page.url  # kept for the tab, gone from the address bar
     cycles = served.call("get_strategy", strategy_id=sid)["cycles"]
     wait_for_stat(page, "cycles", str(cycles))
     return page
@@ -173,12 +176,11 @@ def test_the_buttons_pause_resume_and_stop_the_strategy(browser, served: Served)
         "create_strategy",
         symbols=["BTC-USDT"],
         initial_capital=1_000,
-        decide_interval=86_400,
-        name="dashboard-buttons",
+        name="dashboard-buttons",  # hourly: a replay that takes minutes to reach the data's end
     )["strategy_id"]
     served.call("start_strategy", strategy_id=sid)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{served.base}/dashboard#s={sid}")
+    page.goto(f"{served.base}/dashboard#s={sid}&token={TOKEN}")
     badge = "#s-status"
     page.wait_for_selector(f"{badge}[data-status=running]", timeout=WAIT_MS)
 
@@ -215,7 +217,8 @@ window.addEventListener("message", (event) => {
       protocolVersion: "2026-01-26",
       hostInfo: { name: "test-harness", version: "1" },
       hostCapabilities: { serverTools: {} },
-      hostContext: { theme: "dark", displayMode: "inline", platform: "web" },
+      hostContext: { theme: "dark", displayMode: "inline", platform: "web",
+        styles: { variables: { "--color-background-primary": "#101820" } } },
     } });
   } else if (m.method === "ui/notifications/initialized") {
     send({ method: "ui/notifications/tool-input", params: { arguments: recorded.input } });
@@ -268,6 +271,8 @@ def test_the_app_page_renders_in_a_host_from_recorded_tool_results(
         timeout=WAIT_MS
     )
     assert app.locator("html").get_attribute("data-theme") == "dark"
+    background = app.locator("body").evaluate("body => getComputedStyle(body).backgroundColor")
+    assert background == "rgb(16, 24, 32)"  # the host's style variable
     positions = tools["get_portfolio"]["structuredContent"]["positions"]
     symbols = app.locator("#positions tr[data-symbol]").evaluate_all(
         "rows => rows.map(r => r.dataset.symbol)"
@@ -294,4 +299,19 @@ def test_the_app_page_renders_in_a_host_from_recorded_tool_results(
     app.locator("#s-note").filter(has_text="stopped").wait_for(timeout=WAIT_MS)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "app-400-dark.png"), full_page=True)
+    page.close()
+
+
+def test_without_the_token_the_page_asks_for_it_then_loads_through_it(
+    browser, served: Served, traded: str
+) -> None:
+    page = browser.new_page(viewport={"width": 400, "height": 900})
+    page.goto(f"{served.base}/dashboard")
+    page.wait_for_selector("#auth", state="visible", timeout=WAIT_MS)
+    assert page.locator("#strategies tbody tr").count() == 0
+    page.fill("#auth-token", TOKEN)
+    page.click("#auth button[type=submit]")
+    page.wait_for_selector(f'#strategies tr[data-strategy-id="{traded}"]', timeout=WAIT_MS)
+    page.wait_for_selector("#conn[data-state=live]", timeout=WAIT_MS)
+    assert page.locator("#auth").is_hidden()
     page.close()

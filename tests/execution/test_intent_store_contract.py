@@ -24,6 +24,7 @@ from tradeloop.trading.execution.intents import (
     IntentStore,
     OrderIntent,
     Settlement,
+    positions_from_intents,
 )
 from tradeloop.trading.models import TradeSide
 
@@ -213,3 +214,25 @@ async def test_listing_filters_by_strategy_and_by_unresolved_in_creation_order(s
     unresolved = await store.list_intents("s1", unresolved_only=True)
     assert [i.client_order_id for i in unresolved] == ["a", "b"]
     assert [i.client_order_id for i in await store.list_intents()] == ["a", "b", "c", "z"]
+
+
+async def test_a_settlement_s_own_order_id_wins_and_a_pending_reason_survives_a_silent_one(
+    store,
+) -> None:
+    await store.record_intent(intent("a"))
+    await store.mark_sent("a", "x-acked", 1_500)
+    settled = await store.settle("a", settlement(S.FILLED, "0.5", exchange_order_id="x-venue"))
+    assert settled.exchange_order_id == "x-venue"
+    await store.record_intent(intent("b", 1_001).model_copy(update={"reason": "sent late"}))
+    quiet = await store.settle("b", settlement(S.NOT_FOUND))
+    assert (quiet.reason, quiet.exchange_order_id) == ("sent late", None)
+
+
+async def test_fills_that_cancel_out_leave_no_position(store) -> None:
+    await store.record_intent(intent("buy"))
+    await store.record_intent(intent("sell", 1_001, side=TradeSide.SELL))
+    await store.record_intent(intent("none", 1_002))
+    await store.settle("buy", settlement(S.FILLED, "0.3"))
+    await store.settle("sell", settlement(S.FILLED, "0.3"))
+    await store.settle("none", settlement(S.REJECTED))
+    assert positions_from_intents(await store.list_intents("s1")) == {}

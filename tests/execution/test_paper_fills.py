@@ -7,6 +7,8 @@ notional at the fill price, i.e. after slippage.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.fakes import instruction, snapshot
@@ -63,3 +65,37 @@ async def test_a_symbol_without_a_price_is_rejected_with_nothing_filled() -> Non
     assert result.filled_qty == 0 and not result.fee_cost
     assert "ETH-USDT" in (result.reason or "")
     assert await paper.execute([], []) == []
+
+
+async def test_a_fill_echoes_the_instruction_and_the_defaults_are_10_bps_fee_and_5_bps_slippage() -> (
+    None
+):
+    inst = instruction("ETH-USDT", BUY, 1, leverage=2.0).model_copy(
+        update={"stop_loss": 90.0, "take_profit": 120.0}
+    )
+    before = time.time_ns() // 1_000_000
+    [result] = await PaperExecutionGateway().execute([inst], [snapshot("ETH-USDT", 100.0)])
+    after = time.time_ns() // 1_000_000
+    assert (result.instruction_id, result.instrument, result.side) == (
+        inst.instruction_id,
+        inst.instrument,
+        BUY,
+    )
+    assert (result.leverage, result.stop_loss, result.take_profit) == (2.0, 90.0, 120.0)
+    assert result.avg_exec_price == pytest.approx(100.05, rel=1e-12)
+    assert result.fee_cost == pytest.approx(0.10005, rel=1e-12)
+    assert before <= result.ts <= after  # no clock given: the wall clock
+
+
+async def test_a_rejection_echoes_the_instruction() -> None:
+    inst = instruction("ETH-USDT", SELL, 3, leverage=4.0)
+    paper = PaperExecutionGateway(clock=SimulatedClock(9))
+    [result] = await paper.execute([inst], [])
+    assert (result.instruction_id, result.instrument, result.side, result.leverage) == (
+        inst.instruction_id,
+        inst.instrument,
+        SELL,
+        4.0,
+    )
+    assert (result.requested_qty, result.filled_qty, result.ts) == (3, 0.0, 9)
+    assert (result.reason or "").startswith("no current price for ETH-USDT")

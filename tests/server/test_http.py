@@ -10,6 +10,7 @@ import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx2
 import pytest
@@ -39,10 +40,13 @@ HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "app
 
 @asynccontextmanager
 async def http_client(
-    settings: Settings, host: str = "127.0.0.1"
+    settings: Settings,
+    host: str = "127.0.0.1",
+    allowed_hosts: tuple[str, ...] = (),
+    allowed_origins: tuple[str, ...] = (),
 ) -> AsyncIterator[httpx2.AsyncClient]:
     server = build_server(settings, open_service=opener(FailingService(NotFound("none"))))
-    app = http_app(server, host)
+    app = http_app(server, host, allowed_hosts, allowed_origins)
     async with app.router.lifespan_context(app):
         transport = httpx2.ASGITransport(app=app)
         async with httpx2.AsyncClient(
@@ -95,6 +99,49 @@ async def test_with_a_token_configured_the_right_token_is_let_in(tmp_path) -> No
             "/mcp", json=INITIALIZE, headers=HEADERS | {"Authorization": f"Bearer {TOKEN}"}
         )
     assert response.status_code == 200
+
+
+FOREIGN = {"Host": "evil.example:8765", "Origin": "http://evil.example"}
+TOKEN_HEADERS = HEADERS | {"Authorization": f"Bearer {TOKEN}"}
+
+
+async def test_on_0_0_0_0_without_allowed_host_any_host_and_origin_is_accepted_with_a_warning(
+    tmp_path, caplog
+) -> None:
+    """As the README says next to the HTTP example: the token alone guards a wildcard bind."""
+    settings = Settings(db_path=tmp_path / "t.db", http_token=SecretStr(TOKEN))
+    async with http_client(settings, "0.0.0.0") as client:
+        response = await client.post("/mcp", json=INITIALIZE, headers=TOKEN_HEADERS | FOREIGN)
+    assert response.status_code == 200
+    assert "Host/Origin validation is off" in caplog.text
+
+
+async def test_allowed_host_without_a_matching_allowed_origin_refuses_that_origin(
+    tmp_path,
+) -> None:
+    settings = Settings(db_path=tmp_path / "t.db", http_token=SecretStr(TOKEN))
+    mine = {"Host": "myhost:8765", "Origin": "https://myhost:8765"}
+    async with http_client(settings, "0.0.0.0", ("myhost:8765",)) as client:
+        without_origin = await client.post(
+            "/mcp", json=INITIALIZE, headers=TOKEN_HEADERS | {"Host": "myhost:8765"}
+        )
+        browser = await client.post("/mcp", json=INITIALIZE, headers=TOKEN_HEADERS | mine)
+        foreign = await client.post("/mcp", json=INITIALIZE, headers=TOKEN_HEADERS | FOREIGN)
+    async with http_client(
+        settings, "0.0.0.0", ("myhost:8765",), ("https://myhost:8765",)
+    ) as client:
+        matched = await client.post("/mcp", json=INITIALIZE, headers=TOKEN_HEADERS | mine)
+    assert without_origin.status_code == 200
+    assert browser.status_code == 403
+    assert foreign.status_code == 421
+    assert matched.status_code == 200
+
+
+def test_the_readme_says_a_wildcard_bind_accepts_any_host_and_needs_allowed_origin() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Other transports", 1)[1].split("\n### ", 1)[0]
+    assert "accepts **any** `Host` and `Origin`" in section
+    assert "--allowed-origin" in section and "403" in section
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])

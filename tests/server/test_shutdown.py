@@ -281,4 +281,7 @@ def test_run_exits_within_2_s_of_sigterm_while_replaying_and_pauses_the_strategy
     elapsed = _seconds_to_exit(process, signal.SIGTERM)
     assert elapsed < EXIT_WITHIN_S, f"exited {elapsed:.2f} s after SIGTERM"
     assert "status=paused" in err.text
+    summary = process.stdout.read()
+    assert summary.startswith("Run btc ") and "Status  paused: interrupted by SIGTERM" in summary
+    assert "Total return" in summary and "Final equity" in summary
     _assert_consistent(db)

@@ -52,5 +52,5 @@ def test_serve_refuses_a_replay_directory_that_does_not_exist(tmp_path) -> None:
         timeout=120,
     )
     assert completed.returncode == 2
-    assert "replay directory 'nope' does not exist" in completed.stderr
+    assert f"replay directory '{tmp_path / 'nope'}' does not exist" in completed.stderr
     assert completed.stdout == ""

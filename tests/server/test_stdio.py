@@ -158,5 +158,4 @@ def test_sigterm_shuts_the_server_down_cleanly(shared_data, tmp_path) -> None:
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 0
     assert "received SIGTERM, shutting down" in stderr
-    assert "Scheduler has been shut down" in stderr
-    assert "tradeloop stopped" in stderr
+    assert "tradeloop stopped" in stderr  # logged once the service (and its scheduler) closed

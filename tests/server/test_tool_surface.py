@@ -13,7 +13,7 @@ TOOLS = {
     "update_strategy", "delete_strategy", "list_strategies", "get_strategy", "run_cycle_now",
     "preview_decision", "get_portfolio", "close_position", "get_digest", "list_trades",
     "list_cycles", "get_cycle", "query_features", "list_features", "run_backtest",
-    "get_equity_chart", "get_chart_series",
+    "get_equity_chart", "get_chart_series", "compare_strategies",
 }  # fmt: skip
 READ_ONLY = {
     "list_strategies", "get_strategy", "preview_decision", "get_portfolio", "get_digest",

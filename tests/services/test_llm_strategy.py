@@ -99,3 +99,8 @@ async def test_an_llm_strategy_runs_20_replayed_cycles_and_stores_each_prompt_an
     wal = tmp_path / "llm.db-wal"
     assert not wal.exists() or SENTINEL.encode() not in wal.read_bytes()
     assert SENTINEL not in caplog.text
+    cycle_lines = [
+        r.getMessage() for r in caplog.records if r.levelname == "INFO" and "compose_id=" in r.msg
+    ]
+    assert len(cycle_lines) == 20  # one INFO line per cycle, with what the model cost
+    assert all("llm_cost_usd=" in line for line in cycle_lines)

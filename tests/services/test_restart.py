@@ -150,6 +150,8 @@ async def test_a_digest_read_from_the_store_continues_with_the_cycles_stored_sin
         assert await svc.get_digest(sid) == in_memory != first
         await svc.update(sid, sharpe_window=10)
         narrowed = await svc.get_digest(sid)
-    assert narrowed.sharpe_window == 10 and narrowed.sharpe_ratio != in_memory.sharpe_ratio
+    assert narrowed.recent_window == 10
+    assert narrowed.sharpe_ratio_recent != in_memory.sharpe_ratio_recent
+    assert narrowed.sharpe_ratio == in_memory.sharpe_ratio  # the whole history: any window
     async with StrategyService.open(settings) as svc:
         assert await svc.get_digest(sid) == narrowed

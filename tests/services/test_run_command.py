@@ -45,10 +45,80 @@ def test_run_creates_then_resumes_a_replay_strategy_with_one_progress_line_per_c
         lines = [line for line in run.stderr.splitlines() if line.startswith("cycle ")]
         assert len(lines) == cycles and all(PROGRESS.match(line) for line in lines), lines
         assert "done name=btc-eth status=paused reason=max cycles reached" in run.stderr
-    assert run.stdout == ""
+    assert run.stdout.startswith("Run btc-eth")
     with connect_readonly(db) as conn:
         slots = [r[0] for r in conn.execute("SELECT slot_ts FROM cycles ORDER BY id")]
     assert slots == list(range(slots[0], slots[0] + 5 * 3_600_000, 3_600_000))
+
+
+def test_run_ends_with_the_backtest_summary_table_of_what_it_ran(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    config = tmp_path / "strategy.json"
+    config.write_text(replay_request(strategy_name="btc-eth").model_dump_json())
+    db = tmp_path / "run.db"
+    run = tradeloop(
+        "run", "--config", str(config), "--db", str(db), "--replay", str(shared_data),
+        "--max-cycles", "12",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    equities = [float(line.rsplit("equity=", 1)[1]) for line in run.stderr.splitlines()
+                if line.startswith("cycle ")]  # fmt: skip
+    final = equities[-1]
+    cells = [re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in run.stdout.splitlines()]
+    rows = {pair[0]: pair[1] for pair in cells if len(pair) == 2}
+    assert re.match(r"Run btc-eth \(s_[0-9a-f]{16}\)  BTC-USDT, ETH-USDT  \S+ -> \S+  "
+                    r"\(12 cycles in this run\)", run.stdout)  # fmt: skip
+    assert "Status  paused: max cycles reached" in run.stdout
+    assert rows["Final equity"] == f"{final:,.2f}"
+    assert rows["Total return"] == f"{(final / 10_000 - 1) * 100:+.2f} %"
+    for metric in ("Sharpe", "Max drawdown", "Trades", "Fees"):
+        assert metric in rows, run.stdout
+
+
+def test_run_prints_each_config_problem_on_its_own_line_naming_the_field(tmp_path: Path) -> None:
+    config = tmp_path / "bad.json"
+    config.write_text(
+        '{"trading_config": {"initial_capital": -5, "symbols": [], "decide_interval": "x"}}'
+    )
+    run = tradeloop("run", "--config", str(config), "--db", str(tmp_path / "x.db"))
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        f"tradeloop run: {config} is not a valid strategy config:",
+        "  trading_config.initial_capital: Input should be greater than 0 (got -5)",
+        "  trading_config.symbols: List should have at least 1 item after validation, not 0 "
+        "(got [])",
+        "  trading_config.decide_interval: Input should be a valid integer, unable to parse "
+        "string as an integer (got 'x')",
+    ]
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_run_checks_the_replay_folder_and_the_symbols_before_creating_anything(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    config = tmp_path / "strategy.json"
+    config.write_text(replay_request(strategy_name="btc-eth").model_dump_json())
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(replay_request(strategy_name="foo", symbols=["FOO-USDT"]).model_dump_json())
+    db = tmp_path / "run.db"
+    missing = tradeloop(
+        "run", "--config", str(config), "--db", str(db), "--replay", "no/such/candles"
+    )
+    foo = tradeloop("run", "--config", str(unknown), "--db", str(db), "--replay", str(shared_data))
+    assert missing.returncode == foo.returncode == 2
+    assert missing.stderr == "tradeloop run: replay directory 'no/such/candles' does not exist\n"
+    assert foo.stderr.startswith("tradeloop run: foo: no replay data for FOO-USDT")
+    assert list(tmp_path.iterdir()) == [config, unknown] or sorted(tmp_path.iterdir()) == sorted(
+        [config, unknown]
+    )
+
+
+def test_serve_names_a_missing_replay_folder_as_given(tmp_path: Path) -> None:
+    served = tradeloop("serve", "--replay", "no/such/candles", "--db", str(tmp_path / "s.db"))
+    assert served.returncode == 2
+    assert served.stderr == "tradeloop serve: replay directory 'no/such/candles' does not exist\n"
+    assert not (tmp_path / "s.db").exists()
 
 
 def test_run_refuses_a_database_it_cannot_use_with_a_clear_error_and_leaves_it_alone(
@@ -88,3 +158,25 @@ def test_run_refuses_a_live_config_without_confirm_live_and_the_environment_sett
     assert "--confirm-live on the command line and TRADELOOP_LIVE_TRADING=1" in unconfirmed.stderr
     assert "needs TRADELOOP_LIVE_TRADING=1 in the environment. Nothing was started" in unset.stderr
     assert not db.exists()
+
+
+def test_run_replay_refuses_a_corrupt_candle_file_naming_the_file_and_line(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    replay = tmp_path / "candles"
+    replay.mkdir()
+    lines = (shared_data / "binance_spot_BTCUSDT_1h.csv").read_text().splitlines()[:400]
+    ts = lines[250].split(",")[0]
+    lines[250] = f"{ts},60000,59000,61000,60000,1"  # high below low, on line 251
+    (replay / "binance_spot_BTCUSDT_1h.csv").write_text("\n".join(lines) + "\n")
+    config = tmp_path / "strategy.json"
+    config.write_text(replay_request(symbols=["BTC-USDT"], strategy_name="btc").model_dump_json())
+    args = ("run", "--config", str(config), "--replay", str(replay), "--max-cycles", "2")
+    refused = tradeloop(*args, "--db", str(tmp_path / "strict.db"))
+    assert refused.returncode == 2
+    assert "binance_spot_BTCUSDT_1h.csv line 251: high 59000 is below low 61000" in refused.stderr
+    assert not [line for line in refused.stderr.splitlines() if line.startswith("cycle ")]
+    lenient = tradeloop(*args, "--db", str(tmp_path / "lenient.db"), "--skip-bad-rows")
+    assert lenient.returncode == 0, lenient.stderr
+    assert "skipped 1 bad rows (first at line 251: high 59000 is below low 61000)" in lenient.stderr
+    assert len([line for line in lenient.stderr.splitlines() if line.startswith("cycle ")]) == 2

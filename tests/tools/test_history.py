@@ -49,11 +49,16 @@ async def test_get_digest_equals_the_digest_computed_from_the_listed_trades_and_
         peak = max(peak, value)
         worst = max(worst, (peak - value) / peak * 100)
     assert digest["max_drawdown_pct"] == pytest.approx(worst, rel=1e-9) and worst > 0
-    # per-cycle returns, sample stdev, annualized by sqrt(cycles in a 365-day year)
-    returns = [b / a - 1 for a, b in zip(equity, equity[1:], strict=False)]
+    # per-cycle returns (the first from the capital), sample stdev, annualized by
+    # sqrt(cycles in a 365-day year); Sortino over the downside deviation of all returns
+    levels = [10_000, *equity]
+    returns = [b / a - 1 for a, b in zip(levels, levels[1:], strict=False)]
+    annualize = math.sqrt(365 * 24 * 3600 / interval_s)
     per_cycle = statistics.mean(returns) / statistics.stdev(returns)
-    expected = per_cycle * math.sqrt(365 * 24 * 3600 / interval_s)
-    assert digest["sharpe_ratio"] == pytest.approx(expected, rel=1e-9)
+    assert digest["sharpe_ratio"] == pytest.approx(per_cycle * annualize, rel=1e-9)
+    downside = math.sqrt(sum(min(r, 0) ** 2 for r in returns) / len(returns))
+    sortino = statistics.mean(returns) / downside * annualize
+    assert digest["sortino_ratio"] == pytest.approx(sortino, rel=1e-9)
 
 
 async def test_each_fee_appears_once_in_list_trades_and_they_add_up_to_fees_paid(

@@ -37,8 +37,21 @@ async def test_a_transition_the_status_does_not_allow_names_the_status(connect) 
     async with connect() as client:
         sid = (await create(client))["strategy_id"]
         text = await error(client, "resume_strategy", strategy_id=sid)
-        assert "it is created" in text and "resume needs one of: paused" in text
+        assert text.endswith("it is created, and that needs a strategy that is paused")
         assert (await ok(client, "get_strategy", strategy_id=sid))["status"] == "created"
+
+
+async def test_running_a_cycle_of_a_stopped_strategy_says_which_statuses_allow_it(
+    connect,
+) -> None:
+    async with connect() as client:
+        sid = (await create(client))["strategy_id"]
+        await ok(client, "stop_strategy", strategy_id=sid)
+        text = await error(client, "run_cycle_now", strategy_id=sid)
+    assert text == (
+        f"cannot run a cycle of strategy {sid}: it is stopped, and that needs a strategy that is "
+        "created, paused or running"
+    )
 
 
 async def test_an_unknown_strategy_id_is_a_tool_error_naming_it(connect) -> None:
@@ -71,12 +84,14 @@ async def test_list_strategies_shows_status_equity_pnl_and_replay(connect) -> No
         assert [s["strategy_id"] for s in running["strategies"]] == [second]
 
 
-async def test_get_strategy_says_it_runs_on_replayed_data(connect) -> None:
+async def test_get_strategy_says_it_runs_on_replayed_data_and_names_the_whole_folder(
+    connect, shared_data
+) -> None:
     async with connect() as client:
         sid = (await create(client))["strategy_id"]
         detail = await ok(client, "get_strategy", strategy_id=sid)
         assert detail["data"] == "replay"
-        assert detail["replay_spec"]["data_dir"] == "data"
+        assert detail["replay_spec"]["data_dir"] == str(shared_data.resolve())
         assert detail["config"]["symbols"] == ["BTC-USDT", "ETH-USDT"]
 
 
@@ -123,7 +138,7 @@ async def test_delete_needs_a_stopped_strategy_and_then_removes_it(connect) -> N
     async with connect() as client:
         sid = (await create(client))["strategy_id"]
         await ok(client, "start_strategy", strategy_id=sid)
-        assert "delete needs one of: stopped" in await error(
+        assert "that needs a strategy that is stopped" in await error(
             client, "delete_strategy", strategy_id=sid
         )
         await ok(client, "stop_strategy", strategy_id=sid)
@@ -149,3 +164,28 @@ async def test_a_symbol_without_data_is_refused_naming_what_exists(connect) -> N
         text = await error(client, "create_strategy", symbols=["DOGE-USDT"], initial_capital=100)
         assert "DOGE-USDT" in text and "BTC-USDT 1h" in text
         assert (await ok(client, "list_strategies"))["count"] == 0
+
+
+async def test_a_cli_config_file_and_create_strategy_default_to_the_same_feature_intervals(
+    connect, tmp_path
+) -> None:
+    from tradeloop.commands.backtest import load_request
+
+    minimal = tmp_path / "minimal.json"
+    minimal.write_text('{"initial_capital": 1000, "symbols": ["BTC-USDT"]}')
+    from_file = load_request(minimal).trading_config.feature_intervals
+    async with connect() as client:
+        created = await create(client, symbols=["BTC-USDT"])
+    assert created["config"]["feature_intervals"] == from_file == ["1h", "4h"]
+
+
+async def test_create_strategy_with_the_llm_composer_and_no_api_key_names_the_variable(
+    connect, monkeypatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    async with connect() as client:
+        args = {"symbols": ["BTC-USDT"], "initial_capital": 100, "composer": "llm"}
+        text = await error(client, "create_strategy", **args)
+        listed = await ok(client, "list_strategies")
+    assert "ANTHROPIC_API_KEY is not set" in text and "composer='rules'" in text
+    assert listed["strategies"] == []

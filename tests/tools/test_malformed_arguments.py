@@ -156,6 +156,10 @@ def _base(world: World, tool: str, draw: Any) -> dict[str, Any]:
     return {
         "create_strategy": {"symbols": ["BTC-USDT"], "initial_capital": 1000},
         "run_backtest": {"symbols": ["BTC-USDT"], "initial_capital": 1000, "end": "2025-01-02"},
+        "compare_strategies": {
+            "strategies": [{"label": "a", "symbols": ["BTC-USDT"]}],
+            "end": "2025-01-02",
+        },
         "get_cycle": {"compose_id": world.compose_id},
         "close_position": {"strategy_id": sid, "symbol": "BTC-USDT"},
         "query_features": {"symbols": ["BTC-USDT"]},

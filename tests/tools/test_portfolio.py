@@ -11,11 +11,14 @@ async def test_get_portfolio_of_a_new_strategy_is_all_cash(connect) -> None:
     async with connect() as client:
         sid = (await create(client))["strategy_id"]
         portfolio = await ok(client, "get_portfolio", strategy_id=sid)
+        digest = await ok(client, "get_digest", strategy_id=sid)
+        created = (await ok(client, "get_strategy", strategy_id=sid))["created"]
     assert portfolio["account_balance"] == portfolio["cash"] == 10_000
     assert portfolio["equity"] == 10_000
     assert portfolio["positions"] == {}
     assert portfolio["leverage"] == 0
     assert portfolio["constraints"]["max_positions"] == 5
+    assert portfolio["as_of"] == digest["as_of"] == created  # opened then; never 1970-01-01
 
 
 async def test_get_portfolio_equals_the_portfolio_computed_from_the_cycle_s_fills(

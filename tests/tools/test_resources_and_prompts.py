@@ -34,6 +34,33 @@ async def test_every_strategy_exposes_config_portfolio_and_digest_resources(conn
     assert read["digest"]["strategy_id"] == sid
 
 
+def strategies_of(resources: list) -> list:
+    return [r for r in resources if str(r.uri).startswith("tradeloop://strategies/")]
+
+
+async def test_resources_list_names_each_strategys_config_portfolio_and_digest(connect) -> None:
+    async with connect() as client:
+        before = strategies_of((await client.list_resources()).resources)
+        first = (await create(client, name="alpha"))["strategy_id"]
+        second = (await create(client, name="beta", symbols=["ETH-USDT"]))["strategy_id"]
+        listed = strategies_of((await client.list_resources()).resources)
+        readable = [
+            json.loads((await client.read_resource(r.uri)).contents[0].text) for r in listed
+        ]
+    assert before == []
+    assert {str(r.uri) for r in listed} == {
+        f"tradeloop://strategies/{sid}/{part}"
+        for sid in (first, second)
+        for part in ("config", "portfolio", "digest")
+    }
+    assert all(r.mime_type == "application/json" for r in listed)
+    assert {r.name for r in listed if str(r.uri).endswith("/config")} == {
+        "alpha config",
+        "beta config",
+    }
+    assert len(readable) == 6
+
+
 async def test_reading_the_resource_of_an_unknown_strategy_is_not_found(connect) -> None:
     async with connect() as client:
         with pytest.raises(MCPError) as raised:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 
 import pytest
 
@@ -92,9 +93,16 @@ async def test_the_rolling_digest_equals_an_independent_computation() -> None:
     for result in history:
         digest = await builder.update(result)
     equity = [c.strategy_summary.equity for c in history]
-    expected_sharpe = sharpe_ratio(equity[-(WINDOW + 1) :], HOUR_S)
-    assert digest.sharpe_ratio is not None and expected_sharpe is not None
-    assert math.isclose(digest.sharpe_ratio, expected_sharpe, rel_tol=1e-9)
+    recent_sharpe = sharpe_ratio(equity[-(WINDOW + 1) :], HOUR_S)
+    assert digest.sharpe_ratio_recent is not None and recent_sharpe is not None
+    assert math.isclose(digest.sharpe_ratio_recent, recent_sharpe, rel_tol=1e-9)
+    levels = [10_000.0, *equity]  # the first return is measured from the initial capital
+    returns = [b / a - 1 for a, b in zip(levels, levels[1:], strict=False)]
+    mean = statistics.mean(returns)
+    annualize = math.sqrt(365 * 24 * 3600 / HOUR_S)
+    assert digest.sharpe_ratio == pytest.approx(mean / statistics.stdev(returns) * annualize)
+    downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in returns) / len(returns))
+    assert digest.sortino_ratio == pytest.approx(mean / downside * annualize)
     peak, worst = equity[0], 0.0
     for value in equity:
         peak = max(peak, value)

@@ -1,18 +1,26 @@
 """The trade digest against values computed by hand for a small series.
 
 Conventions stated here, not imported: a year is 365 days of 24 hours, so hourly cycles annualize a
-per-cycle Sharpe ratio by sqrt(8760); Sharpe uses the sample standard deviation (n - 1); returns are
-simple returns between consecutive cycle equities; drawdown and total return are in percent; a round
-trip wins when its realized PnL minus its round-trip fees is above zero; win_rate is a fraction.
+per-cycle Sharpe ratio by sqrt(8760); Sharpe uses the sample standard deviation (n - 1), Sortino the
+downside deviation sqrt(mean(min(r, 0)^2)) over all n returns; returns are simple returns between
+consecutive cycle equities, the first one from the initial capital (so the series below start at
+their second point and leave the first to the capital); drawdown and total return are in percent; a
+round trip wins when its realized PnL minus its round-trip fees is above zero; win_rate is a fraction.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import pytest
 
-from tradeloop.trading.history.digest import RollingDigestBuilder
+from tradeloop.trading.history.digest import (
+    DigestState,
+    RollingDigestBuilder,
+    sharpe_ratio,
+    to_digest,
+)
 from tradeloop.trading.models import (
     CycleResult,
     InstrumentRef,
@@ -81,8 +89,11 @@ async def test_sharpe_drawdown_and_return_of_a_small_hourly_series() -> None:
     # equity 100 -> 110 -> 99 -> 108.9: returns +10 %, -10 %, +10 %
     # mean 1/30, sample stdev sqrt(((2/30)^2 * 2 + (4/30)^2) / 2) = sqrt(12)/30,
     # per-cycle Sharpe 1 / sqrt(12); annualized sqrt(8760 / 12) = sqrt(730) = 27.0185...
-    digest = await digest_of([cycle(0, 100), cycle(1, 110), cycle(2, 99), cycle(3, 108.9)])
+    # downside deviation sqrt(0.1^2 / 3): per-cycle Sortino (1/30) / (0.1 / sqrt(3)) = 1 / sqrt(3),
+    # annualized sqrt(8760 / 3) = sqrt(2920) = 54.037...
+    digest = await digest_of([cycle(1, 110), cycle(2, 99), cycle(3, 108.9)], initial=100.0)
     assert digest.sharpe_ratio == pytest.approx(math.sqrt(730), rel=1e-9)
+    assert digest.sortino_ratio == pytest.approx(math.sqrt(2920), rel=1e-9)
     assert digest.max_drawdown_pct == pytest.approx(10.0)  # 110 -> 99
     assert digest.total_return_pct == pytest.approx(8.9)  # percent, not the fraction 0.089
     assert digest.equity == 108.9
@@ -101,13 +112,41 @@ async def test_the_deepest_drawdown_is_kept_after_a_new_peak() -> None:
 
 
 async def test_a_falling_series_has_a_negative_sharpe_and_a_constant_one_none() -> None:
-    # returns -10 %, -20 %: mean -0.15, stdev sqrt(0.005) -> per-cycle -0.15/0.0707 = -2.1213
-    digest = await digest_of([cycle(0, 100), cycle(1, 90), cycle(2, 72)])
+    # returns -10 %, -20 %: mean -0.15, stdev sqrt(0.005) -> per-cycle -0.15/0.0707 = -2.1213;
+    # downside deviation sqrt((0.01 + 0.04) / 2) = sqrt(0.025)
+    digest = await digest_of([cycle(1, 90), cycle(2, 72)])
     assert digest.sharpe_ratio == pytest.approx(-0.15 / math.sqrt(0.005) * math.sqrt(8760))
-    flat = await digest_of([cycle(0, 100), cycle(1, 100), cycle(2, 100)])
-    assert flat.sharpe_ratio is None
-    one_return = await digest_of([cycle(0, 100), cycle(1, 110)])
-    assert one_return.sharpe_ratio is None
+    assert digest.sortino_ratio == pytest.approx(-0.15 / math.sqrt(0.025) * math.sqrt(8760))
+    flat = await digest_of([cycle(1, 100), cycle(2, 100)])
+    assert (flat.sharpe_ratio, flat.sortino_ratio) == (None, None)
+    one_return = await digest_of([cycle(1, 110)])
+    assert (one_return.sharpe_ratio, one_return.sortino_ratio) == (None, None)
+    rising = await digest_of([cycle(1, 110), cycle(2, 115)])
+    assert rising.sortino_ratio is None and rising.sharpe_ratio > 0  # no loss: no downside
+
+
+async def test_the_first_return_is_measured_from_the_initial_capital() -> None:
+    # 100 (capital) -> 110 -> 99: returns +10 %, -10 %: mean 0 up to rounding, so Sharpe ~0
+    digest = await digest_of([cycle(1, 110), cycle(2, 99)], initial=100.0)
+    assert digest.sharpe_ratio == pytest.approx(0.0, abs=1e-9)
+
+
+async def test_the_headline_ratios_cover_the_whole_history_and_the_recent_one_its_window() -> None:
+    # a long fall then a short rise: capital 100 -> 90 -> 80 -> 70 -> 77 -> 84.7 (window: 2 returns)
+    # whole history: returns -1/10, -1/9, -1/8, +1/10, +1/10; the last two alone: +10 %, +10 %
+    equity = [90, 80, 70, 77, 84.7]
+    builder = RollingDigestBuilder(interval_s=3600, window=2, initial_capital=100.0)
+    for i, value in enumerate(equity, start=1):
+        digest = await builder.update(cycle(i, value))
+    returns = [-1 / 10, -1 / 9, -1 / 8, 1 / 10, 1 / 10]
+    mean = sum(returns) / 5
+    stdev = math.sqrt(sum((r - mean) ** 2 for r in returns) / 4)
+    downside = math.sqrt(sum(min(r, 0) ** 2 for r in returns) / 5)
+    assert digest.sharpe_ratio == pytest.approx(mean / stdev * math.sqrt(8760), rel=1e-9)
+    assert digest.sortino_ratio == pytest.approx(mean / downside * math.sqrt(8760), rel=1e-9)
+    assert digest.sharpe_ratio < 0 and digest.total_return_pct < 0  # they tell the same story
+    assert digest.sharpe_ratio_recent is None  # +10 % twice: no spread
+    assert digest.recent_window == 2
 
 
 async def test_round_trip_figures_count_wins_net_of_fees_and_average_the_holding_time() -> None:
@@ -140,9 +179,11 @@ async def test_a_round_trip_that_exactly_covers_its_fees_is_not_a_win() -> None:
 
 
 async def test_a_zero_equity_point_has_no_return_to_the_next_one() -> None:
-    # 100 -> 0 is -100 %; 0 -> 50 has no return; 50 -> 60 is +20 %: mean -0.4, stdev sqrt(0.72)
-    digest = await digest_of([cycle(i, e) for i, e in enumerate([100, 0, 50, 60])])
-    assert digest.sharpe_ratio == pytest.approx(-0.4 / math.sqrt(0.72) * math.sqrt(8760))
+    # capital 100 -> 100 is 0 %; 100 -> 0 is -100 %; 0 -> 50 has no return; 50 -> 60 is +20 %:
+    # returns 0, -1, 1/5: mean -4/15, sample variance (16 + 121 + 49) / 225 / 2 = 93/225,
+    # per-cycle Sharpe (-4/15) / (sqrt(93)/15) = -4 / sqrt(93)
+    digest = await digest_of([cycle(i, e) for i, e in enumerate([100, 0, 50, 60], start=1)])
+    assert digest.sharpe_ratio == pytest.approx(-4 / math.sqrt(93) * math.sqrt(8760))
     assert digest.max_drawdown_pct == pytest.approx(100.0)
 
 
@@ -160,7 +201,7 @@ async def test_llm_costs_add_up_and_holding_times_average_down_to_the_millisecon
     digest = await digest_of(cycles)
     assert digest.llm_cost_usd == pytest.approx(0.75)
     assert digest.by_instrument["BTC-USDT"].avg_holding_ms == 1
-    assert digest.sharpe_window == 500
+    assert digest.recent_window == 500
 
 
 async def test_a_closed_trade_without_pnl_or_holding_time_counts_as_zero_of_each() -> None:
@@ -176,3 +217,45 @@ async def test_a_closed_trade_without_pnl_or_holding_time_counts_as_zero_of_each
         0,
     )
     assert entry.last_trade_ts == HOUR_MS
+
+
+async def test_equity_below_one_quote_unit_still_has_returns() -> None:
+    # the 100 -> 110 -> 99 -> 108.9 series scaled down 200 times: the same returns and Sharpe
+    digest = await digest_of(
+        [cycle(i, e) for i, e in enumerate([0.55, 0.495, 0.5445], start=1)], initial=0.5
+    )
+    assert digest.sharpe_ratio == pytest.approx(math.sqrt(730), rel=1e-9)
+    assert sharpe_ratio([0.5, 0.55, 0.495, 0.5445], 3600) == pytest.approx(math.sqrt(730))
+
+
+def test_the_plain_sharpe_function_skips_a_zero_point_and_has_none_for_a_flat_series() -> None:
+    assert sharpe_ratio([100, 0, 50, 60], 3600) == pytest.approx(
+        -0.4 / math.sqrt(0.72) * math.sqrt(8760)
+    )
+    assert sharpe_ratio([100, 100, 100], 3600) is None
+    assert sharpe_ratio([100, 110], 3600) is None
+
+
+def test_a_state_given_only_its_equity_window_computes_the_same_digest() -> None:
+    state = DigestState(
+        interval_s=3600,
+        window=500,
+        initial_capital=100.0,
+        equity=deque([100.0, 110.0, 99.0, 108.9]),
+        last_equity=108.9,
+        ts=5,
+    )
+    digest = to_digest(state, ts=123)
+    assert digest.sharpe_ratio_recent == pytest.approx(math.sqrt(730), rel=1e-9)
+    assert digest.sharpe_ratio is None  # the whole history's sums were not given
+    assert digest.ts == 123
+    assert to_digest(state).ts == 5
+
+
+async def test_a_small_net_gain_is_a_win_and_a_trade_without_times_has_no_last_time() -> None:
+    small = trade("BTC-USDT", 1.5, 1.0, 0, HOUR_MS)  # net +0.5
+    timeless = trade("ETH-USDT", None, 0.0, 0, None).model_copy(update={"entry_ts": None})
+    digest = await digest_of([cycle(0, 100, [small, timeless])])
+    assert digest.by_instrument["BTC-USDT"].win_rate == 1.0
+    eth = digest.by_instrument["ETH-USDT"]
+    assert (eth.trade_count, eth.last_trade_ts) == (0, None)

@@ -144,7 +144,7 @@ async def _run_cycles(req, prices, script) -> None:
     for step in script:
         result = await runtime.coordinator.run_once()
         assert result.status is CycleStatus.OK
-        noted = {n.instruction_id for n in result.guard_notes}
+        noted = {n.instruction_id.split(".")[0] for n in result.guard_notes}  # legs: id.close
         sent = {i.instruction_id.split(".")[0] for i in result.instructions}
         for proposal in result.proposed:
             acted = proposal.instruction_id in sent or proposal.instruction_id in noted

@@ -508,3 +508,109 @@ def test_leverage_defaults_to_one_and_is_capped_on_spot() -> None:
     )
     assert spot.instructions[0].leverage == 1.0
     assert notes(spot) == [("c_test:0", "clamped", "leverage 3.0 clamped to 1.0")]
+
+
+def test_a_close_of_the_wrong_side_or_of_nothing_is_dropped_naming_what_is_missing() -> None:
+    result = apply_guardrails(
+        [
+            order("BTC-USDT", BUY, 1, CLOSE_LONG, 0),
+            order("BTC-USDT", BUY, 1, CLOSE_SHORT, 1),
+            order("ETH-USDT", BUY, 1, CLOSE_SHORT, 2),
+        ],
+        context({"BTC-USDT": 0.5}),
+        limits(),
+    )
+    assert kept(result) == []
+    assert notes(result) == [
+        ("c_test:0", "dropped", "close_long must be a SELL"),
+        ("c_test:1", "dropped", "no short position to close"),
+        ("c_test:2", "dropped", "no short position to close"),
+    ]
+
+
+def test_two_closes_of_one_small_long_never_sell_more_than_is_held() -> None:
+    result = apply_guardrails(
+        [
+            order("BTC-USDT", SELL, 0.5, CLOSE_LONG, 0),
+            order("BTC-USDT", SELL, 1, CLOSE_LONG, 1),
+            order("BTC-USDT", SELL, 1, CLOSE_LONG, 2),
+        ],
+        context({"BTC-USDT": 1}),
+        limits(),
+    )
+    assert kept(result) == [
+        ("BTC-USDT", SELL, 0.5, CLOSE_LONG),
+        ("BTC-USDT", SELL, 0.5, CLOSE_LONG),
+    ]
+    assert notes(result) == [("c_test:2", "dropped", "no BTC-USDT position left to close")]
+
+
+def test_a_flip_leaves_exactly_a_close_and_an_open_instruction_keeping_the_leverage() -> None:
+    asked = instruction("BTC-USDT", SELL, 3, leverage=2.0)
+    result = apply_guardrails([asked], context({"BTC-USDT": 1}), limits())
+    assert result.instructions == [
+        asked.model_copy(
+            update={"instruction_id": "c_test:0.close", "quantity": 1.0, "action": CLOSE_LONG}
+        ),
+        asked.model_copy(
+            update={"instruction_id": "c_test:0.open", "quantity": 2.0, "action": OPEN_SHORT}
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("stop", "kept_stop"), [(0.0, None), (0.5, 0.5)])
+def test_a_zero_stop_is_ignored_and_a_small_positive_one_kept(stop, kept_stop) -> None:
+    inst = order("ETH-USDT", BUY, 1, OPEN_LONG).model_copy(update={"stop_loss": stop})
+    result = apply_guardrails([inst], context(), limits())
+    assert result.instructions[0].stop_loss == kept_stop
+
+
+def test_opens_earlier_in_the_cycle_count_toward_the_cap_and_the_position_slots() -> None:
+    capped = apply_guardrails(
+        [order("BTC-USDT", BUY, 3, OPEN_LONG, 0), order("BTC-USDT", BUY, 5, OPEN_LONG, 1)],
+        context(),
+        limits(max_notional_per_symbol=500.0),
+    )
+    assert kept(capped) == [("BTC-USDT", BUY, 3.0, OPEN_LONG), ("BTC-USDT", BUY, 2.0, OPEN_LONG)]
+    shorts = apply_guardrails(
+        [order("BTC-USDT", SELL, 3, OPEN_SHORT, 0), order("BTC-USDT", SELL, 5, OPEN_SHORT, 1)],
+        context(),
+        limits(max_notional_per_symbol=500.0),
+    )
+    assert kept(shorts) == [
+        ("BTC-USDT", SELL, 3.0, OPEN_SHORT),
+        ("BTC-USDT", SELL, 2.0, OPEN_SHORT),
+    ]
+    slots = apply_guardrails(
+        [order("ETH-USDT", BUY, 1, OPEN_LONG, 0), order("BTC-USDT", BUY, 1, OPEN_LONG, 1)],
+        context(),
+        limits(max_positions=1),
+    )
+    assert kept(slots) == [("ETH-USDT", BUY, 1.0, OPEN_LONG)]
+    assert notes(slots) == [("c_test:1", "dropped", "max_positions 1 reached")]
+
+
+def test_a_free_slot_next_to_a_held_position_may_be_taken() -> None:
+    result = apply_guardrails(
+        [order("ETH-USDT", BUY, 1, OPEN_LONG)], context({"BTC-USDT": 1}), limits(max_positions=2)
+    )
+    assert kept(result) == [("ETH-USDT", BUY, 1.0, OPEN_LONG)]
+
+
+def test_an_order_without_an_action_gets_the_action_it_amounts_to() -> None:
+    result = apply_guardrails(
+        [order("BTC-USDT", BUY, 1, None, 0), order("ETH-USDT", SELL, 1, None, 1)],
+        context(),
+        limits(),
+    )
+    assert kept(result) == [("BTC-USDT", BUY, 1.0, OPEN_LONG), ("ETH-USDT", SELL, 1.0, OPEN_SHORT)]
+
+
+def test_a_non_finite_leverage_is_clamped_to_one_and_a_zero_step_means_no_step() -> None:
+    result = apply_guardrails(
+        [instruction("BTC-USDT", BUY, 1.5, action=OPEN_LONG, leverage=float("inf"))],
+        context(),
+        limits(quantity_step=0.0),
+    )
+    assert [(i.quantity, i.leverage) for i in result.instructions] == [(1.5, 1.0)]
+    assert notes(result) == [("c_test:0", "clamped", "leverage inf clamped to 1.0")]

@@ -338,3 +338,80 @@ def test_marking_keeps_every_other_field_and_leaves_unpriced_symbols_alone() -> 
     )
     assert marked.equity == D("1039.8")  # 1000 - 0.2 fee + 2 x (120 - 100)
     assert before.mark_price == D("100") and ledger.with_marks({"BTC-USDT": D("100")}) is ledger
+
+
+def test_an_open_records_its_levels_and_an_add_raises_leverage_and_replaces_given_levels() -> None:
+    ledger, _ = apply_fill(
+        perp(),
+        Fill(
+            "BTC-USDT",
+            BUY,
+            D("1"),
+            D("100"),
+            D("0"),
+            ts=1,
+            leverage=D(2),
+            stop_loss=D(90),
+            take_profit=D(150),
+        ),
+    )
+    opened = ledger.positions["BTC-USDT"]
+    assert (opened.mark_price, opened.leverage, opened.stop_loss, opened.take_profit) == (
+        D(100),
+        D(2),
+        D(90),
+        D(150),
+    )
+    ledger, _ = apply_fill(
+        ledger,
+        Fill("BTC-USDT", BUY, D("1"), D("104"), D("0"), ts=2, leverage=D(5), stop_loss=D(95)),
+    )
+    added = ledger.positions["BTC-USDT"]
+    assert (added.mark_price, added.leverage, added.stop_loss, added.take_profit) == (
+        D(104),
+        D(5),
+        D(95),
+        D(150),
+    )
+
+
+def test_a_long_partial_close_is_a_long_round_trip_even_on_a_ten_figure_position() -> None:
+    # cost 3e10: the pro-rata share needs 29 digits at 1e-18, more than a default context holds
+    ledger = Ledger.open_account(MarketType.PERPETUAL, D("1e12"))
+    ledger, _ = do(ledger, BUY, "3", "10000000000.5")
+    ledger, effect = do(ledger, SELL, "1", "10000000001")
+    assert effect.closed_type is TradeType.LONG
+    assert effect.realized_pnl == D("0.5")
+    assert ledger.positions["BTC-USDT"].cost == D("20000000001")
+
+
+def test_a_spot_buy_may_spend_the_last_cent_of_cash_but_not_one_more() -> None:
+    ledger = Ledger.open_account(MarketType.SPOT, D("100"))
+    spent, _ = do(ledger, BUY, "1", "99.9", fee="0.1")
+    assert spent.cash == 0
+    with pytest.raises(AccountingError):
+        do(ledger, BUY, "1", "99.9", fee="0.11")
+
+
+def test_a_difference_of_exactly_the_dust_size_still_counts_as_dust() -> None:
+    # dust is 1e-12: a close that misses the position by exactly that much closes all of it
+    ledger, _ = do(perp(), BUY, "1", "100")
+    short_by, effect = do(ledger, SELL, "0.999999999999", "100")
+    assert short_by.positions == {} and effect.closed_qty == D(1)
+    over_by, effect = do(ledger, SELL, "1.000000000001", "100")
+    assert over_by.positions == {} and effect.opened_qty == 0
+    spot = Ledger.open_account(MarketType.SPOT, D("1000"))
+    spot, _ = do(spot, BUY, "1", "100")
+    spot, _ = do(spot, SELL, "1.000000000001", "100")
+    assert spot.positions == {}
+
+
+def test_an_open_only_fill_names_its_symbol_side_and_type() -> None:
+    _, effect = do(perp(), SELL, "2", "100", fee="0.2")
+    assert (effect.symbol, effect.side, effect.opened_type, effect.opened_qty) == (
+        "BTC-USDT",
+        SELL,
+        TradeType.SHORT,
+        D(2),
+    )
+    assert (effect.closed_qty, effect.closed_type, effect.open_fee) == (0, None, D("0.2"))

@@ -209,7 +209,7 @@ def test_two_venues_with_the_same_symbol_and_interval_must_be_told_apart(tmp_pat
 def test_a_file_with_another_header_is_a_config_error_naming_it(tmp_path) -> None:
     write_csv(tmp_path / "BTCUSDT_1h.csv", 5, header="time,o,h,l,c,v")
     source = ReplayMarketDataSource.from_dir(tmp_path, SimulatedClock(0))
-    with pytest.raises(ConfigError, match="BTCUSDT_1h.csv: header must be timestamp,open"):
+    with pytest.raises(ConfigError, match="BTCUSDT_1h.csv line 1: header must be timestamp,open"):
         source.series("BTC-USDT", "1h")
 
 

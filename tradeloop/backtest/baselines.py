@@ -119,12 +119,17 @@ def _fill(
 
 
 async def snapshot_prices(
-    files: Mapping[tuple[str, str], Path], symbols: Sequence[str], times: Sequence[int]
+    files: Mapping[tuple[str, str], Path],
+    symbols: Sequence[str],
+    times: Sequence[int],
+    *,
+    skip_bad_rows: bool = False,
 ) -> dict[str, list[float]]:
     """Each symbol's snapshot price (what a cycle sees) at each time, from a fresh replay
-    source; a symbol without a closed candle at a time repeats its next known price."""
+    source (read as the run read it); a symbol without a closed candle at a time repeats its
+    next known price."""
     clock = SimulatedClock(0)
-    source = ReplayMarketDataSource(dict(files), clock)
+    source = ReplayMarketDataSource(dict(files), clock, skip_bad_rows=skip_bad_rows)
     paths: dict[str, list[float | None]] = {s: [] for s in symbols}
     for ts in times:
         clock.set(ts)

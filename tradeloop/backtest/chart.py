@@ -128,3 +128,46 @@ def _plot_drawdown(axes: Any, times: np.ndarray, equity: np.ndarray, initial: fl
 def _times(ts_ms: np.ndarray) -> np.ndarray:
     """UTC times matplotlib plots directly (naive datetime64 is read as UTC)."""
     return ts_ms.astype("datetime64[ms]")
+
+
+def comparison_chart_png(
+    curves: Sequence[tuple[str, Sequence[EquityPoint]]],
+    *,
+    title: str = "Comparison",
+    initial_capital: float | None = None,
+    width_px: int = 1400,
+    height_px: int = 800,
+) -> bytes:
+    """PNG of several equity curves on one axis (buy-and-hold among them), drawdowns below."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    dpi = 100
+    figure = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(figure)
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+    palette = ("#333333", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+    for index, (label, curve) in enumerate(curves):
+        if not curve:
+            continue
+        times = _times(np.array([p.ts for p in curve], dtype=np.int64))
+        equity = np.array([p.equity for p in curve], dtype=np.float64)
+        hold = label == "buy and hold"
+        color = "#ff7f0e" if hold else palette[index % len(palette)]
+        style = "--" if hold else "-"
+        top.plot(times, equity, color=color, linewidth=1.1, linestyle=style, label=label)
+        start = equity[0] if initial_capital is None else max(initial_capital, equity[0])
+        peaks = np.maximum.accumulate(np.maximum(equity, start))
+        drawdown = np.where(peaks > 0, (equity / peaks - 1) * 100, 0.0)
+        bottom.plot(times, drawdown, color=color, linewidth=0.7, linestyle=style)
+    if initial_capital is not None:
+        top.axhline(initial_capital, color="#999999", linewidth=0.8, linestyle=":")
+    top.set_title(title)
+    top.set_ylabel("equity")
+    top.grid(True, alpha=0.3)
+    top.legend(loc="upper left", fontsize="small")
+    bottom.set_ylabel("drawdown %")
+    bottom.grid(True, alpha=0.3)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

@@ -80,7 +80,8 @@ def interval_of_file(path: Path) -> str:
     """The interval of a candle CSV: the smallest step between its first timestamps."""
     with path.open(encoding="utf-8") as source:
         source.readline()
-        stamps = [int(line.split(",", 1)[0]) for line, _ in zip(source, range(50), strict=False)]
+        heads = [line.split(",", 1)[0] for line, _ in zip(source, range(50), strict=False)]
+    stamps = [int(head) for head in heads if head.strip().isdigit()]  # the loader reports the rest
     steps = [b - a for a, b in zip(stamps, stamps[1:], strict=False) if b > a]
     if not steps:
         raise ConfigError(f"{path.name} has too few rows to tell its interval; label it")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from itertools import repeat
 
 import numpy as np
 
@@ -173,7 +174,7 @@ class FastForward:
         fees, realized = float(ledger.fees_paid), float(ledger.realized_pnl)
         self._digest.fold_quiet(slots, equity, fees, realized)
         self._source.skip_snapshots(self._symbols, slots[-1])
-        return [EquityPoint(ts, e, g, fees) for ts, e, g in zip(slots, equity, gross, strict=True)]
+        return list(map(EquityPoint, slots, equity, gross, repeat(fees, len(slots))))
 
     def _equity_path(
         self, ledger: Ledger, start: int, stop: int
@@ -187,16 +188,20 @@ class FastForward:
             for position in ledger.positions.values():
                 base = EXACT.subtract(base, position.cost)
         multiply, add = EXACT.multiply, EXACT.add
-        terms = [
-            [
-                multiply(position.quantity, Decimal(repr(p)))
-                for p in self._prices[symbol][start:stop]
-            ]
+        terms = [  # map() keeps the per-cycle work in C: these are the run's hottest lines
+            list(
+                map(
+                    multiply,
+                    repeat(position.quantity, count),
+                    map(Decimal, map(repr, self._prices[symbol][start:stop])),
+                )
+            )
             for symbol, position in ledger.positions.items()
         ]
         if len(terms) == 1:
             only = terms[0]
-            return [float(add(base, v)) for v in only], [float(abs(v)) for v in only]
+            equity = list(map(float, map(add, repeat(base, count), only)))
+            return equity, list(map(float, map(abs, only)))
         equity, gross = [], []
         for values in zip(*terms, strict=True):
             total, exposure = base, ZERO

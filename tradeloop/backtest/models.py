@@ -123,3 +123,64 @@ class BacktestSummary(BaseModel):
     """Buy-and-hold and the default rules strategy over the same window (a completed run)."""
     warnings: list[str] = []
     """Honesty checks, e.g. a window that starts before the model's training cutoff."""
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+class RegimeSplit(BaseModel):
+    """Compounded returns over the cycles of one market regime."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    regime: str
+    """``up`` (buy-and-hold gained more than 10 % over the trailing 30 days), ``down`` (lost
+    more than 10 %) or ``between``."""
+    share_pct: float
+    """Share of the labelled cycles in this regime."""
+    returns_pct: dict[str, float | None]
+    """Label -> compounded return over this regime's steps; None when there were none."""
+
+
+class MetricCI(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    """Runs that had this metric (e.g. Sharpe needs two points)."""
+
+
+class ComparedStrategy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label: str
+    composer: str
+    model: str | None
+    status: str
+    runs: int
+    stats: BacktestStats
+    """The first run's statistics."""
+    buy_and_hold: BacktestStats
+    """Buy-and-hold of this strategy's own symbols over its window."""
+    intervals: dict[str, MetricCI] = {}
+    """Mean and 95 % confidence interval per metric over the runs (repeated LLM strategies)."""
+    beat_buy_and_hold: int
+    """Runs whose total return beat buy-and-hold's."""
+    llm_decisions: list[LlmDecisions] = []
+    """Per run: decisions, skipped, repaired, tokens, cost."""
+    warnings: list[str] = []
+
+
+class Comparison(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start_ms: int
+    end_ms: int
+    repeats: int
+    strategies: list[ComparedStrategy]
+    buy_and_hold: BacktestStats
+    default_rules: BacktestStats
+    regimes: list[RegimeSplit]
+    warnings: list[str] = []

@@ -49,7 +49,7 @@ from tradeloop.backtest.stats import EquityPoint, compute_stats, equity_point
 from tradeloop.trading._internal.runtime import Components, StrategyRuntime
 from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
 from tradeloop.trading.clock import SimulatedClock
-from tradeloop.trading.data.replay import ReplayMarketDataSource
+from tradeloop.trading.data.replay import FileSeriesCache, ReplayMarketDataSource
 from tradeloop.trading.decision.interfaces import BaseComposer
 from tradeloop.trading.errors import ConfigError, OperationalError, TemporaryError
 from tradeloop.trading.history.recorder import InMemoryHistoryRecorder
@@ -106,6 +106,8 @@ class BacktestSpec(BaseModel):
     max_cost_usd: float | None = Field(default=None, ge=0)
     llm_cache_dir: str | None = None
     """Where LLM replies are cached; default: the user cache directory."""
+    skip_bad_rows: bool = False
+    """Leave out bad candle rows with a counted warning; by default a bad row fails the run."""
     fast_forward: bool = True
     """Apply quiet cycles in bulk when the composer declares its signals (see ``fast_forward``);
     False runs every cycle through the pipeline. Same results either way."""
@@ -241,6 +243,14 @@ class BacktestRuns:
     def __init__(self, max_runs: int = 50) -> None:
         self._runs: dict[str, BacktestRun] = {}
         self._max = max_runs
+        self.comparisons: dict[str, object] = {}
+        """Finished comparisons (``compare.ComparisonRun``) by id, for their chart; the newest
+        ``max_runs`` are kept."""
+
+    def add_comparison(self, comparison_id: str, comparison: object) -> None:
+        self.comparisons[comparison_id] = comparison
+        for old in list(self.comparisons)[: max(0, len(self.comparisons) - self._max)]:
+            del self.comparisons[old]
 
     def add(self, run: BacktestRun) -> None:
         self._runs[run.run_id] = run
@@ -305,8 +315,9 @@ async def run_backtest(
     """
     request = paper_request(spec.request)
     clock = SimulatedClock(0)
-    source = ReplayMarketDataSource(data_files(spec, request), clock)
+    source = replay_source(spec, request, clock)
     window = plan_window(source, request, spec)
+    clock.set(window.start_ms)  # the fresh account is as of the first cycle, never epoch 0
     run_id = run_id or new_id("bt")
     llm = _llm_client(request, spec, llm_client) if agent is None else None
     recorder = (
@@ -325,6 +336,11 @@ async def run_backtest(
     if isinstance(recorder, _StoringRecorder):
         recorder.portfolio = _in_memory_portfolio(runtime)
     run = BacktestRun(run_id=run_id, request=request, window=window, recorder=recorder)
+    if request.trading_config.composer == "llm":
+        from tradeloop.backtest.honesty import cutoff_warning
+
+        warning = cutoff_warning(request.llm_model_config, window.start_ms)
+        run.warnings += [warning] if warning else []
     if runs is not None:
         runs.add(run)
     started = time.perf_counter()
@@ -352,7 +368,7 @@ async def run_backtest(
         run.elapsed_s,
     )
     if spec.baselines:
-        await _baselines(run, spec)
+        await add_baselines(run, spec)
     return run
 
 
@@ -375,6 +391,10 @@ async def _store(db: Database, run: BacktestRun) -> None:
     )
 
 
+_FILES = {strict: FileSeriesCache() for strict in (False, True)}
+"""Candle files read by this process's backtests (until they change), by ``skip_bad_rows``: a sweep
+or a repeated run reads each file, and computes its indicator frame (shared by series), once."""
+
 _gc_depth = 0
 
 
@@ -392,6 +412,20 @@ def _fewer_collections() -> Iterator[None]:
         _gc_depth -= 1
         if _gc_depth == 0:
             gc.set_threshold(*saved)
+
+
+def replay_source(
+    spec: BacktestSpec, request: UserRequest, clock: SimulatedClock
+) -> ReplayMarketDataSource:
+    """The spec's candles, every file read and checked before the first cycle."""
+    source = ReplayMarketDataSource(
+        data_files(spec, request),
+        clock,
+        skip_bad_rows=spec.skip_bad_rows,
+        series_cache=_FILES[spec.skip_bad_rows],
+    )
+    source.load(request.trading_config.symbols)
+    return source
 
 
 def data_files(spec: BacktestSpec, request: UserRequest) -> dict[tuple[str, str], Path]:
@@ -412,6 +446,12 @@ def paper_request(request: UserRequest) -> UserRequest:
         }
     )
     return request.model_copy(update={"exchange_config": paper})
+
+
+def spec_window(spec: BacktestSpec) -> Window:
+    """The cycle times ``run_backtest(spec)`` would run, without running it."""
+    request = paper_request(spec.request)
+    return plan_window(replay_source(spec, request, SimulatedClock(0)), request, spec)
 
 
 def plan_window(source: ReplayMarketDataSource, request: UserRequest, spec: BacktestSpec) -> Window:
@@ -590,8 +630,11 @@ def _llm_decisions(tally: _UsageTally | None, llm: CachedLlmClient | None) -> Ll
 # --------------------------------------------------------------------------- baselines
 
 
-async def _baselines(run: BacktestRun, spec: BacktestSpec) -> None:
-    """Buy-and-hold at the run's cycle times and the default rules strategy on its window."""
+async def add_baselines(
+    run: BacktestRun, spec: BacktestSpec, memo: dict[str, BacktestStats] | None = None
+) -> None:
+    """Buy-and-hold at the run's cycle times and the default rules strategy on its window;
+    ``memo`` shares default-rules runs between runs of one comparison."""
     from tradeloop.backtest.baselines import (
         BUY_AND_HOLD,
         DEFAULT_RULES,
@@ -604,7 +647,9 @@ async def _baselines(run: BacktestRun, spec: BacktestSpec) -> None:
     if not times:
         return
     cfg, ex = request.trading_config, request.exchange_config
-    prices = await snapshot_prices(data_files(spec, request), cfg.symbols, times)
+    prices = await snapshot_prices(
+        data_files(spec, request), cfg.symbols, times, skip_bad_rows=spec.skip_bad_rows
+    )
     hold = hold_curve(
         times,
         prices,
@@ -614,7 +659,7 @@ async def _baselines(run: BacktestRun, spec: BacktestSpec) -> None:
     )
     run.hold_curve = hold.curve
     hold_stats = compute_stats(hold.trades, hold.curve, initial_capital=cfg.initial_capital)
-    rules_stats = await _default_rules_stats(run, spec)
+    rules_stats = await _default_rules_stats(run, spec, memo if memo is not None else {})
     run.baselines = [
         BaselineResult(name=BUY_AND_HOLD, description=DESCRIPTIONS[BUY_AND_HOLD], stats=hold_stats),
         BaselineResult(
@@ -631,11 +676,16 @@ def default_rules_request(request: UserRequest) -> UserRequest:
     return UserRequest.model_validate(body)
 
 
-async def _default_rules_stats(run: BacktestRun, spec: BacktestSpec) -> BacktestStats:
+async def _default_rules_stats(
+    run: BacktestRun, spec: BacktestSpec, memo: dict[str, BacktestStats]
+) -> BacktestStats:
     request = default_rules_request(run.request)
     if request == run.request and run.stats is not None:
         return run.stats
     window = run.window
+    key = f"{request.model_dump_json()} {window.start_ms} {len(run.equity_curve)} {spec.data}"
+    if key in memo:
+        return memo[key]
     rules_spec = spec.model_copy(
         update={
             "request": request,
@@ -646,6 +696,7 @@ async def _default_rules_stats(run: BacktestRun, spec: BacktestSpec) -> Backtest
     )
     rules = await run_backtest(rules_spec)
     assert rules.stats is not None
+    memo[key] = rules.stats
     return rules.stats
 
 
@@ -730,7 +781,7 @@ async def estimate_backtest(spec: BacktestSpec) -> CostEstimate | None:
     if request.trading_config.composer != "llm":
         return None
     clock = SimulatedClock(0)
-    source = ReplayMarketDataSource(data_files(spec, request), clock)
+    source = replay_source(spec, request, clock)
     window = plan_window(source, request, spec)
     llm = _llm_client(request, spec, None)
     runtime = await DefaultStrategyAgent().create_runtime(

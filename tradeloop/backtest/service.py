@@ -54,7 +54,17 @@ async def strategy_chart_png(service: StrategyService, strategy_id: str) -> byte
 async def equity_chart_png(
     strategy_id: str, *, runs: BacktestRuns | None = None, service: StrategyService | None = None
 ) -> bytes:
-    """The equity chart of a backtest run in ``runs`` or else a strategy in ``service``."""
+    """The equity chart of a backtest run or a comparison in ``runs``, or else a strategy in
+    ``service``."""
+    if runs is not None and strategy_id in runs.comparisons:
+        from tradeloop.backtest.chart import comparison_chart_png
+        from tradeloop.backtest.compare import ComparisonRun
+
+        done = runs.comparisons[strategy_id]
+        assert isinstance(done, ComparisonRun)
+        return comparison_chart_png(
+            done.curves, title=f"comparison {strategy_id}", initial_capital=done.initial_capital
+        )
     if runs is not None:
         try:
             return backtest_chart_png(runs.get(strategy_id))

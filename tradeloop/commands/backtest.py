@@ -31,6 +31,7 @@ from tradeloop.backtest.runner import (
     run_backtest,
 )
 from tradeloop.backtest.times import format_ts, parse_time_ms
+from tradeloop.commands import sweep
 from tradeloop.trading.errors import TradeloopError
 from tradeloop.trading.models import UserRequest
 
@@ -38,9 +39,26 @@ logger = logging.getLogger(__name__)
 BAR_WIDTH = 30
 
 
+HELP = """\
+Run a strategy config over historical candles with the same pipeline that trades (features,
+decision, guardrails, paper fills, accounting), then print return, Sharpe, Sortino, drawdown,
+trades, win rate, fees and exposure, and draw an equity chart (PNG). The config is a strategy
+request ({"trading_config": {...}, "exchange_config": {...}}) or just its trading_config. An LLM
+strategy prints its cost estimate first; --estimate stops there."""
+EXAMPLES = """\
+examples:
+  tradeloop backtest --config strategy.json --data btc_1h.csv
+  tradeloop backtest --config strategy.json --data ../shared/data --from 2025-01-01 \\
+      --to 2025-04-01 --chart equity.png
+  tradeloop backtest --config llm.json --data ../shared/data --estimate
+      the LLM cost estimate only
+  tradeloop backtest --config strategy.json --data ../shared/data --db tradeloop.db
+      also store the run, for the history tools of 'tradeloop serve'"""
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "backtest", help="run a strategy over historical candles", description=__doc__
+        "backtest", help="run a strategy over historical candles", description=HELP, epilog=EXAMPLES
     )
     parser.add_argument("--config", required=True, type=Path, help="strategy JSON file")
     parser.add_argument(
@@ -58,6 +76,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--max-cost-usd", type=float, help="stop an LLM backtest at this spend")
     parser.add_argument("--llm-cache", help="folder of cached LLM replies")
     parser.add_argument("--estimate", action="store_true", help="print the LLM estimate only")
+    parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="leave out bad candle rows (counted in a warning) instead of refusing the file",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
         "--no-fast-forward",
@@ -68,12 +91,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--db", type=Path, help="store the finished run in this tradeloop database (default: not)"
     )
+    sweep.add_arguments(parser)
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     try:
         spec = _spec(args)
+        if args.sweep or args.walk_forward:
+            return sweep.handle(args, spec)
         if args.estimate:
             _print_estimate(asyncio.run(estimate_backtest(spec)))
             return 0
@@ -101,6 +127,7 @@ def _spec(args: argparse.Namespace) -> BacktestSpec:
         warmup_candles=args.warmup,
         max_cost_usd=args.max_cost_usd,
         llm_cache_dir=args.llm_cache,
+        skip_bad_rows=args.skip_bad_rows,
         fast_forward=args.fast_forward,
     )
 

@@ -22,11 +22,33 @@ from tradeloop.trading.errors import ConfigError, TradeloopError
 from tradeloop.trading.models import MarketType
 from tradeloop.trading.utils import normalize_symbol, to_ccxt_symbol
 
+DOWNLOAD_HELP = """\
+Download OHLCV candles from an exchange (through ccxt) into a CSV file that 'tradeloop serve
+--replay', 'tradeloop run --replay' and 'tradeloop backtest' read. Paginated and resumable: run
+the same command again after an interruption, or later to extend the file, and it continues from
+the last candle written."""
+EXAMPLES = """\
+examples:
+  tradeloop candles download --exchange binance --symbol BTC/USDT --interval 1h \\
+      --since 2025-01-01 --out binance_spot_BTCUSDT_1h.csv
+  tradeloop candles download --symbol ETH-USDT --interval 5m --since 2025-03-01 \\
+      --until 2025-04-01 --out binance_spot_ETHUSDT_5m.csv"""
+
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("candles", help="historical candle files", description=__doc__)
-    actions = parser.add_subparsers(dest="candles_action", required=True)
-    download = actions.add_parser("download", help="download candles into a CSV file")
+    parser = subparsers.add_parser(
+        "candles",
+        help="historical candle files",
+        description="Historical candle files, in the CSV format that --replay and backtest read.",
+        epilog=EXAMPLES,
+    )
+    actions = parser.add_subparsers(dest="candles_action", required=True, metavar="ACTION")
+    download = actions.add_parser(
+        "download",
+        help="download candles from an exchange into a CSV file",
+        description=DOWNLOAD_HELP,
+        epilog=EXAMPLES,
+    )
     download.add_argument("--exchange", default="binance", help="ccxt exchange id")
     download.add_argument("--symbol", required=True, help="BTC/USDT, BTC-USDT or BTCUSDT")
     download.add_argument("--interval", required=True, help="1m, 5m, 1h, 4h, 1d, ...")

@@ -29,9 +29,18 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from tradeloop.backtest.stats import EquityPoint, compute_stats, equity_point
+from tradeloop.backtest.table import side_by_side
 from tradeloop.commands._loop import run_then_leave
+from tradeloop.server.market import check_replay_dir
 from tradeloop.trading.errors import ConfigError, OperationalError
-from tradeloop.trading.models import CycleResult, StrategyStatus, TradingMode, UserRequest
+from tradeloop.trading.models import (
+    CycleResult,
+    StrategyStatus,
+    TradeHistoryEntry,
+    TradingMode,
+    UserRequest,
+)
 
 if TYPE_CHECKING:
     from tradeloop.services.models import ReplaySpec, ServiceEvent, StrategyInfo
@@ -42,9 +51,34 @@ QUIETED = ("apscheduler", "tradeloop.trading._internal.coordinator")
 """Loggers whose per-cycle INFO lines the progress line replaces."""
 
 
+HELP = """\
+Run strategies without a chat assistant, until they finish or you press Ctrl-C. Each --config
+file is one strategy (JSON: {"trading_config": {...}, "exchange_config": {...}}), named by
+trading_config.strategy_name or the file name. A strategy of that name already in the database
+is resumed; otherwise it is created. One line per cycle goes to stderr, and a summary table
+(return, Sharpe, drawdown, trades, fees) when the run ends.
+
+Ctrl-C or SIGTERM lets the cycle in flight finish (at most about a second), pauses the strategies
+and closes the database; a second Ctrl-C leaves at once. No cycle is ever half stored.
+
+A live config (exchange_config.trading_mode "live") sends real orders: it needs
+TRADELOOP_LIVE_TRADING=1 in the environment and --confirm-live on the command line."""
+EXAMPLES = """\
+examples:
+  tradeloop run --config strategy.json
+      live market data, paper fills, until Ctrl-C
+  tradeloop run --config btc.json --config eth.json --replay ../shared/data
+      replay the candle CSVs of a folder, as fast as cycles compute
+  tradeloop run --config strategy.json --replay ../shared/data --speed 3600 --max-cycles 48
+      one simulated hour per second, pausing after 48 cycles"""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "run", help="run strategies headless until Ctrl-C / SIGTERM", description=__doc__
+        "run",
+        help="run strategies headless until they finish or Ctrl-C / SIGTERM",
+        description=HELP,
+        epilog=EXAMPLES,
     )
     parser.add_argument(
         "--config", action="append", required=True, type=Path, help="strategy JSON (repeatable)"
@@ -57,6 +91,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--speed",
         type=float,
         help="with --replay: simulated time runs this many times wall time (default: flat out)",
+    )
+    parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="with --replay: leave out bad candle rows (counted in a warning) instead of refusing",
     )
     parser.add_argument(
         "--max-cycles", type=int, help="pause each strategy after this many cycles in this run"
@@ -76,7 +115,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         return run_then_leave(_run(args))
     except (ConfigError, OperationalError) as exc:
-        logger.error("%s", exc)
+        _line(f"tradeloop run: {exc}")
         return 2
 
 
@@ -92,7 +131,13 @@ async def _run(args: argparse.Namespace) -> int:
     _check_live(strategies, confirmed=args.confirm_live, enabled=settings.live_trading_enabled)
     spec = None
     if settings.replay_dir is not None:
-        spec = ReplaySpec(data_dir=str(settings.replay_dir.resolve()), speed=args.speed)
+        check_replay_dir(settings.replay_dir)  # the path as given: nothing is created before
+        spec = ReplaySpec(
+            data_dir=str(settings.replay_dir.resolve()),
+            speed=args.speed,
+            skip_bad_rows=args.skip_bad_rows,
+        )
+        _check_replay_data(spec, strategies)
     stop = _Stop()
     stop.install()
     async with StrategyService.open(settings) as svc:
@@ -100,12 +145,15 @@ async def _run(args: argparse.Namespace) -> int:
         ids = [await _create_or_resume(svc, n, r, spec, args.max_cycles) for n, r in strategies]
         names = {sid: name for sid, (name, _) in zip(ids, strategies, strict=True)}
         statuses = {sid: (await svc.get(sid)).status for sid in ids}
-        await _watch(events, statuses, names, stop)
+        tally = {sid: RunTally() for sid in ids}
+        await _watch(events, statuses, names, stop, tally)
         if stop.event.is_set():
             await _pause_running(svc, ids, f"interrupted by {stop.name}", settings.shutdown_grace_s)
         final = [await svc.get(sid) for sid in ids]
     for info in final:
         _line(f"done name={info.name} status={info.status.value} reason={info.reason}")
+    sys.stdout.write("".join(tally[info.strategy_id].table(info) for info in final))
+    sys.stdout.flush()
     return 1 if any(info.status is StrategyStatus.ERROR for info in final) else 0
 
 
@@ -156,10 +204,51 @@ def _load_config(path: Path) -> tuple[str, UserRequest]:
     try:
         request = UserRequest.model_validate_json(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except ValidationError as exc:
-        raise ConfigError(f"{path} is not a valid strategy config: {exc}") from exc
+        from tradeloop.server.errors import validation_clauses
+
+        problems = "".join(f"\n  {clause}" for clause in validation_clauses(exc))
+        raise ConfigError(f"{path} is not a valid strategy config:{problems}") from exc
     return request.trading_config.strategy_name or path.stem, request
+
+
+def _check_replay_data(spec: ReplaySpec, strategies: list[tuple[str, UserRequest]]) -> None:
+    """Every config finds its symbols and intervals in the replay folder, checked before the
+    database is opened (or created) so that a typo leaves nothing behind."""
+    from tradeloop.services.replay import ReplayLibrary
+
+    library = ReplayLibrary()
+    for name, request in strategies:
+        try:
+            library.timeline(spec, request)
+        except ConfigError as exc:
+            raise ConfigError(f"{name}: {exc}") from exc
+
+
+@dataclass
+class RunTally:
+    """What one strategy did in this run, from its cycle events: the equity curve and the
+    closed trades, for the summary table printed at the end (the same table as ``backtest``)."""
+
+    curve: list[EquityPoint] = field(default_factory=list)
+    trades: list[TradeHistoryEntry] = field(default_factory=list)
+
+    def add(self, cycle: CycleResult) -> None:
+        self.curve.append(equity_point(cycle))
+        self.trades.extend(cycle.trades)
+
+    def table(self, info: StrategyInfo) -> str:
+        if not self.curve:
+            return f"{info.name}: no cycle ran in this run\n"
+        stats = compute_stats(self.trades, self.curve, initial_capital=info.initial_capital)
+        head = (
+            f"Run {info.name} ({info.strategy_id})  {', '.join(info.request.trading_config.symbols)}"
+            f"  {_iso(self.curve[0].ts)} -> {_iso(self.curve[-1].ts)}"
+            f"  ({len(self.curve):,} cycles in this run)\n"
+            f"  Status  {info.status.value}" + (f": {info.reason}" if info.reason else "") + "\n"
+        )
+        return head + "\n" + side_by_side([("strategy", stats)]) + "\n\n"
 
 
 async def _create_or_resume(
@@ -212,6 +301,7 @@ async def _watch(
     statuses: dict[str, StrategyStatus],
     names: dict[str, str],
     stop: _Stop,
+    tally: dict[str, RunTally],
 ) -> None:
     """Print a line per cycle until a signal or until none of ``statuses`` is running."""
     stopper = asyncio.ensure_future(stop.event.wait())
@@ -227,6 +317,7 @@ async def _watch(
                 continue
             statuses[event.strategy_id] = event.status
             if event.cycle is not None:
+                tally[event.strategy_id].add(event.cycle)
                 _line(_progress(names[event.strategy_id], event.cycle))
     finally:
         stopper.cancel()

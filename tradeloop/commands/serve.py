@@ -16,11 +16,32 @@ logger = logging.getLogger(__name__)
 DEFAULT_HTTP_PORT = 8765
 
 
+HELP = """\
+Run the tradeloop MCP server, for Claude Desktop or any MCP client. Strategies are stored in the
+database and those that were running resume when the server starts. Over stdio, stdout carries
+only protocol messages; logs go to stderr. SIGTERM or Ctrl-C stops it within 2 seconds."""
+EXAMPLES = """\
+examples:
+  tradeloop serve
+      stdio, what a desktop host launches
+  tradeloop serve --replay ../shared/data
+      market data replayed from candle CSVs on simulated time
+  tradeloop serve --http --port 8765
+      streamable HTTP at http://127.0.0.1:8765/mcp (loopback only)
+  TRADELOOP_HTTP_TOKEN=secret tradeloop serve --http --host 0.0.0.0 \\
+      --allowed-host myhost:8765 --allowed-origin https://myhost:8765
+      reachable from other machines; clients send 'Authorization: Bearer secret'
+
+environment: TRADELOOP_DB, TRADELOOP_REPLAY_DIR, TRADELOOP_HTTP_TOKEN, ANTHROPIC_API_KEY,
+TRADELOOP_LIVE_TRADING (see the README)."""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the MCP server (stdio by default; --http for streamable HTTP)",
-        description="Run the tradeloop MCP server. Logs go to stderr; stdout carries only protocol.",
+        description=HELP,
+        epilog=EXAMPLES,
     )
     parser.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
@@ -61,11 +82,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         overrides = {
             "db_path": args.db.expanduser().resolve() if args.db else None,
-            "replay_dir": args.replay.expanduser().resolve() if args.replay else None,
+            "replay_dir": args.replay,
         }
         settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
         if settings.replay_dir is not None:
-            check_replay_dir(settings.replay_dir)
+            given = check_replay_dir(settings.replay_dir.expanduser())  # named as given
+            settings = settings.model_copy(update={"replay_dir": given.resolve()})
         if args.http:
             transports.check_bind(args.host, settings.http_token is not None)
     except ConfigError as exc:

@@ -57,8 +57,18 @@ class StartDelays:
         return float(ordered[index])
 
 
+def quiet_job_lines() -> None:
+    """APScheduler logs three INFO lines per job run (added, running, executed successfully); the
+    cycle's own line says all of it. Left as it is when the operator set a level for
+    ``apscheduler`` or logs at DEBUG."""
+    aps = logging.getLogger("apscheduler")
+    if aps.level == logging.NOTSET and logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        aps.setLevel(logging.WARNING)
+
+
 class StrategyScheduler:
     def __init__(self, *, misfire_grace_s: float) -> None:
+        quiet_job_lines()
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._grace_s = misfire_grace_s
         self._soon_ids: dict[str, str] = {}

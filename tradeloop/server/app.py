@@ -19,8 +19,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ListResourcesResult, PaginatedRequestParams
 
 from tradeloop.server.market import FeatureQueries, close_exchanges
 from tradeloop.server.strict import StrictServer
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from tradeloop.backtest.runner import BacktestRuns
     from tradeloop.services.strategies import StrategyService
     from tradeloop.settings import Settings
+    from tradeloop.store.db import StoreInUse
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +101,26 @@ class AppState:
         self._stop = asyncio.Event()
         self._open_now = asyncio.Event()
         self._warm_up: threading.Thread | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._opener: ServiceOpener | None = None
+        self._retry_open = False
+        """The store was held by another process: the next tool call tries to open it again."""
+
+    def start(self, opener: ServiceOpener) -> None:
+        """Run the service (``run_service``) in a task of its own."""
+        self._opener = opener
+        self._runner = asyncio.create_task(self.run_service(opener), name="tradeloop-service")
+
+    async def stopped(self, timeout: float) -> bool:
+        """Stop the service and wait for it (bounded); False if it did not stop in time."""
+        self.stop()
+        runner = self._runner
+        if runner is None:
+            return True
+        done, _pending = await asyncio.wait({runner}, timeout=timeout)
+        if not done:
+            runner.cancel()
+        return bool(done)
 
     @property
     def replay(self) -> bool:
@@ -106,6 +129,11 @@ class AppState:
     async def service(self) -> StrategyService:
         """The strategy service, once the store is open; a ToolError if it cannot be."""
         self._open_now.set()
+        if self._retry_open and not self._stop.is_set() and self._opener is not None:
+            self._retry_open = False  # the other process may be gone by now: try again
+            self._ready.clear()
+            self._failure = None
+            self.start(self._opener)
         if not self._ready.is_set():
             try:
                 await asyncio.wait_for(self._ready.wait(), STARTUP_TIMEOUT_S)
@@ -148,6 +176,8 @@ class AppState:
         a tool needs the service, or after ``OPEN_WITHIN_S`` anyway, so that running strategies
         resume whether or not a client ever connects.
         """
+        from tradeloop.store.db import StoreInUse  # here: aiosqlite stays out of start-up
+
         stopped = asyncio.ensure_future(self._stop.wait())
         opened = asyncio.ensure_future(self._open_now.wait())
         await asyncio.wait({stopped, opened}, timeout=OPEN_WITHIN_S, return_when=FIRST_COMPLETED)
@@ -155,6 +185,10 @@ class AppState:
         try:
             if not self._stop.is_set():
                 await self._serve_until_stopped(opener, stopped)
+        except StoreInUse as exc:
+            logger.warning("%s; tool calls will say so and try again", exc)
+            self._failure = in_use_text(exc)
+            self._retry_open = True
         except Exception as exc:  # the start-up boundary: tools report it, the log has the trace
             logger.exception("the strategy service failed")
             self._failure = _failure_text(exc)
@@ -194,6 +228,16 @@ class AppState:
             await asyncio.to_thread(self._warm_up.join, join_s)
 
 
+def in_use_text(exc: StoreInUse) -> str:
+    """What a tool says while another process holds the database, and what to do about it."""
+    return (
+        f"{exc}. Only one tradeloop server can run strategies from a database at a time: stop "
+        f"the other one (another MCP host's tradeloop, or a leftover 'tradeloop serve' or "
+        f"'tradeloop run'; pid {exc.pid}) and call this tool again, or give this server its own "
+        "database (--db or TRADELOOP_DB) and restart it"
+    )
+
+
 def _failure_text(exc: Exception) -> str:
     from tradeloop.server.errors import scrub
     from tradeloop.trading.errors import ConfigError
@@ -223,7 +267,7 @@ def lifespan_for(
     @asynccontextmanager
     async def lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
         state = AppState(settings)
-        runner = asyncio.create_task(state.run_service(opener), name="tradeloop-service")
+        state.start(opener)
         if isinstance(server, TradeloopServer):
             server.app_state = state
         try:
@@ -233,10 +277,8 @@ def lifespan_for(
                 server.app_state = None
             state.stop()
             with anyio.CancelScope(shield=True):
-                done, _pending = await asyncio.wait({runner}, timeout=SHUTDOWN_TIMEOUT_S)
-                if not done:
+                if not await state.stopped(SHUTDOWN_TIMEOUT_S):
                     logger.error("the strategy service did not stop in %.0f s", SHUTDOWN_TIMEOUT_S)
-                    runner.cancel()
                 await state.features.close()
                 await close_exchanges()
                 await state.finish_warm_up(warm_up_join_s)
@@ -259,6 +301,19 @@ class TradeloopServer(StrictServer):
     dashboard's event stream), which the SDK hands no lifespan context."""
 
     app_state: AppState | None = None
+
+    async def _handle_list_resources(
+        self, ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
+    ) -> ListResourcesResult:
+        """The SDK's listing (static resources) plus every strategy's config, portfolio and
+        digest."""
+        from tradeloop.tools.resources import strategy_resources
+
+        listed = await super()._handle_list_resources(ctx, params)
+        state = ctx.lifespan_context
+        if isinstance(state, AppState):
+            listed.resources.extend(await strategy_resources(state))
+        return listed
 
 
 def build_server(

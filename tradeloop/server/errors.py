@@ -3,6 +3,7 @@
     ConfigError (NotFound, InvalidTransition, ...)  -> ToolError with the message: the caller can fix it
     pydantic ValidationError                        -> ToolError naming each field and what it accepts
     TemporaryError (venue, LLM unreachable)         -> ToolError naming the venue; try again later
+    NetworkDown (DNS failure, connection refused)   -> ToolError saying what was tried; check network
     OperationalError                                -> ToolError with the message; the strategy stopped
     ToolError, MCPError                             -> unchanged
     anything else                                   -> logged with its traceback, generic ToolError
@@ -24,7 +25,13 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
-from tradeloop.trading.errors import ConfigError, NotFound, OperationalError, TemporaryError
+from tradeloop.trading.errors import (
+    ConfigError,
+    NetworkDown,
+    NotFound,
+    OperationalError,
+    TemporaryError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +70,13 @@ def describe_validation_error(
     exc: ValidationError, rename: Callable[[tuple[Any, ...]], str] | None = None
 ) -> str:
     """``initial_capital: must be greater than 0 (got -5)``, one field per clause."""
+    return "; ".join(validation_clauses(exc, rename))
+
+
+def validation_clauses(
+    exc: ValidationError, rename: Callable[[tuple[Any, ...]], str] | None = None
+) -> list[str]:
+    """One ``field: what is wrong (got value)`` per problem (at most ``_MAX_FIELDS``)."""
     clauses = []
     for error in exc.errors(include_url=False)[:_MAX_FIELDS]:
         loc = tuple(error.get("loc", ()))
@@ -75,7 +89,7 @@ def describe_validation_error(
     more = len(exc.errors()) - _MAX_FIELDS
     if more > 0:
         clauses.append(f"and {more} more")
-    return "; ".join(clauses)
+    return clauses
 
 
 def _short(value: Any) -> str:
@@ -96,6 +110,8 @@ def translate(exc: BaseException, tool: str, secrets: Iterable[str] = ()) -> Bas
         venue = getattr(exc, "venue", None)
         if venue and venue not in text:
             text = f"{venue} could not be reached: {text}"
+        if isinstance(exc, NetworkDown):  # its message says what to check; not "shortly"
+            return ToolError(scrub(text, secrets))
         return ToolError(scrub(f"{text} (temporary: try again shortly)", secrets))
     if isinstance(exc, OperationalError):
         return ToolError(scrub(f"operational error: {exc}", secrets))

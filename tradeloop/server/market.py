@@ -127,9 +127,10 @@ async def close_exchanges() -> None:
 
 
 def check_replay_dir(path: Path) -> Path:
-    """A replay directory must exist and hold candle files; say which, without the full path."""
+    """A replay directory must exist and hold candle files; the message shows the path as the
+    operator gave it (a bare folder name would not say which one was meant)."""
     if not path.is_dir():
-        raise ConfigError(f"replay directory {path.name!r} does not exist")
+        raise ConfigError(f"replay directory {str(path)!r} does not exist")
     if not any(path.glob("*.csv")):
-        raise ConfigError(f"replay directory {path.name!r} holds no candle CSV files")
+        raise ConfigError(f"replay directory {str(path)!r} holds no candle CSV files")
     return path

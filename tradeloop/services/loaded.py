@@ -290,7 +290,7 @@ async def load_strategy(
         timeline = replays.timeline(ReplaySpec.model_validate(row.replay), request)
         if row.last_slot_ts is not None:
             timeline.clock.set(row.last_slot_ts)
-    portfolio = await SqlitePortfolioService.load(cycles, row.id, request)
+    portfolio = await SqlitePortfolioService.load(cycles, row.id, request, opened_ts=row.created_at)
     digest = await SqliteDigestBuilder.load(cycles, row.id, request)
     recorder = SqliteHistoryRecorder(cycles, row.id, portfolio)
     recorder.consecutive_failures = row.consecutive_failures

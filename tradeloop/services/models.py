@@ -44,6 +44,8 @@ class ReplaySpec(_Frozen):
     """Last slot; None: the end of the data. After it the strategy stops with "replay finished"."""
     speed: float | None = Field(default=None, gt=0)
     """None: cycles back to back, as fast as they compute. N: simulated time runs N x wall time."""
+    skip_bad_rows: bool = False
+    """Leave out bad candle rows with a counted warning; by default a bad row refuses the data."""
 
 
 class StrategyInfo(_Frozen):

@@ -43,17 +43,25 @@ class ReplayLibrary:
     """Builds replay timelines; the loaded candle arrays are shared by every strategy."""
 
     series_cache: SeriesCache = field(default_factory=dict)
+    lenient_cache: SeriesCache = field(default_factory=dict)
+    """Arrays loaded with bad rows skipped: never served to a strict replay."""
 
     def timeline(self, spec: ReplaySpec, request: UserRequest) -> ReplayTimeline:
-        """Raises ``ConfigError`` naming what is missing (folder, files, warm-up history)."""
+        """Raises ``ConfigError`` naming what is missing (folder, files, warm-up history) or the
+        first bad candle row (file and line) unless ``spec.skip_bad_rows``."""
         cfg = request.trading_config
         folder = Path(spec.data_dir)
         if not folder.is_dir():
             raise ConfigError(f"replay data folder {folder} does not exist")
         clock = SimulatedClock(0)
         source = ReplayMarketDataSource.from_dir(
-            folder, clock, venue=resolve_venue(spec, request), series_cache=self.series_cache
+            folder,
+            clock,
+            venue=resolve_venue(spec, request),
+            series_cache=self.lenient_cache if spec.skip_bad_rows else self.series_cache,
+            skip_bad_rows=spec.skip_bad_rows,
         )
+        source.load(cfg.symbols)
         start = spec.start_ms
         if start is None:
             start = source.start_ms(

@@ -60,6 +60,7 @@ from tradeloop.services.live_gate import (
     LiveTradingDisabled,
     live_params,
 )
+from tradeloop.services.llm_keys import missing_llm_key, require_llm_key
 from tradeloop.services.loaded import LiveClose, LoadedStrategy, load_strategy
 from tradeloop.services.models import (
     CyclePage,
@@ -190,6 +191,7 @@ class StrategyService:
         missing replay data). Live: see the module docstring; ``initial_capital`` becomes the
         account's available cash of the symbols' quote currency that no other live strategy holds."""
         strategy_id = new_id("s")
+        require_llm_key(request)
         if _is_live(request):
             self._check_live(request, replay, approval, "create")
             self._agent(agent_kind)
@@ -218,6 +220,7 @@ class StrategyService:
         async with self._locks[strategy_id]:
             row = await self._strategies.require(strategy_id)
             check_allowed(row.id, row.status, "start", CAN_START)
+            require_llm_key(row.request)
             if _is_live(row.request):
                 self._check_live(row.request, None, approval, "start", row.id)
                 assert approval is not None  # checked
@@ -243,6 +246,7 @@ class StrategyService:
         async with self._locks[strategy_id]:
             row = await self._strategies.require(strategy_id)
             check_allowed(row.id, row.status, "resume", {S.PAUSED})
+            require_llm_key(row.request)
             if _is_live(row.request):
                 approval = self.live_gate.approve_resume(live_params("start", row.request, row.id))
                 await self._run_live(row, approval, action="resume", allowed={S.PAUSED})
@@ -319,6 +323,8 @@ class StrategyService:
                 )
             _check_live_update(row, changes)
             request = _updated_request(row.request, changes)
+            if row.request.trading_config.composer != request.trading_config.composer:
+                require_llm_key(request)
             if request != row.request:
                 self._check_replay_update(row, request, changes)
             if name is not None and name != row.name:
@@ -377,6 +383,7 @@ class StrategyService:
                 "run a cycle of",
                 {S.RUNNING} if _is_live(row.request) else CAN_RUN_NOW,
             )
+            require_llm_key(row.request)
             loaded = await self._load(row)
             if loaded.timeline is not None:
                 slot = loaded.next_replay_slot()
@@ -439,17 +446,22 @@ class StrategyService:
     async def get_portfolio(self, strategy_id: str) -> PortfolioView:
         """The portfolio as stored after the latest cycle."""
         row = await self._strategies.require(strategy_id)
-        portfolio = await SqlitePortfolioService.load(self._cycles, row.id, row.request)
+        portfolio = await SqlitePortfolioService.load(
+            self._cycles, row.id, row.request, opened_ts=row.created_at
+        )
         return await portfolio.get_view()
 
     async def get_digest(self, strategy_id: str) -> TradeDigest:
+        """Before the first cycle the digest is as of the strategy's creation (never epoch 0)."""
         loaded = self._loaded.get(strategy_id)
         if loaded is not None:
-            return await loaded.digest.build()
-        row = await self._strategies.require(strategy_id)
-        folded = await fold_stored(self._cycles, row.id, row.request, self._digests.get(row.id))
-        self._digests[row.id] = folded
-        return to_digest(folded.state)
+            row, digest = loaded.row, await loaded.digest.build()
+        else:
+            row = await self._strategies.require(strategy_id)
+            folded = await fold_stored(self._cycles, row.id, row.request, self._digests.get(row.id))
+            self._digests[row.id] = folded
+            digest = to_digest(folded.state)
+        return digest if digest.ts else digest.model_copy(update={"ts": row.created_at})
 
     async def list_trades(
         self,
@@ -650,6 +662,10 @@ class StrategyService:
     async def _resume_all(self) -> None:
         for row in await self._strategies.all(S.RUNNING):
             async with self._locks[row.id]:
+                missing = missing_llm_key(row.request)
+                if missing is not None:
+                    await self._keep_paused(row, missing)
+                    continue
                 try:
                     if _is_live(row.request):
                         await self._resume_live(row)
@@ -665,6 +681,15 @@ class StrategyService:
                 loaded.check_gap = True
                 self._schedule(loaded)
                 logger.info("resumed strategy_id=%s name=%s", row.id, row.name)
+
+    async def _keep_paused(self, row: StrategyRow, why: str) -> None:
+        """Not resumed for something the operator can fix (e.g. a missing API key): paused with
+        the reason, so a resume after the fix continues where it left off."""
+        logger.warning("strategy_id=%s not resumed: %s", row.id, why)
+        moved = await self._strategies.transition(
+            row.id, S.PAUSED, f"not resumed: {why}", action="pause", allowed_from={S.RUNNING}
+        )
+        self._publish(moved)
 
     async def _fail_to_resume(self, row: StrategyRow, why: str) -> None:
         reason = f"could not resume: {why}"

@@ -3,8 +3,9 @@
 Live fills the cycle applied to its portfolio are marked ``applied`` on their order intents in the
 same transaction, so a crash can never leave a fill both in the ledger and handed over again.
 
-A cycle row holds the features, the composer's rationale and raw output, the summary, the portfolio
-view and the exact ledger after the cycle. Instructions (proposed and guarded), guard notes,
+A cycle row holds the features (as references to deduplicated payloads, see ``payloads``), the
+composer's rationale, and packed (deflated) JSON of its raw output, the portfolio view, the summary
+and the exact ledger after the cycle. Instructions (proposed and guarded), guard notes,
 TxResults and trades have their own tables. ``UNIQUE (strategy_id, slot_ts)`` makes a second row
 for a slot impossible: ``insert`` raises ``SlotTaken`` and nothing of that cycle is stored.
 """
@@ -25,6 +26,7 @@ from pydantic_core import to_json
 from tradeloop.store.codec import ledger_from_json, ledger_to_json
 from tradeloop.store.db import Database, SlotTaken, StoreError
 from tradeloop.store.intents import mark_applied_rows
+from tradeloop.store.payloads import content_hash, join_hashes, pack, split_hashes, unpack
 from tradeloop.testing.crashpoints import crash_point
 from tradeloop.trading.models import (
     CycleResult,
@@ -45,13 +47,16 @@ CycleKind = Literal["decision", "failure"]
 """A decision went through the composer (and is folded into the digest); a failure did not run."""
 
 _FEATURES = TypeAdapter(list[FeatureVector])
+"""Features as stored before migration 0003: one JSON array per cycle."""
+_SYSTEM_REF = "payload"
 _FILLED = (TxStatus.FILLED.value, TxStatus.PARTIAL.value)
 
 _INSERT_CYCLE = """INSERT INTO cycles (
-    compose_id, strategy_id, slot_ts, ts, kind, status, reason, rationale, features_json, raw_json,
-    usage_json, summary_json, portfolio_json, ledger_json, portfolio_ts, equity, n_proposed,
+    compose_id, strategy_id, slot_ts, ts, kind, status, reason, rationale, features, raw,
+    usage_json, summary, portfolio, ledger, portfolio_ts, equity, n_proposed,
     n_instructions, n_notes, n_tx, n_fills, n_trades, recorded_at
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_INSERT_PAYLOAD = "INSERT OR IGNORE INTO payloads (strategy_id, hash, body) VALUES (?, ?, ?)"
 _INSERT_INSTRUCTION = """INSERT INTO instructions (
     cycle_id, stage, position, instruction_id, symbol, side, action, quantity, body_json
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
@@ -135,18 +140,17 @@ class CycleRepository:
 
     async def latest_ledger(self, strategy_id: str) -> tuple[Ledger, int] | None:
         row = await self._db.fetchone(
-            "SELECT ledger_json, portfolio_ts FROM cycles WHERE strategy_id = ?"
-            " ORDER BY id DESC LIMIT 1",
+            "SELECT ledger, portfolio_ts FROM cycles WHERE strategy_id = ? ORDER BY id DESC LIMIT 1",
             (strategy_id,),
         )
-        return None if row is None else (ledger_from_json(row[0]), row[1])
+        return None if row is None else (_ledger(row[0]), row[1])
 
     async def ledgers(self, strategy_id: str) -> list[tuple[int, Ledger]]:
         """Every stored after-cycle ledger, oldest first, with its cycle id."""
         rows = await self._db.fetchall(
-            "SELECT id, ledger_json FROM cycles WHERE strategy_id = ? ORDER BY id", (strategy_id,)
+            "SELECT id, ledger FROM cycles WHERE strategy_id = ? ORDER BY id", (strategy_id,)
         )
-        return [(row[0], ledger_from_json(row[1])) for row in rows]
+        return [(row[0], _ledger(row[1])) for row in rows]
 
     async def fills(self, strategy_id: str) -> list[tuple[int, int, TxResult]]:
         """Every stored fill in execution order: (cycle id, cycle ts, tx)."""
@@ -164,7 +168,7 @@ class CycleRepository:
         """The decision cycles with an id above ``after_id``, oldest first, as (cycle id, what the
         digest folds: trades, summary, usage)."""
         cycles = await self._db.fetchall(
-            "SELECT id, compose_id, ts, summary_json, usage_json FROM cycles"
+            "SELECT id, compose_id, ts, summary, usage_json FROM cycles"
             " WHERE strategy_id = ? AND kind = 'decision' AND id > ? ORDER BY id",
             (strategy_id, after_id),
         )
@@ -179,7 +183,7 @@ class CycleRepository:
                     compose_id=row["compose_id"],
                     strategy_id=strategy_id,
                     ts=row["ts"],
-                    strategy_summary=StrategySummary.model_validate_json(row["summary_json"]),
+                    strategy_summary=_summary(row["summary"]),
                     usage=_usage(row["usage_json"]),
                     trades=trades.get(row["id"], []),
                 ),
@@ -212,12 +216,17 @@ class CycleRepository:
         return None if row is None else float(row[0])
 
     async def chart_rows(self, strategy_id: str) -> list[tuple[int, float, str]]:
-        """Every cycle's (ts, equity, features JSON), oldest first: what the dashboard charts."""
+        """Every cycle's (ts, equity, features as a JSON list), oldest first: what the dashboard
+        charts. The strategy's payloads are read once, not per cycle."""
         rows = await self._db.fetchall(
-            "SELECT ts, equity, features_json FROM cycles WHERE strategy_id = ? ORDER BY id",
+            "SELECT ts, equity, features FROM cycles WHERE strategy_id = ? ORDER BY id",
             (strategy_id,),
         )
-        return [(int(row[0]), float(row[1]), str(row[2] or "[]")) for row in rows]
+        stored = await self._db.fetchall(
+            "SELECT hash, body FROM payloads WHERE strategy_id = ?", (strategy_id,)
+        )
+        bodies = {bytes(row[0]): bytes(row[1]) for row in stored}
+        return [(int(row[0]), float(row[1]), _features_text(row[2], bodies)) for row in rows]
 
     async def count(self, strategy_id: str) -> int:
         row = await self._db.fetchone(
@@ -233,13 +242,13 @@ class CycleRepository:
             "SELECT COUNT(*) FROM cycles WHERE strategy_id = ?", (strategy_id,)
         )
         row = await self._db.fetchone(
-            f"SELECT {_SUMMARY_COLUMNS}, summary_json FROM cycles WHERE strategy_id = ?"
+            f"SELECT {_SUMMARY_COLUMNS}, summary FROM cycles WHERE strategy_id = ?"
             " ORDER BY id DESC LIMIT 1",
             (strategy_id,),
         )
         if row is None:
             return 0, None, None
-        summary = StrategySummary.model_validate_json(row["summary_json"])
+        summary = _summary(row["summary"])
         return int(count[0]) if count else 0, _record(row), summary
 
     async def page(
@@ -345,9 +354,9 @@ class CycleRepository:
             slot_ts=row["slot_ts"],
             status=CycleStatus(row["status"]),
             reason=row["reason"],
-            features=_FEATURES.validate_json(row["features_json"]),
+            features=await self._features(row["strategy_id"], row["features"]),
             rationale=row["rationale"],
-            raw=None if row["raw_json"] is None else json.loads(row["raw_json"]),
+            raw=await self._raw(row["strategy_id"], row["raw"]),
             usage=_usage(row["usage_json"]),
             proposed=by_stage["proposed"],
             instructions=by_stage["guarded"],
@@ -355,10 +364,43 @@ class CycleRepository:
             tx_results=[TxResult.model_validate_json(tx[0]) for tx in txs],
             trades=[TradeHistoryEntry.model_validate_json(t[0]) for t in trades],
             portfolio=None
-            if row["portfolio_json"] is None
-            else PortfolioView.model_validate_json(row["portfolio_json"]),
-            strategy_summary=StrategySummary.model_validate_json(row["summary_json"]),
+            if row["portfolio"] is None
+            else PortfolioView.model_validate_json(unpack(row["portfolio"])),
+            strategy_summary=_summary(row["summary"]),
         )
+
+    async def _features(self, strategy_id: str, value: bytes | str) -> list[FeatureVector]:
+        if isinstance(value, str):
+            return _FEATURES.validate_json(value)
+        hashes = split_hashes(value)
+        bodies = await self._payloads(strategy_id, hashes)
+        return [FeatureVector.model_validate_json(unpack(bodies[h])) for h in hashes]
+
+    async def _raw(self, strategy_id: str, value: bytes | str | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        raw = json.loads(unpack(value))
+        prompt = raw.get("prompt")
+        system = prompt.get("system") if isinstance(prompt, dict) else None
+        if isinstance(system, dict) and set(system) == {_SYSTEM_REF}:
+            ref = bytes.fromhex(system[_SYSTEM_REF])
+            body = (await self._payloads(strategy_id, [ref]))[ref]
+            prompt["system"] = json.loads(unpack(body))
+        return raw
+
+    async def _payloads(self, strategy_id: str, hashes: Sequence[bytes]) -> dict[bytes, bytes]:
+        wanted = list(dict.fromkeys(hashes))
+        if not wanted:
+            return {}
+        rows = await self._db.fetchall(
+            f"SELECT hash, body FROM payloads WHERE strategy_id = ?"
+            f" AND hash IN ({', '.join('?' * len(wanted))})",
+            (strategy_id, *wanted),
+        )
+        found = {bytes(row[0]): bytes(row[1]) for row in rows}
+        if len(found) != len(wanted):
+            raise StoreError(f"strategy {strategy_id}: a stored cycle refers to a missing payload")
+        return found
 
 
 def insert_cycle(
@@ -369,7 +411,9 @@ def insert_cycle(
     return _CycleRows.of(result, kind, ledger).insert(conn)
 
 
-def _cycle_params(result: CycleResult, kind: CycleKind, ledger: Ledger) -> tuple[Any, ...]:
+def _cycle_params(
+    result: CycleResult, kind: CycleKind, ledger: Ledger, features: bytes, raw: bytes | None
+) -> tuple[Any, ...]:
     view = result.portfolio
     return (
         result.compose_id,
@@ -380,12 +424,12 @@ def _cycle_params(result: CycleResult, kind: CycleKind, ledger: Ledger) -> tuple
         result.status.value,
         result.reason,
         result.rationale,
-        _FEATURES.dump_json(result.features).decode(),
-        None if result.raw is None else to_json(result.raw).decode(),
+        features,
+        raw,
         None if result.usage is None else result.usage.model_dump_json(),
-        result.strategy_summary.model_dump_json(),
-        None if view is None else view.model_dump_json(),
-        ledger_to_json(ledger),
+        pack(result.strategy_summary.model_dump_json().encode()),
+        None if view is None else pack(view.model_dump_json().encode()),
+        pack(ledger_to_json(ledger).encode()),
         view.ts if view is not None else result.ts,
         result.strategy_summary.equity,
         len(result.proposed),
@@ -404,6 +448,7 @@ class _CycleRows:
 
     strategy_id: str
     cycle: tuple[Any, ...]
+    payloads: list[tuple[Any, ...]]
     instructions: list[tuple[Any, ...]]
     notes: list[tuple[Any, ...]]
     txs: list[tuple[Any, ...]]
@@ -415,9 +460,15 @@ class _CycleRows:
     @classmethod
     def of(cls, result: CycleResult, kind: CycleKind, ledger: Ledger) -> _CycleRows:
         sid = result.strategy_id
+        payloads: dict[bytes, bytes] = {}
+        features = join_hashes(
+            _payload(payloads, vector.model_dump_json().encode()) for vector in result.features
+        )
+        raw = None if result.raw is None else pack(_raw_json(result.raw, payloads))
         return cls(
             strategy_id=sid,
-            cycle=_cycle_params(result, kind, ledger),
+            cycle=_cycle_params(result, kind, ledger, features, raw),
+            payloads=[(sid, h, body) for h, body in payloads.items()],
             instructions=[
                 *_instruction_rows("proposed", result.proposed),
                 *_instruction_rows("guarded", result.instructions),
@@ -437,6 +488,8 @@ class _CycleRows:
         )
 
     def insert(self, conn: sqlite3.Connection) -> int:
+        if self.payloads:
+            conn.executemany(_INSERT_PAYLOAD, self.payloads)
         cycle_id = conn.execute(_INSERT_CYCLE, self.cycle).lastrowid
         for sql, rows in (
             (_INSERT_INSTRUCTION, self.instructions),
@@ -452,6 +505,25 @@ class _CycleRows:
         mark_applied_rows(conn, self.applied, self.update["now"])
         crash_point("mid_commit")
         return int(updated[0])
+
+
+def _payload(payloads: dict[bytes, bytes], data: bytes) -> bytes:
+    """Add ``data`` (JSON) to this cycle's payloads (stored unless its strategy has it already);
+    returns its hash."""
+    key = content_hash(data)
+    if key not in payloads:
+        payloads[key] = pack(data)
+    return key
+
+
+def _raw_json(raw: dict[str, Any], payloads: dict[bytes, bytes]) -> bytes:
+    """``raw`` as JSON, an LLM system prompt (the same every cycle) replaced by its payload hash."""
+    prompt = raw.get("prompt")
+    if not isinstance(prompt, dict) or not isinstance(prompt.get("system"), str):
+        return to_json(raw)
+    system = prompt["system"]
+    ref = _payload(payloads, to_json(system))
+    return to_json({**raw, "prompt": {**prompt, "system": {_SYSTEM_REF: ref.hex()}}})
 
 
 def _strategy_update(result: CycleResult, kind: CycleKind) -> dict[str, Any]:
@@ -546,6 +618,26 @@ def _by_stage(rows: Sequence[sqlite3.Row]) -> dict[str, list[TradeInstruction]]:
     for row in rows:
         stages[row["stage"]].append(TradeInstruction.model_validate_json(row["body_json"]))
     return stages
+
+
+def _ledger(value: bytes | str) -> Ledger:
+    text = unpack(value)
+    return ledger_from_json(text if isinstance(text, str) else text.decode())
+
+
+def _summary(value: bytes | str) -> StrategySummary:
+    return StrategySummary.model_validate_json(unpack(value))
+
+
+def _features_text(value: bytes | str | None, bodies: dict[bytes, bytes]) -> str:
+    """A cycle's stored features as one JSON list (rows from before migration 0003 are JSON
+    text already; a missing payload leaves its vector out of the chart)."""
+    if value is None:
+        return "[]"
+    if isinstance(value, str):
+        return value
+    texts = (unpack(bodies[h]) for h in split_hashes(value) if h in bodies)
+    return "[" + ",".join(t.decode() if isinstance(t, bytes) else t for t in texts) + "]"
 
 
 def _usage(text: str | None) -> LLMUsage | None:

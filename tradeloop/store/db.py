@@ -54,6 +54,15 @@ class StoreError(OperationalError):
     """The database cannot be used as it is; the message says why and what to do."""
 
 
+class StoreInUse(StoreError):
+    """Another process holds the database's ``ProcessLock``."""
+
+    def __init__(self, db_path: Path, pid: str) -> None:
+        super().__init__(f"{db_path} is in use by another tradeloop process (pid {pid})")
+        self.db_path = db_path
+        self.pid = pid
+
+
 class SlotTaken(StoreError):
     """A cycle for this strategy and slot (or this compose_id) is already stored."""
 
@@ -74,9 +83,7 @@ class ProcessLock:
         except BlockingIOError:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise StoreError(
-                f"{self.path.with_suffix('')} is in use by another tradeloop process (pid {holder})"
-            ) from None
+            raise StoreInUse(self.path.with_suffix(""), holder) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd

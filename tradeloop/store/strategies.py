@@ -184,10 +184,11 @@ def check_allowed(
 ) -> None:
     if current in allowed_from:
         return
-    allowed = ", ".join(sorted(s.value for s in allowed_from))
+    names = sorted(s.value for s in allowed_from)
+    allowed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
     raise InvalidTransition(
-        f"cannot {action} strategy {strategy_id}: it is {current.value} "
-        f"({action} needs one of: {allowed})"
+        f"cannot {action} strategy {strategy_id}: it is {current.value}, and that needs a "
+        f"strategy that is {allowed}"
     )
 
 

@@ -27,7 +27,7 @@ def _register_optional(server: MCPServer) -> None:
     """Tool groups whose dependencies land separately (backtests, live confirmation)."""
     import importlib
 
-    for name in ("tradeloop.tools.backtest",):
+    for name in ("tradeloop.tools.backtest", "tradeloop.tools.compare"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -59,7 +59,7 @@ FeatureIntervals = Annotated[
     list[Annotated[str, Field(pattern=r"^[1-9][0-9]{0,3}[smhdw]$")]],
     Field(
         description="Candle intervals the features are computed on (1-4 of 1m, 5m, 15m, 1h, 4h, 1d); "
-        "new strategies default to 1h and 4h.",
+        f"new strategies default to {' and '.join(C.DEFAULT_FEATURE_INTERVALS)}.",
         min_length=1,
         max_length=4,
     ),

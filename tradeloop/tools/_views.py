@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -73,7 +72,7 @@ def user_request(
     composer: str,
     strategy_prompt: str | None,
     template: str,
-    feature_intervals: list[str],
+    feature_intervals: list[str] | None,
     exchange: str,
     market_type: str,
     trading_mode: str,
@@ -200,7 +199,7 @@ def _replay_spec(info: StrategyInfo) -> ReplayView | None:
     if spec is None:
         return None
     return ReplayView(
-        data_dir=Path(spec.data_dir).name,
+        data_dir=spec.data_dir,
         venue=spec.venue,
         start_ms=spec.start_ms,
         end_ms=spec.end_ms,

@@ -7,7 +7,7 @@ a file on the server's disk.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Image, MCPServer
 from pydantic import Field
@@ -79,6 +79,40 @@ async def run_backtest(
             le=1000,
         ),
     ] = None,
+    sweep: Annotated[
+        dict[str, str] | None,
+        Field(
+            description="rules composer only: parameters to vary, each START:STOP:STEP (inclusive) "
+            'or a comma list, e.g. {"rsi_buy_below": "20:40:5", "rsi_sell_above": "60,70,80"} '
+            "(a name may be a prefix: rsi_buy). Every combination runs across processes, unstored; "
+            "the table comes back in `sweep`, and the run reported and stored is the best set's "
+            "(with walk_forward: the last fold's chosen set on its out-of-sample part).",
+            max_length=7,
+        ),
+    ] = None,
+    sort_by: Annotated[
+        Literal[
+            "sharpe",
+            "sortino",
+            "return",
+            "annual_return",
+            "drawdown",
+            "profit_factor",
+            "win_rate",
+            "trades",
+            "final_equity",
+        ],
+        Field(description="sweep: the metric that ranks parameter sets (drawdown: lowest first)."),
+    ] = "sharpe",
+    walk_forward: Annotated[
+        int | None,
+        Field(
+            description="sweep: split the window into N+1 parts; fold k picks the best set on part "
+            "k-1 and reports it on part k only (out-of-sample results, not flattered by the choice).",
+            ge=1,
+            le=20,
+        ),
+    ] = None,
 ) -> BacktestResult:
     """Backtest a strategy configuration (the same pipeline, guardrails and paper fills as a
     live strategy) over the server's historical candles, from start to end on simulated time.
@@ -95,6 +129,13 @@ async def run_backtest(
             "run_backtest needs historical candles: the operator starts the server with "
             "--replay DIR (or TRADELOOP_REPLAY_DIR) pointing at candle CSV files"
         )
+    if sweep is None and walk_forward is not None:
+        raise ConfigError("walk_forward: needs sweep (the parameters to choose between)")
+    if sweep is not None and composer == "llm":
+        raise ConfigError(
+            "sweep: an llm strategy cannot be swept: its decisions are model replies, not "
+            "functions of the rules parameters; use composer 'rules'"
+        )
     if composer == "llm" and max_cost_usd is None:
         raise ConfigError("max_cost_usd: required when composer is 'llm' (an LLM call per cycle)")
     request = views.user_request(
@@ -106,7 +147,7 @@ async def run_backtest(
         composer=composer,
         strategy_prompt=strategy_prompt,
         template=template,
-        feature_intervals=feature_intervals or ["1h", "4h"],
+        feature_intervals=feature_intervals,
         llm_model=llm_model.to_config() if llm_model else None,
         exchange=exchange,
         market_type=market_type,
@@ -127,17 +168,26 @@ async def run_backtest(
     async def progress(done: int, total: int, message: str) -> None:
         await ctx.report_progress(done, total, message)
 
+    swept = None
+    if sweep is not None:
+        from tradeloop.backtest.sweep import best_spec, parse_grid, run_sweep_async
+
+        grid = parse_grid(sweep)
+        swept = await run_sweep_async(spec, grid, sort_by=sort_by, walk_forward=walk_forward)
+        spec = best_spec(spec, swept)
     svc = await service(ctx)
     result = await run(spec, progress=progress, runs=app.backtests(), storable=True)
     await svc.import_backtest(result)
-    return views.backtest(result.summary())
+    reply = views.backtest(result.summary())
+    return reply.model_copy(update={"sweep": swept}) if swept is not None else reply
 
 
 async def get_equity_chart(
     strategy_id: Annotated[
         str,
         Field(
-            description="A backtest run_id (bt_...) or a strategy id (s_...).",
+            description="A backtest run_id (bt_...), a comparison_id (cmp_...) or a strategy id "
+            "(s_...).",
             min_length=1,
             max_length=64,
             pattern=r"^[A-Za-z0-9_.:-]+$",

@@ -16,7 +16,9 @@ from tradeloop.trading.models import CycleStatus
 
 async def get_digest(strategy_id: StrategyId, ctx: Ctx) -> DigestResult:
     """How a strategy is doing: per-instrument trade count, realized PnL, win rate and holding
-    time, plus Sharpe ratio, max drawdown, total return, fees and LLM cost."""
+    time, plus Sharpe and Sortino ratios, max drawdown, total return, fees and LLM cost, all over
+    the whole history (as a backtest of the same span reports them); sharpe_ratio_recent covers
+    only the last recent_window cycles."""
     digest = await (await service(ctx)).get_digest(strategy_id)
     return views.digest(strategy_id, digest)
 

@@ -114,7 +114,7 @@ async def create_strategy(
         composer=composer,
         strategy_prompt=strategy_prompt,
         template=template,
-        feature_intervals=feature_intervals or ["1h", "4h"],
+        feature_intervals=feature_intervals,
         llm_model=llm_model.to_config() if llm_model else None,
         rules=rules.given() if rules else None,
         exchange=exchange,

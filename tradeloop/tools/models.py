@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradeloop.backtest.models import BacktestSummary
+from tradeloop.backtest.sweep_models import SweepResult
 from tradeloop.trading.models import (
     Constraints,
     CycleResult,
@@ -105,7 +106,9 @@ class StrategySummaryView(_Result):
 
 
 class ReplayView(_Result):
-    data_dir: str = Field(description="Folder name of the replayed candle files.")
+    data_dir: str = Field(
+        description="Folder of the replayed candle files (absolute, as the server resolved it)."
+    )
     venue: str | None = None
     start_ms: int | None = None
     end_ms: int | None = None
@@ -309,7 +312,8 @@ class TradePage(_Result):
 
 
 class DigestResult(TradeDigest):
-    """The spec's TradeDigest (per-instrument stats, Sharpe) plus drawdown, return and fees."""
+    """The spec's TradeDigest (per-instrument stats, Sharpe) plus Sortino, drawdown, return and
+    fees, over the whole history; sharpe_ratio_recent covers only the latest cycles."""
 
     strategy_id: str
     as_of: str | None = None
@@ -323,6 +327,8 @@ class BacktestResult(BacktestSummary):
 
     start: str | None
     end: str | None
+    sweep: SweepResult | None = None
+    """With ``sweep``: every parameter set's statistics; the run above is the best set's."""
 
 
 # --------------------------------------------------------------------------- features

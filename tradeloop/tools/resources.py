@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import Resource
 
 from tradeloop.server.errors import resource_boundary
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import Ctx, service
+
+if TYPE_CHECKING:
+    from tradeloop.server.app import AppState
 
 BASE = "tradeloop://strategies/{strategy_id}"
 
@@ -25,12 +32,41 @@ async def strategy_digest(strategy_id: str, ctx: Ctx) -> str:
     return views.digest(strategy_id, digest).model_dump_json(indent=2)
 
 
+PARTS = (
+    ("config", strategy_config, "Strategy config", "Status and normalized configuration."),
+    ("portfolio", strategy_portfolio, "Strategy portfolio", "Cash, positions, equity, limits."),
+    (
+        "digest",
+        strategy_digest,
+        "Strategy digest",
+        "Per-instrument stats, Sharpe, Sortino, drawdown.",
+    ),
+)
+
+
+async def strategy_resources(state: AppState) -> list[Resource]:
+    """Each stored strategy's resources, for ``resources/list`` (the SDK lists only the
+    templates above, so a host that attaches listed resources would see none). Empty while the
+    store cannot be opened: listing must not fail because of it."""
+    try:
+        svc = await state.service()
+    except ToolError:
+        return []
+    return [
+        Resource(
+            uri=f"{BASE.format(strategy_id=info.strategy_id)}/{suffix}",
+            name=f"{info.name} {suffix}",
+            title=f"{title}: {info.name}",
+            description=f"{description} Strategy {info.strategy_id} ({info.status.value}).",
+            mime_type="application/json",
+        )
+        for info in await svc.list()
+        for suffix, _fn, title, description in PARTS
+    ]
+
+
 def register(server: MCPServer) -> None:
-    for suffix, fn, title, description in (
-        ("config", strategy_config, "Strategy config", "Status and normalized configuration."),
-        ("portfolio", strategy_portfolio, "Strategy portfolio", "Cash, positions, equity, limits."),
-        ("digest", strategy_digest, "Strategy digest", "Per-instrument stats, Sharpe, drawdown."),
-    ):
+    for suffix, fn, title, description in PARTS:
         server.resource(
             f"{BASE}/{suffix}",
             name=f"strategy_{suffix}",

@@ -15,7 +15,9 @@ MAX_LEVERAGE_CAP = 125.0
 """No venue we support offers more; anything above is a mistake."""
 
 DEFAULT_MAX_POSITIONS = 5
-DEFAULT_FEATURE_INTERVALS: tuple[str, ...] = ("1m", "1h")
+DEFAULT_FEATURE_INTERVALS: tuple[str, ...] = ("1h", "4h")
+"""The one default for config files, the CLI and the MCP tools: hourly candles (what
+``tradeloop candles download --interval 1h`` fetches) and 4h, resampled from them in a replay."""
 DEFAULT_CANDLE_LOOKBACK = 200
 DEFAULT_QUOTE = "USDT"
 DEFAULT_EXCHANGE_ID = "binance"
@@ -28,7 +30,8 @@ BUYING_POWER_SLIPPAGE_BUFFER_BPS = 20
 """Guardrails keep this much headroom so that slippage and fees never overspend."""
 
 DEFAULT_SHARPE_WINDOW = 500
-"""Number of most recent equity points (one per cycle) the digest's Sharpe ratio looks at."""
+"""Number of most recent cycles the digest's ``sharpe_ratio_recent`` looks at (the headline Sharpe
+and Sortino ratios cover the whole history)."""
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
 

@@ -39,6 +39,12 @@ class MarketDataUnavailable(TemporaryError):
     pass
 
 
+class NetworkDown(MarketDataUnavailable):
+    """This machine could not reach the venue at all (its host name did not resolve, or the
+    connection was refused): the message says what was tried and what to check, since waiting
+    alone rarely helps. Cycles still treat it as temporary (skipped, retried next slot)."""
+
+
 class OperationalError(TradeloopError):
     pass
 

@@ -351,14 +351,31 @@ class TradeDigestEntry(_Frozen):
 class TradeDigest(_Frozen):
     ts: int
     by_instrument: dict[str, TradeDigestEntry] = Field(default_factory=dict)
-    sharpe_ratio: float | None = None
+    sharpe_ratio: float | None = Field(
+        default=None,
+        description="Annualized Sharpe ratio of the per-cycle equity returns over the whole "
+        "history (the first return from the initial capital), as a backtest reports it.",
+    )
+    sortino_ratio: float | None = Field(
+        default=None,
+        description="Annualized Sortino ratio over the whole history: mean return over the "
+        "downside deviation sqrt(mean(min(r, 0)^2)); null until a cycle has lost.",
+    )
+    sharpe_ratio_recent: float | None = Field(
+        default=None,
+        description="Annualized Sharpe ratio of the returns of the last recent_window cycles only "
+        "(how the strategy does lately; it may disagree with the whole-history figures).",
+    )
     max_drawdown_pct: float | None = None
     total_return_pct: float | None = None
     fees_paid: float = 0.0
     realized_pnl: float = 0.0
     equity: float | None = None
     llm_cost_usd: float = 0.0
-    sharpe_window: int | None = None
+    recent_window: int | None = Field(
+        default=None,
+        description="How many of the latest cycles sharpe_ratio_recent covers (sharpe_window).",
+    )
 
 
 class DecisionSummary(_Frozen):

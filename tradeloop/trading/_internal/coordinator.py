@@ -6,11 +6,13 @@ import logging
 from collections import deque
 
 from tradeloop.trading.clock import Clock
+from tradeloop.trading.data.interfaces import BaseMarketDataSource
 from tradeloop.trading.decision.guardrails import GuardLimits, GuardResult, apply_guardrails
 from tradeloop.trading.decision.interfaces import BaseComposer
 from tradeloop.trading.decision.protective import protective_exits
 from tradeloop.trading.execution.interfaces import BaseExecutionGateway
 from tradeloop.trading.features.interfaces import BaseFeaturesPipeline
+from tradeloop.trading.features.market_snapshot import MarketSnapshotFeatureComputer
 from tradeloop.trading.history.interfaces import BaseDigestBuilder, BaseHistoryRecorder
 from tradeloop.trading.models import (
     ComposeContext,
@@ -19,6 +21,7 @@ from tradeloop.trading.models import (
     CycleResult,
     CycleStatus,
     DecisionSummary,
+    FeatureVector,
     PortfolioView,
     StrategySummary,
     TradeHistoryEntry,
@@ -29,6 +32,7 @@ from tradeloop.trading.models import (
 )
 from tradeloop.trading.portfolio.fills import reject_dust_fills
 from tradeloop.trading.portfolio.interfaces import BasePortfolioService
+from tradeloop.trading.portfolio.views import snapshot_prices
 from tradeloop.trading.utils import new_compose_id
 
 logger = logging.getLogger(__name__)
@@ -52,6 +56,7 @@ class DefaultDecisionCoordinator:
         recorder: BaseHistoryRecorder,
         digest: BaseDigestBuilder,
         clock: Clock,
+        market_data: BaseMarketDataSource | None = None,
     ) -> None:
         self.strategy_id = strategy_id
         self.request = request
@@ -62,6 +67,8 @@ class DefaultDecisionCoordinator:
         self.recorder = recorder
         self.digest = digest
         self.clock = clock
+        self.market_data = market_data
+        """Where prices come from when the pipeline gives a symbol no ``market_snapshot`` vector."""
         self.recent: deque[DecisionSummary] = deque(maxlen=RECENT_DECISIONS)
         self.log_cycles = True
         """One INFO line per cycle (a backtest turns it off: thousands of cycles a second)."""
@@ -93,7 +100,7 @@ class DefaultDecisionCoordinator:
     async def build_context(self, compose_id: str | None = None) -> ComposeContext:
         """Steps 1-4: portfolio view, market data, features, context assembly."""
         ts = self.clock.now_ms()
-        features = (await self.pipeline.build()).features
+        features = await self._with_prices((await self.pipeline.build()).features, ts)
         portfolio = await self.portfolio.mark(features, ts)
         return _context(
             ts=ts,
@@ -104,6 +111,23 @@ class DefaultDecisionCoordinator:
             digest=await self.digest.build(),  # as the previous cycle left it (spec step 9)
             recent_decisions=list(self.recent),
         )
+
+    async def _with_prices(self, features: list[FeatureVector], ts: int) -> list[FeatureVector]:
+        """The pipeline's features, plus a ``market_snapshot`` vector from the market data source
+        for every symbol the pipeline left without one (a pipeline of indicators only, as in the
+        spec's "Adding Custom Indicators"): marks, guardrails and fills read prices only there."""
+        if self.market_data is None:
+            return features
+        prices = snapshot_prices(features)
+        missing = [s for s in self.request.trading_config.symbols if s not in prices]
+        if not missing:
+            return features
+        snapshot = await self.market_data.get_market_snapshot(missing)
+        exchange_id = self.request.exchange_config.exchange_id
+        return [
+            *features,
+            *MarketSnapshotFeatureComputer(exchange_id).compute_features(snapshot, ts),
+        ]
 
     def guard(
         self,
@@ -215,12 +239,18 @@ def _log_cycle(result: CycleResult) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
     fills = sum(1 for tx in result.tx_results if tx.filled_qty > 0)
+    cost = "" if result.usage is None else f" llm_cost_usd={_usd(result.usage.cost_usd)}"
     logger.info(
-        "cycle strategy_id=%s compose_id=%s status=%s instructions=%d fills=%d equity=%.2f",
+        "cycle strategy_id=%s compose_id=%s status=%s instructions=%d fills=%d equity=%.2f%s",
         result.strategy_id,
         result.compose_id,
         result.status.value,
         len(result.instructions),
         fills,
         result.strategy_summary.equity,
+        cost,
     )
+
+
+def _usd(cost: float | None) -> str:
+    return "unknown" if cost is None else f"{cost:.6f}"

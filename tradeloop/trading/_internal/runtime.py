@@ -103,7 +103,7 @@ async def create_strategy_runtime(
         pipeline=pipeline,
         composer=parts.composer or default_composer or create_composer(request),
         gateway=parts.gateway or create_execution_gateway(request, clock),
-        portfolio=parts.portfolio or InMemoryPortfolioService(sid, request),
+        portfolio=parts.portfolio or InMemoryPortfolioService(sid, request, ts=clock.now_ms()),
         recorder=parts.recorder or InMemoryHistoryRecorder(),
         digest=parts.digest
         or RollingDigestBuilder(
@@ -112,6 +112,7 @@ async def create_strategy_runtime(
             initial_capital=cfg.initial_capital,
         ),
         clock=clock,
+        market_data=parts.market_data,
     )
     return StrategyRuntime(
         strategy_id=sid,

@@ -8,6 +8,8 @@ send to a venue, and loads the (large) market list once per process.
 
     ccxt.NetworkError (ExchangeNotAvailable, RequestTimeout,
                        DDoSProtection, RateLimitExceeded, ...)  -> MarketDataUnavailable  retry next cycle
+      caused by a DNS failure or a refused connection          -> NetworkDown  (names the host;
+                                                                  the machine may be offline)
     ccxt.BadResponse, any other ccxt.ExchangeError             -> MarketDataUnavailable
     ccxt.BadSymbol                                             -> ConfigError            fix the symbol
     ccxt.NotSupported                                          -> ConfigError
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +33,7 @@ from typing import Any
 from tradeloop.trading.errors import (
     ConfigError,
     MarketDataUnavailable,
+    NetworkDown,
     OperationalError,
     TradeloopError,
 )
@@ -202,8 +207,50 @@ def _translate(
     if isinstance(exc, ccxt.NotSupported):
         return ConfigError(f"{venue} does not support this request: {detail}")
     if isinstance(exc, ccxt.NetworkError):
-        return MarketDataUnavailable(f"{venue} could not be reached: {detail}")
+        return unreachable(exc, venue, detail)
     return MarketDataUnavailable(f"{venue} returned an error: {detail}")
+
+
+def unreachable(exc: Exception, venue: str, detail: str) -> MarketDataUnavailable:
+    """Say what was tried and the likely cause: a host name that does not resolve or a refused
+    connection means this machine's network (or DNS) is down, so "try again shortly" would
+    mislead; a timeout or a 5xx answer is the exchange's side, and usually passes."""
+    import aiohttp
+    import ccxt
+
+    tried = _host_of(str(exc)) or venue
+    causes = list(_causes(exc))
+    if any(isinstance(c, aiohttp.ClientConnectorDNSError | socket.gaierror) for c in causes):
+        return NetworkDown(
+            f"{venue} could not be reached: the host name {tried} did not resolve (DNS lookup "
+            "failed). This machine may be offline or its DNS down; check its network "
+            "connection, then try again"
+        )
+    refused = next((c for c in causes if isinstance(c, aiohttp.ClientConnectorError)), None)
+    if refused is not None:
+        why = getattr(refused, "strerror", None) or type(refused).__name__
+        return NetworkDown(
+            f"{venue} could not be reached: connecting to {tried} failed ({why}). The network "
+            "may be down, or a firewall or proxy blocks it; check this machine's connection, "
+            "then try again"
+        )
+    if isinstance(exc, ccxt.RequestTimeout):
+        return MarketDataUnavailable(f"{venue} did not answer in time ({tried}): {detail}")
+    if isinstance(exc, ccxt.DDoSProtection):  # RateLimitExceeded is one
+        return MarketDataUnavailable(f"{venue} is limiting our requests ({tried}): {detail}")
+    return MarketDataUnavailable(f"{venue} could not be reached ({tried}): {detail}")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: BaseException | None = exc
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def _host_of(text: str) -> str | None:
+    match = re.search(r"https?://([^/\s:]+)", text)
+    return match.group(1) if match else None
 
 
 def _describe(exc: Exception, secrets: list[str]) -> str:

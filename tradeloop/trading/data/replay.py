@@ -3,7 +3,8 @@
 Each CSV (``timestamp,open,high,low,close,volume``, timestamp = candle open time in ms) is read once
 into read-only numpy arrays. Candle ``i`` is visible at clock time ``now`` iff
 ``ts[i] + interval_ms <= now``: a replay never shows a candle that had not closed yet, so a
-backtest cannot peek into the future. A coarser interval without its own file is resampled from
+backtest cannot peek into the future. Rows are checked as they load (``candle_csv``): a bad row
+stops the load with its file and line unless the source was made with ``skip_bad_rows``. A coarser interval without its own file is resampled from
 the coarsest finer file that divides it, in epoch-aligned buckets, keeping complete buckets only
 (weekly buckets are therefore aligned to Thursday 1970-01-01, unlike venues' Monday weeks).
 """
@@ -23,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from tradeloop.trading.clock import Clock
+from tradeloop.trading.data.candle_csv import COLUMNS as _COLUMNS
+from tradeloop.trading.data.candle_csv import read_candle_csv
 from tradeloop.trading.data.interfaces import BaseMarketDataSource
 from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import Candle, InstrumentRef
@@ -33,8 +36,6 @@ logger = logging.getLogger(__name__)
 _FILE_RE = re.compile(
     r"^(?:(?P<venue>.+)_)?(?P<symbol>[A-Za-z0-9-]+)_(?P<interval>\d+[smhdw])\.csv$"
 )
-_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
-_DTYPES = {"timestamp": "int64"} | {name: "float64" for name in _COLUMNS[1:]}
 _MAX_LISTED = 20
 
 
@@ -102,6 +103,46 @@ SeriesCache = dict[tuple[Path, int], "_Series"]
 """Loaded CSV arrays by (path, interval ms); read-only, so sources may share one."""
 
 
+class FileSeriesCache(SeriesCache):
+    """A ``SeriesCache`` that forgets a file's series when the file changes (size or mtime) and
+    keeps the ``limit`` most recently used: one per process lets back-to-back backtests on the
+    same files (sweeps, repeated runs) read each file, and compute its indicators, once."""
+
+    def __init__(self, limit: int = 64) -> None:
+        super().__init__()
+        self._limit = limit
+        self._stamps: dict[tuple[Path, int], tuple[int, int]] = {}
+
+    def get(self, key: tuple[Path, int], default: Any = None) -> Any:  # type: ignore[override]
+        series = super().get(key)
+        if series is None:
+            return default
+        if self._stamps.get(key) != _stamp(key[0]):
+            del self[key]
+            return default
+        self[key] = self.pop(key)  # most recently used last
+        return series
+
+    def __setitem__(self, key: tuple[Path, int], series: _Series) -> None:
+        self._stamps[key] = _stamp(key[0])
+        super().__setitem__(key, series)
+        while len(self) > self._limit:
+            oldest = next(iter(self))
+            del self[oldest]
+
+    def __delitem__(self, key: tuple[Path, int]) -> None:
+        super().__delitem__(key)
+        self._stamps.pop(key, None)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (-1, -1)
+    return stat.st_size, stat.st_mtime_ns
+
+
 class ReplayMarketDataSource(BaseMarketDataSource):
     """Candles from CSV files, as a live venue would have shown them at the clock's time."""
 
@@ -111,16 +152,24 @@ class ReplayMarketDataSource(BaseMarketDataSource):
         clock: Clock,
         *,
         series_cache: SeriesCache | None = None,
+        skip_bad_rows: bool = False,
     ) -> None:
         """``files`` maps ``(symbol, interval)`` to a CSV path; ``clock`` is usually a SimulatedClock.
 
-        Sources given the same ``series_cache`` load each file once between them."""
+        Sources given the same ``series_cache`` load each file once between them (give lenient
+        and strict sources different caches). ``skip_bad_rows``: leave out bad rows with a
+        counted warning instead of refusing the file."""
         self._clock = clock
+        self._skip_bad_rows = skip_bad_rows
         self._files: dict[str, dict[int, Path]] = {}
+        self._shown: dict[Path, Path] = {}
+        """Each resolved path as the caller gave it, for messages."""
         self._names: dict[int, str] = {}
         for (symbol, interval), path in files.items():
             interval_ms = _interval_ms(interval)
-            self._files.setdefault(_canonical(symbol), {})[interval_ms] = Path(path).resolve()
+            resolved = Path(path).resolve()
+            self._files.setdefault(_canonical(symbol), {})[interval_ms] = resolved
+            self._shown.setdefault(resolved, Path(path))
             self._names.setdefault(interval_ms, interval)
         self._by_path: SeriesCache = {} if series_cache is None else series_cache
         self._snapshot_from: dict[str, int] = {}
@@ -136,6 +185,7 @@ class ReplayMarketDataSource(BaseMarketDataSource):
         venue: str | None = None,
         *,
         series_cache: SeriesCache | None = None,
+        skip_bad_rows: bool = False,
     ) -> ReplayMarketDataSource:
         """Every ``[venue_]SYMBOL_INTERVAL.csv`` in ``directory`` (e.g. ``binance_spot_BTCUSDT_1h.csv``)."""
         files: dict[tuple[str, str], Path] = {}
@@ -150,7 +200,7 @@ class ReplayMarketDataSource(BaseMarketDataSource):
             files[key] = path
         if not files:
             raise ConfigError(f"no candle files like binance_spot_BTCUSDT_1h.csv in {directory}")
-        return cls(files, clock, series_cache=series_cache)
+        return cls(files, clock, series_cache=series_cache, skip_bad_rows=skip_bad_rows)
 
     @property
     def clock(self) -> Clock:
@@ -254,6 +304,14 @@ class ReplayMarketDataSource(BaseMarketDataSource):
         candles = self._recent(symbol, interval, 1)
         return candles[0] if candles else None
 
+    def load(self, symbols: Iterable[str]) -> None:
+        """Read and check every file of ``symbols`` now, so that a bad file is refused before
+        the first cycle rather than in the middle of a run (``ConfigError`` naming file and line)."""
+        for symbol in symbols:
+            canonical = _canonical(symbol)
+            for interval_ms in self._known(canonical):
+                self._native(canonical, interval_ms)
+
     def first_ts(self) -> int:
         """Open time of the first candle from which every file has data (common coverage start)."""
         return max(int(s.ts[0]) for s in self._all_native())
@@ -339,8 +397,14 @@ class ReplayMarketDataSource(BaseMarketDataSource):
         key = (self._files[symbol][interval_ms], interval_ms)
         series = self._by_path.get(key)
         if series is None:
-            series = self._by_path[key] = _load_csv(key[0], interval_ms)
+            series = self._by_path[key] = self._load(key[0], interval_ms)
         return series
+
+    def _load(self, path: Path, interval_ms: int) -> _Series:
+        shown = self._shown.get(path, path)
+        columns = read_candle_csv(path, shown=shown, skip_bad_rows=self._skip_bad_rows)
+        logger.debug("loaded %d candles from %s", len(columns["ts"]), shown)
+        return _Series.of(interval_ms, columns)
 
     def _name(self, interval_ms: int) -> str:
         return self._names.get(interval_ms) or _interval_name(interval_ms)
@@ -355,20 +419,6 @@ class ReplayMarketDataSource(BaseMarketDataSource):
             f"no replay data for {what}; files exist for {', '.join(listed[:_MAX_LISTED])}{more}"
             " (coarser intervals are resampled from a finer file that divides them)"
         )
-
-
-def _load_csv(path: Path, interval_ms: int) -> _Series:
-    try:
-        frame = pd.read_csv(path, dtype=_DTYPES, engine="c")
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read candles from {path}: {exc}") from exc
-    if tuple(frame.columns) != _COLUMNS:
-        raise ConfigError(f"{path.name}: header must be {','.join(_COLUMNS)}")
-    ts = frame["timestamp"].to_numpy()
-    if len(ts) > 1 and not bool(np.all(np.diff(ts) > 0)):
-        raise ConfigError(f"{path.name}: timestamps must increase strictly")
-    logger.debug("loaded %d candles from %s", len(ts), path.name)
-    return _Series.of(interval_ms, {"ts": ts} | {c: frame[c].to_numpy() for c in _COLUMNS[1:]})
 
 
 def _resample(fine: _Series, interval_ms: int) -> _Series:

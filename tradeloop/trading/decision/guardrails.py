@@ -31,7 +31,7 @@ from tradeloop.trading.models import (
     TradeSide,
     UserRequest,
 )
-from tradeloop.trading.portfolio.views import snapshot_prices
+from tradeloop.trading.portfolio.views import missing_price_reason, snapshot_prices
 from tradeloop.trading.utils import to_decimal
 
 ZERO = Decimal(0)
@@ -233,7 +233,7 @@ def _accept_open(
         book.drop(inst, "spot markets cannot open short positions")
         return
     if price is None:
-        book.drop(inst, f"no current price for {symbol}")
+        book.drop(inst, missing_price_reason(symbol))
         return
     held = book.quantities.get(symbol, ZERO)
     if held == 0 and book.open_count() >= limits.max_positions:

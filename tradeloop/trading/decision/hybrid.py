@@ -37,7 +37,7 @@ class HybridComposer(BaseComposer):
         filtered = [i for i in llm_result.instructions if self._passes_risk_check(i, context)]
         dropped = len(llm_result.instructions) - len(filtered)
         if dropped:
-            logger.info(
+            logger.debug(
                 "risk filters dropped %d of %d instructions strategy_id=%s compose_id=%s",
                 dropped,
                 len(llm_result.instructions),

@@ -8,7 +8,7 @@ from tradeloop.trading.clock import Clock, SystemClock
 from tradeloop.trading.constants import DEFAULT_FEE_BPS, DEFAULT_MAX_SLIPPAGE_BPS
 from tradeloop.trading.execution.interfaces import BaseExecutionGateway
 from tradeloop.trading.models import FeatureVector, TradeInstruction, TradeSide, TxResult, TxStatus
-from tradeloop.trading.portfolio.views import snapshot_prices
+from tradeloop.trading.portfolio.views import missing_price_reason, snapshot_prices
 from tradeloop.trading.utils import to_decimal
 
 BPS = Decimal(10_000)
@@ -38,7 +38,7 @@ class PaperExecutionGateway(BaseExecutionGateway):
 
     def _fill(self, inst: TradeInstruction, price: Decimal | None, ts: int) -> TxResult:
         if price is None:
-            return _rejected(inst, f"no current price for {inst.instrument.symbol}", ts)
+            return _rejected(inst, missing_price_reason(inst.instrument.symbol), ts)
         trigger = (inst.meta or {}).get("trigger_price")
         if trigger is not None:
             price = to_decimal(float(trigger))  # a stop or target fills at its level

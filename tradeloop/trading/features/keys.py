@@ -4,8 +4,9 @@ Candle features (one ``FeatureVector`` per symbol and interval, ``meta.group_by_
 all computed on closed candles only, the latest closed candle being "the candle":
 
     close          close price of the candle
-    change_pct     % change of close over the last candle
-    change_pct_24  % change of close over the last 24 candles
+    change_pct     % change of close over the last candle (the LLM context: change_pct_<interval>)
+    change_pct_24  % change of close over the last 24 candles, i.e. 24 x the interval (the LLM
+                   context names the span: change_pct_1d on 1h candles, change_pct_4d on 4h)
     volume         base-currency volume of the candle
     volume_ratio   volume / mean volume of the last 20 candles (this one included)
     rsi            RSI 14, Wilder (RMA) smoothing, 0..100; 100 when there were no losses
@@ -33,8 +34,11 @@ from __future__ import annotations
 
 FEATURE_KEYS: dict[str, str] = {
     "close": "close price of the latest closed candle",
-    "change_pct": "% change of close over the last candle",
-    "change_pct_24": "% change of close over the last 24 candles",
+    "change_pct": "% change of close over the last candle of the group's interval (1 hour on "
+    "1h candles, 1 day on 1d); the LLM context names it by that span: change_pct_1h, change_pct_4h",
+    "change_pct_24": "% change of close over the last 24 candles of the group's interval: 24 "
+    "hours on 1h candles, 4 days on 4h, 24 days on 1d; the LLM context names it by that span: "
+    "change_pct_1d (1h candles), change_pct_4d (4h), change_pct_24d (1d)",
     "volume": "base-currency volume of the latest closed candle",
     "volume_ratio": "volume / mean volume of the last 20 candles (this one included)",
     "rsi": "RSI 14, Wilder smoothing, 0..100 (100 when there were no losses)",

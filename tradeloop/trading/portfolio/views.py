@@ -35,8 +35,20 @@ def constraints_for(request: UserRequest) -> Constraints:
     )
 
 
+def missing_price_reason(symbol: str) -> str:
+    """Why an order for ``symbol`` cannot be priced: what the cycle's features lacked."""
+    return (
+        f"no current price for {symbol}: this cycle's features have no '{SNAPSHOT_GROUP}' vector"
+        f" for it (meta.group_by_key '{SNAPSHOT_GROUP}' with a positive values.price); a custom"
+        " features pipeline must produce one per symbol, or the strategy needs a market data source"
+    )
+
+
 def snapshot_prices(features: Sequence[FeatureVector]) -> Mapping[str, Decimal]:
     """Latest price per symbol from the cycle's market snapshot vectors (read-only).
+
+    These are the only prices marks, guardrails and paper fills use: a vector with
+    ``meta.group_by_key == "market_snapshot"`` and a positive ``values["price"]``, per symbol.
 
     A cycle asks several times (mark, guardrails, gateway, fills) with the same vectors, so the
     last answer is kept and reused while the vectors are the very same objects."""

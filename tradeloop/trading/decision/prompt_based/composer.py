@@ -24,7 +24,7 @@ from tradeloop.trading.decision.prompt_based.anthropic_api import (
     read_plan,
     translate_error,
 )
-from tradeloop.trading.decision.prompt_based.context_json import render_context
+from tradeloop.trading.decision.prompt_based.context_json import Thesis, render_context
 from tradeloop.trading.decision.prompt_based.plan import (
     InvalidPlan,
     TradePlan,
@@ -42,6 +42,7 @@ from tradeloop.trading.models import (
     ComposeContext,
     ComposeResult,
     LLMUsage,
+    TradeAction,
     UserRequest,
 )
 
@@ -57,6 +58,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_SKIPPED_REASON_CHARS = 200
+_OPENS = (TradeAction.OPEN_LONG, TradeAction.OPEN_SHORT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +85,14 @@ class LlmComposer(BaseComposer):
         self._cfg = cfg
         self._system = render_system_prompt(request)
         self._provider = make_provider(cfg, self._system, client, api_key)
+        self._theses: dict[str, Thesis] = {}
+        """Per symbol, what the model said when it opened the position now held (in memory: a
+        restarted server shows positions without it until they are reopened)."""
 
     async def compose(self, context: ComposeContext) -> ComposeResult:
-        user = render_context(context)
+        held = {s for s, p in context.portfolio.positions.items() if p.quantity != 0}
+        self._theses = {s: t for s, t in self._theses.items() if s in held}
+        user = render_context(context, self._theses)
         messages = self._provider.first_messages(self._system, user)
         attempts = [await self._attempt(messages)]
         if attempts[0].error is not None:
@@ -97,7 +104,22 @@ class LlmComposer(BaseComposer):
             )
             messages.extend(self._provider.repair_turns(attempts[0].reply, attempts[0].error))
             attempts.append(await self._attempt(messages))
-        return self._result(context, user, attempts)
+        result = self._result(context, user, attempts)
+        self._remember_theses(context, result, held)
+        return result
+
+    def _remember_theses(
+        self, context: ComposeContext, result: ComposeResult, held: set[str]
+    ) -> None:
+        """Each open of a symbol not yet held becomes that position's thesis (kept only while a
+        later context shows the position, i.e. the open was filled)."""
+        for inst in result.instructions:
+            symbol = inst.instrument.symbol
+            if symbol in held or inst.action not in _OPENS:
+                continue
+            rationale = str((inst.meta or {}).get("rationale") or result.rationale or "")
+            side = "long" if inst.action is TradeAction.OPEN_LONG else "short"
+            self._theses[symbol] = Thesis(side, rationale, context.compose_id, context.ts)
 
     async def close(self) -> None:
         await self.aclose()
@@ -173,7 +195,7 @@ def _log_outcome(context: ComposeContext, last: _Attempt, usage: LLMUsage, attem
             attempts,
             last.error.short if last.error else "invalid plan",
         )
-    logger.info(
+    logger.debug(  # the cycle's INFO line carries the cost
         "llm compose strategy_id=%s compose_id=%s attempts=%d items=%d input_tokens=%d "
         "output_tokens=%d cache_write=%d cache_read=%d cost_usd=%s latency_ms=%d",
         context.strategy_id,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from tradeloop.trading.constants import QUANTITY_DUST
 from tradeloop.trading.models import (
@@ -31,13 +32,49 @@ MAX_SERIES_POINTS = 20
 MAX_TEXT_CHARS = 300
 MAX_ACTIONS = 10
 _MS_PER_HOUR = 3_600_000
+_UNITS = (("w", 7 * 86_400), ("d", 86_400), ("h", 3_600), ("m", 60))
+CHANGE_LONG = 24
+"""Candles behind ``change_pct_24`` (``features.indicators.CHANGE_LONG``; kept here so rendering a
+prompt does not import the indicator stack)."""
 
 
-def render_context(context: ComposeContext) -> str:
+class Thesis(NamedTuple):
+    """What the model decided when it opened a position: shown beside the position until it is
+    closed, so exits can be judged against the reason for the entry."""
+
+    side: str
+    """``long`` or ``short``."""
+    rationale: str
+    compose_id: str
+    ts: int
+
+
+def window_name(interval: str, candles: int) -> str:
+    """``candles`` candles of ``interval`` as a duration: 24 x 1h = ``1d``, 24 x 4h = ``4d``."""
+    from tradeloop.trading.utils import parse_interval_seconds
+
+    seconds = parse_interval_seconds(interval) * candles
+    for unit, size in _UNITS:
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def change_keys(interval: str) -> dict[str, str]:
+    """The context's names for the change features on ``interval`` candles: they say the span
+    (``change_pct_1h``, ``change_pct_1d`` on 1h candles; ``change_pct_4h``, ``change_pct_4d`` on 4h)."""
+    return {
+        "change_pct": f"change_pct_{window_name(interval, 1)}",
+        "change_pct_24": f"change_pct_{window_name(interval, CHANGE_LONG)}",
+    }
+
+
+def render_context(context: ComposeContext, theses: Mapping[str, Thesis] | None = None) -> str:
+    """``theses``: what the model said when it opened each symbol's position (by symbol)."""
     document = {
         "time": _time(context.ts),
         "market": _market(context.features),
-        "portfolio": _portfolio(context.portfolio, context.ts),
+        "portfolio": _portfolio(context.portfolio, context.ts, theses or {}),
         "performance": _performance(context.digest),
         "recent_decisions": [_decision(d) for d in context.recent_decisions[-RECENT_DECISIONS:]],
     }
@@ -72,16 +109,18 @@ def _group_key(fv: FeatureVector) -> str:
 
 
 def _feature_values(fv: FeatureVector) -> dict[str, Any]:
-    values: dict[str, Any] = {key: _num(value) for key, value in fv.values.items()}
+    interval = (fv.meta or {}).get("interval")
+    names = change_keys(str(interval)) if interval else {}
+    values: dict[str, Any] = {names.get(key, key): _num(value) for key, value in fv.values.items()}
     recent = (fv.meta or {}).get("recent")
     if recent is not None:
         values["recent"] = _data(recent)
     return values
 
 
-def _portfolio(view: PortfolioView, now: int) -> dict[str, Any]:
+def _portfolio(view: PortfolioView, now: int, theses: Mapping[str, Thesis]) -> dict[str, Any]:
     positions = [
-        _position(symbol, p, now)
+        _position(symbol, p, now, theses.get(symbol))
         for symbol, p in sorted(view.positions.items())
         if abs(p.quantity) >= QUANTITY_DUST
     ]
@@ -97,12 +136,18 @@ def _portfolio(view: PortfolioView, now: int) -> dict[str, Any]:
     ) | {"positions": positions}
 
 
-def _position(symbol: str, p: PositionSnapshot, now: int) -> dict[str, Any]:
+def _position(symbol: str, p: PositionSnapshot, now: int, thesis: Thesis | None) -> dict[str, Any]:
     held_ms = now - p.entry_ts if p.entry_ts is not None else None
+    side = "long" if p.quantity > 0 else "short"
+    entry = None
+    if thesis is not None and thesis.side == side:
+        # the cycle is named by its time: a compose id differs between runs of one backtest,
+        # which would defeat the reply cache
+        entry = {"rationale": _text(thesis.rationale), "decided": _iso(thesis.ts)}
     return _compact(
         {
             "symbol": _text(symbol),
-            "side": "long" if p.quantity > 0 else "short",
+            "side": side,
             "quantity": _exact(abs(p.quantity)),
             "avg_price": _num(p.avg_price),
             "mark_price": _num(p.mark_price),
@@ -112,6 +157,10 @@ def _position(symbol: str, p: PositionSnapshot, now: int) -> dict[str, Any]:
             "holding_hours": _num(round(held_ms / _MS_PER_HOUR, 2))
             if held_ms is not None
             else None,
+            "opened": _iso(p.entry_ts) if p.entry_ts is not None else None,
+            "stop_loss": _num(p.stop_loss),
+            "take_profit": _num(p.take_profit),
+            "entry": entry,
         }
     )
 
