@@ -614,3 +614,30 @@ def test_a_non_finite_leverage_is_clamped_to_one_and_a_zero_step_means_no_step()
     )
     assert [(i.quantity, i.leverage) for i in result.instructions] == [(1.5, 1.0)]
     assert notes(result) == [("c_test:0", "clamped", "leverage inf clamped to 1.0")]
+
+
+def test_opposite_opens_in_one_cycle_net_out_in_the_book() -> None:
+    # long 3 then short 2 leave 1 held (100 of the 500 cap): a third open may add 4
+    result = apply_guardrails(
+        [
+            order("BTC-USDT", BUY, 3, OPEN_LONG, 0),
+            order("BTC-USDT", SELL, 2, OPEN_SHORT, 1),
+            order("BTC-USDT", BUY, 4, OPEN_LONG, 2),
+        ],
+        context(),
+        limits(max_notional_per_symbol=500.0),
+    )
+    assert kept(result) == [
+        ("BTC-USDT", BUY, 3.0, OPEN_LONG),
+        ("BTC-USDT", SELL, 2.0, OPEN_SHORT),
+        ("BTC-USDT", BUY, 4.0, OPEN_LONG),
+    ]
+    assert result.notes == []
+
+
+def test_an_open_without_a_price_is_dropped_naming_its_symbol() -> None:
+    ctx = context()
+    ctx = ctx.model_copy(update={"features": [snapshot("BTC-USDT", 100.0)]})
+    result = apply_guardrails([order("ETH-USDT", BUY, 1, OPEN_LONG)], ctx, limits())
+    assert kept(result) == []
+    assert result.notes[0].reason.startswith("no current price for ETH-USDT")
