@@ -19,8 +19,9 @@ from tradeloop.trading.base_agent import DefaultStrategyAgent
 from tradeloop.trading.clock import SimulatedClock
 from tradeloop.trading.data.replay import ReplayMarketDataSource
 from tradeloop.trading.decision.rule_based import RuleBasedComposer
+from tradeloop.trading.decision.vectorized import SideSignals
 from tradeloop.trading.history.recorder import InMemoryHistoryRecorder
-from tradeloop.trading.models import CycleResult, UserRequest
+from tradeloop.trading.models import CycleResult, TradeAction, UserRequest
 
 HOURLY = ("BTC", "ETH", "SOL", "BNB")
 PERPS = ("BTC", "ETH", "SOL")
@@ -53,6 +54,33 @@ class RulesWithoutSignals(RuleBasedComposer):
 class RulesOwnComposer(DefaultStrategyAgent):
     async def _create_decision_composer(self, request: UserRequest) -> RulesWithoutSignals:
         return RulesWithoutSignals(request)
+
+
+class MacdCross(RuleBasedComposer):
+    """A custom composer that opts in: opens long on a positive MACD histogram, closes on a
+    negative one, and declares exactly that as its signals."""
+
+    def _decide(self, values, rsi, position):
+        qty = position.quantity if position is not None else 0.0
+        hist = values.get("macd_hist")
+        if hist is None:
+            return TradeAction.HOLD
+        if qty > 0:
+            return TradeAction.CLOSE_LONG if hist < 0 else TradeAction.HOLD
+        return TradeAction.OPEN_LONG if qty == 0 and hist > 0 else TradeAction.HOLD
+
+    def cycle_signals(self, features):
+        signals = {}
+        for symbol in self.request.trading_config.symbols:
+            hist = features.column(symbol, self.interval, "macd_hist")
+            never = np.zeros(len(features.slots), dtype=bool)
+            signals[symbol] = SideSignals(flat=hist > 0, long=hist < 0, short=never)
+        return signals
+
+
+class MacdAgent(EveryCycleKept):
+    async def _create_decision_composer(self, request: UserRequest) -> MacdCross:
+        return MacdCross(request)
 
 
 def acted(cycles: list[CycleResult]) -> list[tuple]:
@@ -161,6 +189,25 @@ async def test_fast_forward_stops_at_the_candle_that_touches_a_stop_or_a_target(
         )
         _, _, cycles = await both(spec)
         assert stop_exits(cycles) == {next(iter(levels))[:-4]}
+
+
+async def test_a_custom_composer_that_declares_its_signals_is_fast_forwarded_identically() -> None:
+    spec = BacktestSpec(request=rsi_request(), data=[str(BTC)])
+    slow_agent, fast_agent = MacdAgent(), MacdAgent()
+    slow = await run_backtest(
+        spec.model_copy(update={"fast_forward": False}), agent=slow_agent, run_id="bt_m"
+    )
+    fast = await run_backtest(spec, agent=fast_agent, run_id="bt_m")
+    assert slow.stats is not None and slow.stats.trades >= 5
+    assert fast.pipeline_cycles < slow.pipeline_cycles / 3
+    assert acted(await fast_agent.recorder.get_cycles()) == acted(
+        await slow_agent.recorder.get_cycles()
+    )
+    assert (fast.equity_curve, fast.digest, fast.stats) == (
+        slow.equity_curve,
+        slow.digest,
+        slow.stats,
+    )
 
 
 async def test_a_composer_that_declares_no_signals_runs_every_cycle() -> None:
