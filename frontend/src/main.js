@@ -81,10 +81,8 @@ async function refresh() {
 async function loadAll() {
   const list = await call("list_strategies", {});
   state.strategies = list.strategies || [];
-  if (!state.strategies.some((s) => s.strategy_id === state.selected)) {
-    const hinted = state.selected;
-    state.selected = hinted && !list.strategies.length ? hinted : state.strategies[0]?.strategy_id || hinted;
-  }
+  // the strategy the host or the address named, else the first one listed
+  if (!state.selected) state.selected = state.strategies[0]?.strategy_id || null;
   renderList();
   if (state.selected) await loadStrategy(state.selected);
 }

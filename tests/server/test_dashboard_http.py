@@ -43,6 +43,8 @@ async def test_the_dashboard_page_is_served_with_a_policy_that_allows_no_other_o
     assert response.headers["content-type"].startswith("text/html")
     policy = response.headers["content-security-policy"]
     assert "default-src 'none'" in policy and "connect-src 'self'" in policy
+    script_src = policy.split("script-src ", 1)[1].split(";", 1)[0]
+    assert script_src.startswith("'sha256-") and "unsafe" not in script_src
     assert "<title>tradeloop dashboard</title>" in response.text
 
 

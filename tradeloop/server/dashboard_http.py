@@ -8,13 +8,17 @@
                             read); behind the bearer token when one is configured, as /mcp.
 
 Both validate Host and Origin as /mcp does (DNS-rebinding protection). The page's
-Content-Security-Policy allows no other origin: it cannot reach the network beyond this server.
+Content-Security-Policy runs only its own inline script (by hash) and allows no other origin: it
+cannot reach the network beyond this server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -40,13 +44,11 @@ POLL_S = 0.5
 KEEPALIVE_S = 15.0
 """A comment line this often keeps proxies from closing an idle stream."""
 PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
-    "style-src 'unsafe-inline'; img-src data: blob:; connect-src 'self'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'self'",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
@@ -59,9 +61,12 @@ def dashboard_routes(
     (uvicorn waits for open responses before it shuts down)."""
     guard = TransportSecurityMiddleware(security)
 
+    html = dashboard_html()
+    headers = {**PAGE_HEADERS, "Content-Security-Policy": page_policy(html)}
+
     async def page(request: Request) -> Response:
         refused = await guard.validate_request(request)
-        return refused or HTMLResponse(dashboard_html(), headers=PAGE_HEADERS)
+        return refused or HTMLResponse(html, headers=headers)
 
     async def events(request: Request) -> Response:
         refused = await guard.validate_request(request)
@@ -84,6 +89,18 @@ def dashboard_routes(
         Route(DASHBOARD_PATH, page, methods=["GET"]),
         Route(EVENTS_PATH, endpoint, methods=["GET"]),
     ]
+
+
+def page_policy(html: str) -> str:
+    """The page's Content-Security-Policy: its own inline scripts (by hash) and nothing else, no
+    origin but this server's for requests."""
+    digests = (hashlib.sha256(script.encode()).digest() for script in _INLINE_SCRIPT.findall(html))
+    hashes = " ".join(f"'sha256-{base64.b64encode(d).decode()}'" for d in digests)
+    return (
+        f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; "
+        "img-src data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'self'"
+    )
 
 
 async def _event_stream(

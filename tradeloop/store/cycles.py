@@ -217,12 +217,17 @@ class CycleRepository:
         return None if row is None else float(row[0])
 
     async def chart_rows(self, strategy_id: str) -> list[tuple[int, float, str]]:
-        """Every cycle's (ts, equity, features JSON), oldest first: what the dashboard charts."""
+        """Every cycle's (ts, equity, features as a JSON list), oldest first: what the dashboard
+        charts. The strategy's payloads are read once, not per cycle."""
         rows = await self._db.fetchall(
-            "SELECT ts, equity, features_json FROM cycles WHERE strategy_id = ? ORDER BY id",
+            "SELECT ts, equity, features FROM cycles WHERE strategy_id = ? ORDER BY id",
             (strategy_id,),
         )
-        return [(int(row[0]), float(row[1]), str(row[2] or "[]")) for row in rows]
+        stored = await self._db.fetchall(
+            "SELECT hash, body FROM payloads WHERE strategy_id = ?", (strategy_id,)
+        )
+        bodies = {bytes(row[0]): bytes(row[1]) for row in stored}
+        return [(int(row[0]), float(row[1]), _features_text(row[2], bodies)) for row in rows]
 
     async def count(self, strategy_id: str) -> int:
         row = await self._db.fetchone(
@@ -614,6 +619,17 @@ def _by_stage(rows: Sequence[sqlite3.Row]) -> dict[str, list[TradeInstruction]]:
     for row in rows:
         stages[row["stage"]].append(TradeInstruction.model_validate_json(row["body_json"]))
     return stages
+
+
+def _features_text(value: bytes | str | None, bodies: dict[bytes, bytes]) -> str:
+    """A cycle's stored features as one JSON list (rows from before migration 0003 are JSON
+    text already; a missing payload leaves its vector out of the chart)."""
+    if value is None:
+        return "[]"
+    if isinstance(value, str):
+        return value
+    texts = (unpack(bodies[h]) for h in split_hashes(value) if h in bodies)
+    return "[" + ",".join(t.decode() if isinstance(t, bytes) else t for t in texts) + "]"
 
 
 def _usage(text: str | None) -> LLMUsage | None:
