@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from tradeloop.trading.features.keys import SNAPSHOT_GROUP
 from tradeloop.trading.models import CycleResult
 
 if TYPE_CHECKING:
@@ -56,6 +55,8 @@ async def _priced(
 
 
 def _prices(cycle: CycleResult) -> dict[str, float]:
+    from tradeloop.trading.features.keys import SNAPSHOT_GROUP  # the package imports pandas
+
     return {
         fv.instrument.symbol: float(fv.values["price"])
         for fv in cycle.features
