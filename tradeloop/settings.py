@@ -40,6 +40,9 @@ class Settings(BaseModel):
     cycle's transaction commits whole or not at all). Short, so that the process is gone within
     2 s of SIGTERM, before a service manager kills it."""
     live_trading_enabled: bool = False
+    live_backoff_s: float = Field(default=0.25, gt=0, le=60)
+    """First wait between lookups of a live order whose outcome is unknown (doubling each time,
+    ``TRADELOOP_LIVE_BACKOFF_S``); tests against a local fake venue make it short."""
     anthropic_api_key: SecretStr | None = None
     http_token: SecretStr | None = None
 
@@ -51,6 +54,7 @@ class Settings(BaseModel):
             "db_path": env.get("TRADELOOP_DB"),
             "replay_dir": env.get("TRADELOOP_REPLAY_DIR"),
             "live_trading_enabled": env.get("TRADELOOP_LIVE_TRADING", "").strip().lower() in _TRUE,
+            "live_backoff_s": env.get("TRADELOOP_LIVE_BACKOFF_S"),
             "anthropic_api_key": env.get("ANTHROPIC_API_KEY"),
             "http_token": env.get("TRADELOOP_HTTP_TOKEN"),
         }

@@ -181,7 +181,7 @@ function tradeMarkers(line, trades, colors) {
     }
     if (trade.exit_ts != null) {
       const time = snap(trade.exit_ts);
-      const net = (trade.realized_pnl || 0) - (trade.fee_cost || 0);
+      const net = (trade.realized_pnl || 0) - (trade.round_trip_fees ?? trade.fee_cost ?? 0);
       if (time != null) {
         marks.push({
           time,

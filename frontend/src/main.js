@@ -219,7 +219,7 @@ function renderPositions(portfolio) {
 
 function renderTrades(trades) {
   const rows = trades.slice(0, SHOWN_TRADES).map((t) => {
-    const net = t.realized_pnl == null ? null : t.realized_pnl - (t.fee_cost || 0);
+    const net = t.realized_pnl == null ? null : t.realized_pnl - (t.round_trip_fees ?? t.fee_cost ?? 0);
     return el(
       "tr",
       { "data-trade-id": t.trade_id },

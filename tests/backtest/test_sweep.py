@@ -118,3 +118,5 @@ def test_backtest_sweep_prints_the_table_sorted_by_the_chosen_metric(tmp_path, c
     assert len(rows) == 4 and sortinos == sorted(sortinos, reverse=True)
     assert main([*args, "--sweep", "nope=1"]) == 2
     assert "'nope' is not a rules parameter" in capsys.readouterr().err
+    assert main([*args, "--walk-forward", "2"]) == 2
+    assert "--walk-forward: needs --sweep" in capsys.readouterr().err

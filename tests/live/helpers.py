@@ -42,7 +42,7 @@ def live_request(
                 "credentials_name": "main",
             },
             "trading_config": {
-                "initial_capital": 1000,
+                "initial_capital": 1_000_000,  # a cap: the account's available cash is less
                 "symbols": symbols or ["BTC-USDT"],
                 # hourly: no scheduled slot fires on the wall clock while a test runs its cycles
                 "decide_interval": 3600,

@@ -52,11 +52,13 @@ def open_long(qty: float, compose_id: str = "c_1"):
     )
 
 
-async def test_initial_capital_is_set_to_the_accounts_available_cash() -> None:
+async def test_initial_capital_is_capped_by_the_accounts_available_cash() -> None:
     rig = await open_rig(account=fake_account(cash=D("2345.67")))
     try:
-        request = await with_live_capital(rig.gateway, live_request())
-        assert request.trading_config.initial_capital == 2345.67
+        more = await with_live_capital(rig.gateway, live_request(initial_capital=5000))
+        less = await with_live_capital(rig.gateway, live_request(initial_capital=1000))
+        assert more.trading_config.initial_capital == 2345.67  # all there is
+        assert less.trading_config.initial_capital == 1000  # what was asked
     finally:
         await rig.close()
 

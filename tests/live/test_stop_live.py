@@ -59,3 +59,19 @@ async def test_a_stop_whose_first_close_is_left_unknown_closes_each_symbol_on_th
     assert sorted(sent) == [("BTCUSDT", D("0.028")), ("ETHUSDT", D("0.791"))]
     wallet = venue.balances["USDT"]
     assert D(repr(portfolio.account_balance)).quantize(D("0.01")) == wallet.quantize(D("0.01"))
+
+
+async def test_a_restart_with_live_trading_switched_off_keeps_the_strategy_paused_saying_why(
+    venue: FakeAccount, settings: Settings
+) -> None:
+    async with service(settings) as svc:
+        sid = (await create_live(svc)).strategy_id
+        await start_live(svc, sid)
+    off = settings.model_copy(update={"live_trading_enabled": False})
+    async with service(off) as svc:
+        info = await svc.get(sid)
+    assert info.status is S.PAUSED, info
+    assert "TRADELOOP_LIVE_TRADING" in (info.reason or "")
+    async with service(settings) as svc:  # switched on again: resume needs no new confirmation
+        resumed = await svc.resume(sid)
+    assert resumed.status is S.RUNNING

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tests.fakes import ScriptedComposer, StaticPipeline
 from tradeloop.store.codec import ledger_from_json, without_marks
+from tradeloop.store.payloads import unpack
 from tradeloop.trading.base_agent import BaseStrategyAgent
 from tradeloop.trading.decision.interfaces import BaseComposer
 from tradeloop.trading.features.interfaces import BaseFeaturesPipeline
@@ -125,12 +126,12 @@ def ledger_mismatches(conn: sqlite3.Connection, strategy_id: str, request: UserR
     ):
         fills.setdefault(row[0], []).append((row[1], TxResult.model_validate_json(row[2])))
     mismatches = 0
-    for cycle_id, ledger_json in conn.execute(
-        "SELECT id, ledger_json FROM cycles WHERE strategy_id = ? ORDER BY id", (strategy_id,)
+    for cycle_id, stored in conn.execute(
+        "SELECT id, ledger FROM cycles WHERE strategy_id = ? ORDER BY id", (strategy_id,)
     ):
         for ts, tx in fills.get(cycle_id, []):
             ledger, _ = apply_fill(ledger, fill_from_tx(tx, ts))
-        if without_marks(ledger) != without_marks(ledger_from_json(ledger_json)):
+        if without_marks(ledger) != without_marks(ledger_from_json(unpacked_text(stored))):
             mismatches += 1
     return mismatches
 
@@ -168,3 +169,9 @@ def slot_gaps(conn: sqlite3.Connection, strategy_id: str, step_ms: int) -> int:
         return 0
     expected = set(range(slots[0], slots[-1] + step_ms, step_ms))
     return len(expected ^ set(slots)) + len(slots) - len(set(slots))
+
+
+def unpacked_text(value: bytes | str) -> str:
+    """A packed cycle column (or JSON text from before the migration) as JSON text."""
+    text = unpack(value)
+    return text if isinstance(text, str) else text.decode()

@@ -95,6 +95,7 @@ async def test_cycles_written_before_the_migration_read_back_unchanged(tmp_path:
         cycles = CycleRepository(db)
         for original in originals:
             assert await cycles.get(original.compose_id) == original
+        assert await cycles.latest_ledger("s_llm") == (_ledger(), originals[-1].ts)
         newer = await _strategy_with_cycles(db, "s_new", [_llm_cycle(7, "s_new")])
         assert await newer.get(f"c_{7:032x}") == _llm_cycle(7, "s_new")
     finally:

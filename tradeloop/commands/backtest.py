@@ -98,7 +98,7 @@ def register(subparsers: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     try:
         spec = _spec(args)
-        if args.sweep:
+        if args.sweep or args.walk_forward:
             return sweep.handle(args, spec)
         if args.estimate:
             _print_estimate(asyncio.run(estimate_backtest(spec)))

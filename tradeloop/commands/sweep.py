@@ -13,6 +13,7 @@ from typing import Any
 from tradeloop.backtest.sweep import METRICS, parse_grid, run_sweep
 from tradeloop.backtest.sweep_models import ParamValue, SweepResult
 from tradeloop.backtest.times import format_ts
+from tradeloop.trading.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace, spec: Any) -> int:
     """Run the sweep of ``args`` over ``spec`` and print its table; TradeloopError propagates."""
+    if not args.sweep:
+        raise ConfigError("--walk-forward: needs --sweep (the parameters to choose between)")
     grid = parse_grid(args.sweep)
     result = run_sweep(
         spec, grid, sort_by=args.sort_by, walk_forward=args.walk_forward, workers=args.workers

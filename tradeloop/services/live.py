@@ -55,6 +55,7 @@ from tradeloop.trading.models import (
     UserRequest,
 )
 from tradeloop.trading.portfolio.views import constraints_for
+from tradeloop.trading.utils import to_decimal
 
 if TYPE_CHECKING:
     from tradeloop.trading.execution.ccxt_trading import CCXTExecutionGateway
@@ -161,17 +162,27 @@ async def with_live_capital(
     reserved: Decimal = Decimal(0),
     holders: Sequence[str] = (),
 ) -> UserRequest:
-    """``request`` with ``initial_capital`` set to the available cash, as the spec's live setup,
-    less ``reserved``: the cash of the other live strategies on the account (``holders``), which
-    the free balance still counts but which those strategies will spend."""
+    """``request`` with ``initial_capital`` capped by the available cash: the asked capital, or
+    less when the account's free balance of the quote currency, less ``reserved`` (the cash of
+    the other live strategies on the account, ``holders``, which the free balance still counts
+    but which those strategies will spend), is smaller."""
     free = await live_initial_capital(gateway, request)
-    capital = free - reserved
-    if capital <= 0:
+    available = free - reserved
+    if available <= 0:
         currency = quote_currency(request)
         raise ConfigError(
             f"the {gateway.venue.name} account's available {currency} ({free}) is already the "
             f"capital of live strategies {', '.join(holders)} (their cash: {reserved}); stop one "
             "of them, or trade this strategy on another account"
+        )
+    asked = to_decimal(request.trading_config.initial_capital)
+    capital = min(asked, available)
+    if capital < asked:
+        logger.warning(
+            "live initial_capital %s capped to the %s available on %s",
+            asked,
+            available,
+            gateway.venue.name,
         )
     config = request.trading_config.model_copy(update={"initial_capital": float(capital)})
     return request.model_copy(update={"trading_config": config})

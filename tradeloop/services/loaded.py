@@ -204,12 +204,16 @@ class LoadedStrategy:
         """Close this strategy's own live positions (never more than the exchange holds on that
         side), recorded as a cycle whose ``raw["closing"]`` says per symbol what was closed and
         what was not. Settles with the venue first, so the positions closed are the ones really
-        held. The compose id is ``{prefix}_{strategy}_{stored cycles}``; client order ids come
-        from each order itself (``client_ids``), so a retry never gives one symbol's id to another."""
+        held. The compose id is ``{prefix}_{strategy}_{stored cycles}_{intents}``: new for every
+        attempt; client order ids come from each order itself (``client_ids``), so a retry never
+        gives one symbol's id to another."""
         if self.live is None:
             raise OperationalError(f"live strategy {self.strategy_id} has no venue connection")
         before = await self.settle_with_venue()
-        compose_id = f"{prefix}_{self.strategy_id}_{await self.recorder.count()}"
+        # Unique per attempt: everything earlier is settled now (an order never placed is
+        # NOT_FOUND, a fill is in the ledger), so a retry must get new client order ids.
+        attempt = len(await self.live.gateway.intents.list_intents(self.strategy_id))
+        compose_id = f"{prefix}_{self.strategy_id}_{await self.recorder.count()}_{attempt}"
         own = {s: q for s, q in self.positions().items() if symbols is None or s in symbols}
         async with self.live.lock:
             results = await close_own_positions(self.live.gateway, own, compose_id=compose_id)

@@ -57,6 +57,7 @@ from tradeloop.services.live_gate import (
     ConfirmationMissing,
     LiveApproval,
     LiveGate,
+    LiveTradingDisabled,
     live_params,
 )
 from tradeloop.services.llm_keys import missing_llm_key, require_llm_key
@@ -864,6 +865,7 @@ class StrategyService:
             intents=self._intents,
             strategy_id=strategy_id,
             clock=self._clock,
+            backoff_s=self.settings.live_backoff_s,
         )
         await market_constraints(gateway, request)  # every symbol is listed
         reserved, holders = await self._reserved_capital(request)
@@ -899,6 +901,7 @@ class StrategyService:
             strategy_id=row.id,
             approval_strategy_id=row.id,
             clock=self._clock,
+            backoff_s=self.settings.live_backoff_s,
         )
         loaded = await self._load(row, LiveLink(gateway, self._account_locks[gateway.account]))
         try:
@@ -939,8 +942,21 @@ class StrategyService:
         self._schedule(loaded)
 
     async def _resume_live(self, row: StrategyRow) -> None:
-        """A live strategy stored as running, at open: reconcile, then schedule or pause."""
-        approval = self.live_gate.approve_resume(live_params("start", row.request, row.id))
+        """A live strategy stored as running, at open: reconcile, then schedule or pause. With
+        live trading switched off on this server it stays paused, saying so (not ``error``:
+        switching it back on and resuming needs no new confirmation)."""
+        try:
+            approval = self.live_gate.approve_resume(live_params("start", row.request, row.id))
+        except LiveTradingDisabled:
+            off = (
+                "live trading is switched off on this server (TRADELOOP_LIVE_TRADING); "
+                "paused at restart: switch it on, then resume_strategy"
+            )
+            moved = await self._strategies.transition(
+                row.id, S.PAUSED, off, action="pause", allowed_from={S.RUNNING}
+            )
+            self._after_move(moved)
+            return
         try:
             loaded, reason = await self._reconciled(row, approval)
         except TemporaryError as exc:

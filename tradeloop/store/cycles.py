@@ -4,8 +4,8 @@ Live fills the cycle applied to its portfolio are marked ``applied`` on their or
 same transaction, so a crash can never leave a fill both in the ledger and handed over again.
 
 A cycle row holds the features (as references to deduplicated payloads, see ``payloads``), the
-composer's rationale and raw output and the portfolio view (both deflated), the summary and the
-exact ledger after the cycle. Instructions (proposed and guarded), guard notes,
+composer's rationale, and packed (deflated) JSON of its raw output, the portfolio view, the summary
+and the exact ledger after the cycle. Instructions (proposed and guarded), guard notes,
 TxResults and trades have their own tables. ``UNIQUE (strategy_id, slot_ts)`` makes a second row
 for a slot impossible: ``insert`` raises ``SlotTaken`` and nothing of that cycle is stored.
 """
@@ -53,7 +53,7 @@ _FILLED = (TxStatus.FILLED.value, TxStatus.PARTIAL.value)
 
 _INSERT_CYCLE = """INSERT INTO cycles (
     compose_id, strategy_id, slot_ts, ts, kind, status, reason, rationale, features, raw,
-    usage_json, summary_json, portfolio, ledger_json, portfolio_ts, equity, n_proposed,
+    usage_json, summary, portfolio, ledger, portfolio_ts, equity, n_proposed,
     n_instructions, n_notes, n_tx, n_fills, n_trades, recorded_at
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _INSERT_PAYLOAD = "INSERT OR IGNORE INTO payloads (strategy_id, hash, body) VALUES (?, ?, ?)"
@@ -140,18 +140,17 @@ class CycleRepository:
 
     async def latest_ledger(self, strategy_id: str) -> tuple[Ledger, int] | None:
         row = await self._db.fetchone(
-            "SELECT ledger_json, portfolio_ts FROM cycles WHERE strategy_id = ?"
-            " ORDER BY id DESC LIMIT 1",
+            "SELECT ledger, portfolio_ts FROM cycles WHERE strategy_id = ? ORDER BY id DESC LIMIT 1",
             (strategy_id,),
         )
-        return None if row is None else (ledger_from_json(row[0]), row[1])
+        return None if row is None else (_ledger(row[0]), row[1])
 
     async def ledgers(self, strategy_id: str) -> list[tuple[int, Ledger]]:
         """Every stored after-cycle ledger, oldest first, with its cycle id."""
         rows = await self._db.fetchall(
-            "SELECT id, ledger_json FROM cycles WHERE strategy_id = ? ORDER BY id", (strategy_id,)
+            "SELECT id, ledger FROM cycles WHERE strategy_id = ? ORDER BY id", (strategy_id,)
         )
-        return [(row[0], ledger_from_json(row[1])) for row in rows]
+        return [(row[0], _ledger(row[1])) for row in rows]
 
     async def fills(self, strategy_id: str) -> list[tuple[int, int, TxResult]]:
         """Every stored fill in execution order: (cycle id, cycle ts, tx)."""
@@ -169,7 +168,7 @@ class CycleRepository:
         """The decision cycles with an id above ``after_id``, oldest first, as (cycle id, what the
         digest folds: trades, summary, usage)."""
         cycles = await self._db.fetchall(
-            "SELECT id, compose_id, ts, summary_json, usage_json FROM cycles"
+            "SELECT id, compose_id, ts, summary, usage_json FROM cycles"
             " WHERE strategy_id = ? AND kind = 'decision' AND id > ? ORDER BY id",
             (strategy_id, after_id),
         )
@@ -184,7 +183,7 @@ class CycleRepository:
                     compose_id=row["compose_id"],
                     strategy_id=strategy_id,
                     ts=row["ts"],
-                    strategy_summary=StrategySummary.model_validate_json(row["summary_json"]),
+                    strategy_summary=_summary(row["summary"]),
                     usage=_usage(row["usage_json"]),
                     trades=trades.get(row["id"], []),
                 ),
@@ -243,13 +242,13 @@ class CycleRepository:
             "SELECT COUNT(*) FROM cycles WHERE strategy_id = ?", (strategy_id,)
         )
         row = await self._db.fetchone(
-            f"SELECT {_SUMMARY_COLUMNS}, summary_json FROM cycles WHERE strategy_id = ?"
+            f"SELECT {_SUMMARY_COLUMNS}, summary FROM cycles WHERE strategy_id = ?"
             " ORDER BY id DESC LIMIT 1",
             (strategy_id,),
         )
         if row is None:
             return 0, None, None
-        summary = StrategySummary.model_validate_json(row["summary_json"])
+        summary = _summary(row["summary"])
         return int(count[0]) if count else 0, _record(row), summary
 
     async def page(
@@ -367,7 +366,7 @@ class CycleRepository:
             portfolio=None
             if row["portfolio"] is None
             else PortfolioView.model_validate_json(unpack(row["portfolio"])),
-            strategy_summary=StrategySummary.model_validate_json(row["summary_json"]),
+            strategy_summary=_summary(row["summary"]),
         )
 
     async def _features(self, strategy_id: str, value: bytes | str) -> list[FeatureVector]:
@@ -428,9 +427,9 @@ def _cycle_params(
         features,
         raw,
         None if result.usage is None else result.usage.model_dump_json(),
-        result.strategy_summary.model_dump_json(),
+        pack(result.strategy_summary.model_dump_json().encode()),
         None if view is None else pack(view.model_dump_json().encode()),
-        ledger_to_json(ledger),
+        pack(ledger_to_json(ledger).encode()),
         view.ts if view is not None else result.ts,
         result.strategy_summary.equity,
         len(result.proposed),
@@ -619,6 +618,15 @@ def _by_stage(rows: Sequence[sqlite3.Row]) -> dict[str, list[TradeInstruction]]:
     for row in rows:
         stages[row["stage"]].append(TradeInstruction.model_validate_json(row["body_json"]))
     return stages
+
+
+def _ledger(value: bytes | str) -> Ledger:
+    text = unpack(value)
+    return ledger_from_json(text if isinstance(text, str) else text.decode())
+
+
+def _summary(value: bytes | str) -> StrategySummary:
+    return StrategySummary.model_validate_json(unpack(value))
 
 
 def _features_text(value: bytes | str | None, bodies: dict[bytes, bytes]) -> str:

@@ -79,7 +79,9 @@ Name = Annotated[str, Field(description="A display name (unique).", min_length=1
 InitialCapital = Annotated[
     float,
     Field(
-        description="Starting capital in the quote currency (USDT); must be greater than 0.",
+        description="Starting capital in the quote currency (USDT); must be greater than 0. "
+        "Live: a cap; the strategy gets min(this, the account's available cash not held by "
+        "other live strategies), shown in the answer's config.",
         gt=0,
         le=1e12,
         allow_inf_nan=False,
@@ -169,6 +171,56 @@ LlmModel = Annotated[
     Field(
         description="llm composer: which model decides and where (provider, model, base_url, "
         "api_key_env); default Claude via ANTHROPIC_API_KEY."
+    ),
+]
+
+
+class RulesArg(BaseModel):
+    """Thresholds of the rules composer; fields left out keep their defaults (create) or their
+    current values (update)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rsi_buy_below: float | None = Field(
+        default=None, ge=0, le=100, description="Open a long when RSI is below this (default 30)."
+    )
+    rsi_sell_above: float | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Close a long (or open a short, with allow_short) when RSI is above this "
+        "(default 70); must be above rsi_buy_below.",
+    )
+    position_size_pct: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Fraction of equity committed to each new position, before leverage "
+        "(default 0.2).",
+    )
+    allow_short: bool | None = Field(
+        default=None, description="Open shorts on perpetual markets (default false)."
+    )
+    trend_filter: bool | None = Field(
+        default=None, description="Only trade with the EMA20/EMA50 trend (default false)."
+    )
+    interval: str | None = Field(
+        default=None,
+        description="Candle interval whose RSI drives the rules (default: the first of "
+        "feature_intervals).",
+        pattern=r"^\d+[mhdw]$",
+    )
+
+    def given(self) -> dict[str, Any]:
+        """The thresholds this argument sets."""
+        return self.model_dump(exclude_none=True)
+
+
+Rules = Annotated[
+    RulesArg | None,
+    Field(
+        description="rules composer thresholds: rsi_buy_below, rsi_sell_above, "
+        "position_size_pct, allow_short, trend_filter, interval."
     ),
 ]
 

@@ -82,6 +82,7 @@ def user_request(
     credentials_name: str | None = None,
     strategy_name: str | None = None,
     llm_model: dict[str, Any] | None = None,
+    rules: dict[str, Any] | None = None,
 ) -> UserRequest:
     """The UserRequest for create_strategy; a bad value is a ConfigError naming the argument."""
     if market_type == MarketType.SPOT.value and max_leverage > 1:
@@ -102,6 +103,7 @@ def user_request(
         "max_drawdown_pct": max_drawdown_pct,
         "max_order_value": max_order_value,
         "strategy_name": strategy_name,
+        **({"rules": rules} if rules else {}),
     }
     mode = TradingMode.LIVE if trading_mode == "live" else TradingMode.VIRTUAL
     try:
@@ -146,6 +148,7 @@ def config(request: UserRequest) -> StrategyConfig:
         max_drawdown_pct=t.max_drawdown_pct,
         daily_loss_limit=t.daily_loss_limit,
         max_order_value=t.max_order_value,
+        rules=t.rules.model_dump() if t.composer == "rules" else None,
     )
 
 
@@ -288,6 +291,8 @@ def cycle_outcome(result: CycleResult, *, executed: bool = True) -> CycleOutcome
                 avg_exec_price=tx.avg_exec_price,
                 fee_cost=tx.fee_cost,
                 reason=_text(tx.reason),
+                client_order_id=tx.client_order_id,
+                exchange_order_id=tx.exchange_order_id,
             )
             for tx in result.tx_results
         ],

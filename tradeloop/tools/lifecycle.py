@@ -39,6 +39,7 @@ from tradeloop.tools._params import (
     MaybeOrderValue,
     MaybeStrategyPrompt,
     MaybeTemplate,
+    Rules,
     Symbols,
     Template,
 )
@@ -69,6 +70,7 @@ async def create_strategy(
     strategy_prompt: MaybeStrategyPrompt = None,
     template: Template = "default",
     llm_model: LlmModel = None,
+    rules: Rules = None,
     feature_intervals: MaybeFeatureIntervals = None,
     exchange: Exchange = C.DEFAULT_EXCHANGE_ID,
     market_type: MarketTypeArg = "spot",
@@ -114,6 +116,7 @@ async def create_strategy(
         template=template,
         feature_intervals=feature_intervals,
         llm_model=llm_model.to_config() if llm_model else None,
+        rules=rules.given() if rules else None,
         exchange=exchange,
         market_type=market_type,
         trading_mode=trading_mode,
@@ -199,8 +202,11 @@ async def update_strategy(
     feature_intervals: MaybeFeatureIntervals = None,
     max_drawdown_pct: MaybeDrawdownPct = None,
     max_order_value: MaybeOrderValue = None,
+    rules: Rules = None,
 ) -> StrategyDetail:
-    """Change a strategy's settings; pass only what changes. Takes effect at its next cycle."""
+    """Change a strategy's settings; pass only what changes (rules: only the thresholds given
+    change). Takes effect at its next cycle."""
+    svc = await service(ctx)
     given: dict[str, Any] = {
         "name": name,
         "decide_interval": decide_interval,
@@ -214,13 +220,16 @@ async def update_strategy(
         "max_order_value": max_order_value,
     }
     updates = {k: v for k, v in given.items() if v is not None}
+    if rules is not None and rules.given():
+        current = (await svc.get(strategy_id)).request.trading_config.rules
+        updates["rules"] = {**current.model_dump(), **rules.given()}
     if not updates:
         raise ConfigError(
             "update_strategy needs at least one setting to change: name, decide_interval, "
             "max_leverage, max_positions, composer, strategy_prompt, template, feature_intervals, "
-            "max_drawdown_pct or max_order_value"
+            "max_drawdown_pct, max_order_value or rules"
         )
-    info = await (await service(ctx)).update(strategy_id, **updates)
+    info = await svc.update(strategy_id, **updates)
     return views.detail(info)
 
 

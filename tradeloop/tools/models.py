@@ -7,7 +7,7 @@ likely to read them. Money is in the quote currency (USDT).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,6 +67,11 @@ class StrategyConfig(_Result):
     max_drawdown_pct: float | None = None
     daily_loss_limit: float | None = None
     max_order_value: float | None = None
+    rules: dict[str, Any] | None = Field(
+        default=None,
+        description="The rules composer's thresholds (rsi_buy_below, rsi_sell_above, "
+        "position_size_pct, allow_short, trend_filter, interval) when it decides.",
+    )
 
 
 class StrategySummaryView(_Result):
@@ -231,6 +236,12 @@ class FillView(_Result):
     avg_exec_price: float | None = None
     fee_cost: float | None = None
     reason: str | None = None
+    client_order_id: str | None = Field(
+        default=None, description="Live: the order's client id at the venue."
+    )
+    exchange_order_id: str | None = Field(
+        default=None, description="Live: the venue's own order id."
+    )
 
 
 class CycleOutcome(_Result):

@@ -91,6 +91,8 @@ class Faults:
     """Only requests whose path contains one of these are rate limited (empty: all)."""
     network_fail_next: int = 0
     network_fail_paths: tuple[str, ...] = ()
+    skip_creates: int = 0
+    """Creates that pass untouched before the create faults above fire (aim at the k-th order)."""
 
 
 @dataclass
@@ -278,6 +280,9 @@ class FakeAccount:
 
     def take_create_fault(self) -> str | None:
         """``"before"``: time out without placing; ``"after"``: place, then time out."""
+        if self.faults.skip_creates:
+            self.faults.skip_creates -= 1
+            return None
         if self.faults.timeout_before_accept:
             self.faults.timeout_before_accept -= 1
             return "before"

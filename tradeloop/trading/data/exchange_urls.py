@@ -53,9 +53,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+LOOPBACK_RATE_LIMIT_MS = 1
+
+
 def point_at(exchange: Any, base_url: str) -> None:
-    """Rewrite every REST URL of ``exchange`` (a ccxt instance) to ``base_url``, paths kept."""
+    """Rewrite every REST URL of ``exchange`` (a ccxt instance) to ``base_url``, paths kept. The
+    venue's request rate limit is the real venue's: a fake on this machine gets ccxt's limiter
+    refilled every millisecond instead (the limiter itself stays in the path)."""
     exchange.urls["api"] = _rewrite(exchange.urls.get("api"), base_url)
+    exchange.rateLimit = LOOPBACK_RATE_LIMIT_MS
+    exchange.tokenBucket = None
+    exchange.init_rest_rate_limiter()
     logger.warning("%s: REST requests go to %s (%s)", exchange.id, base_url, env_name(exchange.id))
 
 

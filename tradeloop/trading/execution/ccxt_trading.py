@@ -95,6 +95,7 @@ _DEFINITE_REJECTIONS: tuple[type[Exception], ...] = (
 
 CRASH_AFTER_INTENT = "after_intent_commit"
 CRASH_AFTER_ACCEPT = "after_exchange_accept"
+CRASH_AFTER_FILL = "after_fill_commit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,6 +452,7 @@ class CCXTExecutionGateway(BaseExecutionGateway):
         settlement = await self._settlement(exchange, intent, order)
         settled = await self.intents.settle(intent.client_order_id, settlement)
         _log_settled(settled)
+        crash_point(CRASH_AFTER_FILL)
         return _from_intent(settled, inst)
 
     async def _query(self, exchange: Any, intent: OrderIntent, order_id: str) -> dict[str, Any]:

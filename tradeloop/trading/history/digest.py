@@ -85,8 +85,10 @@ def _scaled_return(before: float, after: float) -> int | None:
     return numerator << shift
 
 
-_CHUNK_IN_PYTHON = 200
+_CHUNK_IN_PYTHON = 100
 """Shorter arrays are summed as Python ints: cheaper than a dozen numpy calls."""
+_BULK_FROM = 64
+"""Shorter quiet stretches are folded point by point: cheaper than the numpy calls of a bulk fold."""
 _LIMB_BITS, _CHUNK = 21, 1 << 19
 """Squares summed exactly in uint64: |v| < 2**63 splits into three 21-bit limbs, whose pairwise
 products (< 3 * 2**42 per element and weight) summed over 2**19 elements stay below 2**64."""
@@ -269,7 +271,8 @@ class DigestAccumulator:
         the arithmetic of ``fold`` but no ``CycleResult`` (a backtest's fast-forwarded stretch)."""
         if not ts:
             return
-        if not self._fold_equity_path(np.asarray(equity, dtype=np.float64)):
+        short = len(equity) < _BULK_FROM
+        if short or not self._fold_equity_path(np.asarray(equity, dtype=np.float64)):
             for value in equity:
                 self._fold_equity(value)
         self._fees, self._realized, self._ts = fees_paid, realized_pnl, ts[-1]
