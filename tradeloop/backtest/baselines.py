@@ -157,3 +157,17 @@ def _filled(path: list[float | None]) -> list[float]:
 
 def buy_and_hold_stats(result: HoldResult, capital: float) -> BacktestStats:
     return compute_stats(result.trades, result.curve, initial_capital=capital)
+
+
+def hold_return_pct(
+    first: Mapping[str, float], last: Mapping[str, float], *, fee_bps: float, slippage_bps: float
+) -> float | None:
+    """Buy-and-hold's total return (in %) between two price sets, equal weight over the symbols
+    priced in both, fees and slippage in and out (the formula in the module docstring)."""
+    symbols = [s for s in first if s in last and first[s] > 0]
+    if not symbols:
+        return None
+    fee, slip = fee_bps / 10_000, slippage_bps / 10_000
+    friction = (1 - slip) * (1 - fee) / ((1 + slip) * (1 + fee))
+    growth = sum(last[s] / first[s] for s in symbols) / len(symbols)
+    return (growth * friction - 1) * 100

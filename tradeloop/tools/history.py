@@ -18,9 +18,14 @@ async def get_digest(strategy_id: StrategyId, ctx: Ctx) -> DigestResult:
     """How a strategy is doing: per-instrument trade count, realized PnL, win rate and holding
     time, plus Sharpe and Sortino ratios, max drawdown, total return, fees and LLM cost, all over
     the whole history (as a backtest of the same span reports them); sharpe_ratio_recent covers
-    only the last recent_window cycles."""
-    digest = await (await service(ctx)).get_digest(strategy_id)
-    return views.digest(strategy_id, digest)
+    only the last recent_window cycles. buy_and_hold: what holding the strategy's symbols over
+    the same period would have returned."""
+    from tradeloop.tools._hold import buy_and_hold
+
+    svc = await service(ctx)
+    digest = await svc.get_digest(strategy_id)
+    result = views.digest(strategy_id, digest)
+    return result.model_copy(update={"buy_and_hold": await buy_and_hold(svc, strategy_id)})
 
 
 Symbol = Annotated[

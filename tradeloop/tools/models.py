@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tradeloop.backtest.models import BacktestSummary
 from tradeloop.backtest.sweep_models import SweepResult
+from tradeloop.tools._hold import BuyAndHold
 from tradeloop.trading.models import (
     Constraints,
     CycleResult,
@@ -317,6 +318,10 @@ class DigestResult(TradeDigest):
 
     strategy_id: str
     as_of: str | None = None
+    buy_and_hold: BuyAndHold | None = Field(
+        default=None,
+        description="Holding the symbols over the same period instead; None before two cycles.",
+    )
 
 
 # --------------------------------------------------------------------------- backtests
