@@ -641,3 +641,22 @@ def test_an_open_without_a_price_is_dropped_naming_its_symbol() -> None:
     result = apply_guardrails([order("ETH-USDT", BUY, 1, OPEN_LONG)], ctx, limits())
     assert kept(result) == []
     assert result.notes[0].reason.startswith("no current price for ETH-USDT")
+
+
+def test_nothing_proposed_keeps_nothing_and_a_zero_quantity_is_refused_by_name() -> None:
+    empty = apply_guardrails([], context(), limits())
+    assert (empty.instructions, empty.notes) == ([], [])
+    zero = apply_guardrails([order("BTC-USDT", BUY, 0.0, OPEN_LONG)], context(), limits())
+    assert notes(zero) == [
+        ("c_test:0", "dropped", "quantity 0.0 must be a finite number above zero")
+    ]
+
+
+def test_a_flip_that_opens_less_than_one_unit_still_opens_it() -> None:
+    result = apply_guardrails(
+        [order("BTC-USDT", SELL, 2.5, None)], context({"BTC-USDT": 2}), limits()
+    )
+    assert kept(result) == [
+        ("BTC-USDT", SELL, 2.0, CLOSE_LONG),
+        ("BTC-USDT", SELL, 0.5, OPEN_SHORT),
+    ]
