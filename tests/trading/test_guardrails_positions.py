@@ -303,7 +303,9 @@ def test_an_open_below_the_minimum_notional_is_dropped_and_one_at_it_is_kept() -
 def test_without_a_venue_minimum_an_open_worth_less_than_one_quote_unit_is_dropped() -> None:
     below = apply_guardrails([order("BTC-USDT", BUY, 0.009, OPEN_LONG)], context(), limits())
     assert kept(below) == []
-    assert "order value 0.9 is below the minimum notional 1" in below.notes[0].reason
+    assert below.notes[0].reason == (
+        "order value 0.9 is below the minimum notional 1 (the default when the venue states none)"
+    )
     at = apply_guardrails([order("BTC-USDT", BUY, 0.01, OPEN_LONG)], context(), limits())
     assert kept(at) == [("BTC-USDT", BUY, 0.01, OPEN_LONG)]
 
