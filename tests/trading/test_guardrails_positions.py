@@ -186,6 +186,9 @@ def test_two_closes_of_one_short_never_buy_back_more_than_is_held() -> None:
         ("BTC-USDT", BUY, 2.0, CLOSE_SHORT),
         ("BTC-USDT", BUY, 1.0, CLOSE_SHORT),
     ]
+    assert notes(result) == [
+        ("c_test:1", "clamped", "close quantity clamped to the 1 left after earlier closes")
+    ]
     third = apply_guardrails(
         [order("BTC-USDT", BUY, 3, CLOSE_SHORT, 0), order("BTC-USDT", BUY, 1, CLOSE_SHORT, 1)],
         context({"BTC-USDT": -3}),
@@ -544,7 +547,10 @@ def test_two_closes_of_one_small_long_never_sell_more_than_is_held() -> None:
         ("BTC-USDT", SELL, 0.5, CLOSE_LONG),
         ("BTC-USDT", SELL, 0.5, CLOSE_LONG),
     ]
-    assert notes(result) == [("c_test:2", "dropped", "no BTC-USDT position left to close")]
+    assert notes(result) == [
+        ("c_test:1", "clamped", "close quantity clamped to the 0.5 left after earlier closes"),
+        ("c_test:2", "dropped", "no BTC-USDT position left to close"),
+    ]
 
 
 def test_a_flip_leaves_exactly_a_close_and_an_open_instruction_keeping_the_leverage() -> None:

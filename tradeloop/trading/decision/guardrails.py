@@ -204,10 +204,17 @@ def _accept_close(
 ) -> None:
     symbol = inst.instrument.symbol
     held = book.quantities.get(symbol, ZERO)
-    qty = min(to_decimal(inst.quantity), abs(held))
+    asked = to_decimal(inst.quantity)
+    qty = min(asked, abs(held))
     if qty <= 0:
         book.drop(inst, f"no {symbol} position left to close")
         return
+    if asked - qty > DUST:
+        book.drop(
+            inst,
+            f"close quantity clamped to the {float(qty):.8g} left after earlier closes",
+            "clamped",
+        )
     if qty < abs(held):
         qty = _round_step(qty, limits.quantity_step)
         if qty <= 0:
