@@ -60,7 +60,7 @@ async def test_a_temporary_failure_records_an_error_cycle_and_the_strategy_goes_
 ) -> None:
     composer = FailingComposer([MarketDataUnavailable("exchange busy"), None])
     async with service_with(settings, clock, composer) as svc:
-        sid = (await svc.create(live_request(), name="a")).strategy_id
+        sid = (await svc.create(live_request(decide_interval=3600), name="a")).strategy_id
         await svc.start(sid)
         failed, ok = await run_cycles(svc, clock, sid, 2)
         assert failed.status is CycleStatus.ERROR and "exchange busy" in failed.reason
@@ -76,7 +76,7 @@ async def test_n_consecutive_failures_move_the_strategy_to_error_with_the_reason
     settings = settings.model_copy(update={"max_consecutive_failures": 3})
     composer = BuyThenFail([MarketDataUnavailable(f"timeout {i}") for i in range(3)])
     async with service_with(settings, clock, composer) as svc:
-        sid = (await svc.create(live_request(), name="a")).strategy_id
+        sid = (await svc.create(live_request(decide_interval=3600), name="a")).strategy_id
         await svc.start(sid)
         await run_cycles(svc, clock, sid, 3)
         assert (await svc.get(sid)).status is StrategyStatus.RUNNING
@@ -102,7 +102,7 @@ async def test_operational_accounting_and_unexpected_failures_move_to_error_at_o
 ) -> None:
     caplog.set_level(logging.ERROR, logger="tradeloop.scheduler.boundary")
     async with service_with(settings, clock, BuyThenFail([error])) as svc:
-        sid = (await svc.create(live_request(), name="a")).strategy_id
+        sid = (await svc.create(live_request(decide_interval=3600), name="a")).strategy_id
         await svc.start(sid)
         await run_cycles(svc, clock, sid, 2)
         info = await svc.get(sid)
@@ -129,7 +129,7 @@ async def test_an_error_cycle_records_the_portfolio_as_stored_before_it(
 
     agents = {"default": Agent(PRICES, lambda: BuyThenFail([]))}
     async with StrategyService.open(settings, agents=agents, clock=clock) as svc:
-        sid = (await svc.create(live_request(), name="a")).strategy_id
+        sid = (await svc.create(live_request(decide_interval=3600), name="a")).strategy_id
         bought, failed, after = await run_cycles(svc, clock, sid, 3)
         assert failed.status is CycleStatus.ERROR and "venue down" in failed.reason
         assert failed.portfolio == bought.portfolio
@@ -141,7 +141,7 @@ async def test_a_cycle_refused_for_its_used_slot_leaves_no_executed_fill_behind(
 ) -> None:
     agent = ScriptedAgent(PRICES, scripted([[("BTC-USDT", TradeSide.BUY, 1.0, None)]] * 3))
     async with StrategyService.open(settings, agents={"default": agent}, clock=clock) as svc:
-        sid = (await svc.create(live_request(), name="a")).strategy_id
+        sid = (await svc.create(live_request(decide_interval=3600), name="a")).strategy_id
         await svc.run_cycle_now(sid)
         with pytest.raises(OperationalError, match="could not be recorded"):
             await svc.run_cycle_now(sid)  # same clock time: the slot is taken after execution
