@@ -1101,6 +1101,8 @@ def _preview_result(
         proposed=proposal.instructions,
         instructions=guarded.instructions,
         guard_notes=guarded.notes,
+        proposed_adjustments=proposal.adjustments,
+        adjustments=guarded.adjustments,
         portfolio=context.portfolio,
         strategy_summary=summarize(context.portfolio),
     )
