@@ -84,7 +84,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--config", action="append", required=True, type=Path, help="strategy JSON (repeatable)"
     )
     parser.add_argument(
-        "--db", type=Path, help="database file (default: TRADELOOP_DB or user data)"
+        "--db",
+        help="database file, sqlite:///abs/path or postgresql://... URL"
+        " (default: TRADELOOP_DB or user data)",
     )
     parser.add_argument("--replay", type=Path, help="replay the candle CSVs of this folder")
     parser.add_argument(

@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="serve market data from the candle CSVs in DIR on simulated time "
         "(also TRADELOOP_REPLAY_DIR)",
     )
-    parser.add_argument("--db", type=Path, help="SQLite database path (also TRADELOOP_DB)")
+    parser.add_argument("--db", help="SQLite file path or postgresql://... URL (also TRADELOOP_DB)")
     parser.set_defaults(handler=run)
 
 
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         overrides = {
-            "db_path": args.db.expanduser().resolve() if args.db else None,
+            "db_path": args.db or None,
             "replay_dir": args.replay,
         }
         settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
