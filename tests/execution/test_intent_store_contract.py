@@ -250,3 +250,31 @@ async def test_fills_that_cancel_out_leave_no_position(store) -> None:
     await store.settle("sell", settlement(S.FILLED, "0.3"))
     await store.settle("none", settlement(S.REJECTED))
     assert positions_from_intents(await store.list_intents("s1")) == {}
+
+
+async def test_listing_is_in_creation_time_order_whatever_order_the_intents_were_recorded_in(
+    store,
+) -> None:
+    await store.record_intent(intent("late", 3_000))
+    await store.record_intent(intent("early", 1_000))
+    await store.record_intent(intent("middle", 2_000))
+    await store.record_intent(intent("middle_too", 2_000))
+    await store.settle("late", settlement(S.FILLED, "0.5"))
+    await store.settle("early", settlement(S.FILLED, "0.5"))
+    listed = [i.client_order_id for i in await store.list_intents("s1")]
+    assert listed == ["early", "middle", "middle_too", "late"]
+    assert [i.client_order_id for i in await store.unapplied_fills("s1")] == ["early", "late"]
+
+
+async def test_marking_a_fill_applied_twice_raises_and_marks_nothing_of_that_batch(store) -> None:
+    await store.record_intent(intent("a", 1_000))
+    await store.record_intent(intent("b", 1_001))
+    await store.settle("a", settlement(S.FILLED, "0.5"))
+    await store.settle("b", settlement(S.FILLED, "0.5"))
+    await store.mark_applied(["a"], 3_000)
+    with pytest.raises(AccountingError):
+        await store.mark_applied(["b", "a"], 3_001)
+    a, b = await store.get("a"), await store.get("b")
+    assert a is not None and (a.applied, a.updated_ts) == (True, 3_000)
+    assert b is not None and (b.applied, b.updated_ts) == (False, 2_000)
+    assert [i.client_order_id for i in await store.unapplied_fills("s1")] == ["b"]
