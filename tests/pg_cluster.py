@@ -63,9 +63,10 @@ class Cluster:
         self.psql(f"CREATE DATABASE {name}")
         return self.url(name)
 
-    def psql(self, sql: str) -> str:
+    def psql(self, sql: str, url: str | None = None) -> str:
+        """Run ``sql`` (on ``url``, default the admin database); its unaligned output."""
         out = subprocess.run(
-            [self._psql, self.admin_url, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
+            [self._psql, url or self.admin_url, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
             capture_output=True,
             text=True,
             check=True,

@@ -73,6 +73,11 @@ async def row_counts(store: Store) -> dict[str, int]:
     return counts
 
 
+async def schema_version(store: Store) -> int:
+    row = await store.rows.fetchone("SELECT MAX(version) FROM schema_version")
+    return int(row[0]) if row is not None and row[0] is not None else 0
+
+
 @asynccontextmanager
 async def open_store(
     path: Path, url: str | None = None, *, exclusive: bool = True
