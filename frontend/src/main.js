@@ -603,8 +603,9 @@ async function startApp() {
 
 function startHttp() {
   const named = readFragment();
-  state.selected = named.strategy;
   state.run = named.run;
+  // a backtest run is also stored as a (stopped) strategy: show both
+  state.selected = named.strategy || (named.run?.startsWith("bt_") ? named.run : null);
   call = httpCaller();
   $("auth").addEventListener("submit", (event) => {
     event.preventDefault();
