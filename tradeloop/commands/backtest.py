@@ -216,7 +216,7 @@ class ProgressBar:
 
 
 def _write_chart(run: BacktestRun, path: Path) -> None:
-    from tradeloop.backtest.service import backtest_chart_png
+    from tradeloop.services.backtests import backtest_chart_png
 
     path.write_bytes(backtest_chart_png(run))
 

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from tradeloop.backtest.stats import EquityPoint, compute_stats, equity_point
 from tradeloop.backtest.table import side_by_side
 from tradeloop.commands._loop import run_then_leave
-from tradeloop.server.market import check_replay_dir
+from tradeloop.services.market import check_replay_dir
 from tradeloop.trading.errors import ConfigError, OperationalError
 from tradeloop.trading.models import (
     CycleResult,
@@ -206,7 +206,7 @@ def _load_config(path: Path) -> tuple[str, UserRequest]:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except ValidationError as exc:
-        from tradeloop.server.errors import validation_clauses
+        from tradeloop.services.scrub import validation_clauses
 
         problems = "".join(f"\n  {clause}" for clause in validation_clauses(exc))
         raise ConfigError(f"{path} is not a valid strategy config:{problems}") from exc

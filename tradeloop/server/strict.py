@@ -20,7 +20,7 @@ from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 from pydantic import ValidationError
 
-from tradeloop.server.errors import describe_validation_error
+from tradeloop.services.scrub import describe_validation_error
 
 
 class StrictServer(MCPServer[Any]):

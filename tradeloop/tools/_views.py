@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from tradeloop.server.errors import describe_validation_error, scrub
 from tradeloop.services.close_report import SymbolClose
+from tradeloop.services.scrub import describe_validation_error, scrub
 from tradeloop.tools.models import (
     BacktestResult,
     ClosedPosition,

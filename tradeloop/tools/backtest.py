@@ -12,9 +12,10 @@ from typing import Annotated, Literal
 from mcp.server.mcpserver import Image, MCPServer
 from pydantic import Field
 
+from tradeloop.backtest.times import parse_time_ms
 from tradeloop.dashboard.page import LINKED_META
 from tradeloop.tools import _views as views
-from tradeloop.tools._common import READ_ONLY, Ctx, add_tool, changes, service, state
+from tradeloop.tools._common import READ_ONLY, Ctx, add_tool, changes, state
 from tradeloop.tools._params import (
     Composer,
     DecideInterval,
@@ -119,10 +120,6 @@ async def run_backtest(
     Reports progress; returns the statistics. The run is stored as a stopped strategy under its
     run_id: list_trades, list_cycles, get_digest, get_strategy and get_equity_chart read it; it
     cannot be started."""
-    from tradeloop.backtest.runner import BacktestSpec
-    from tradeloop.backtest.runner import run_backtest as run
-    from tradeloop.backtest.times import parse_time_ms
-
     app = state(ctx)
     if app.settings.replay_dir is None:
         raise ConfigError(
@@ -156,30 +153,23 @@ async def run_backtest(
         max_order_value=max_order_value,
         strategy_name=name,
     )
-    spec = BacktestSpec(
-        request=request,
-        data=[str(app.settings.replay_dir)],
-        start_ms=parse_time_ms(start) if start else None,
-        end_ms=parse_time_ms(end) if end else None,
-        warmup_candles=warmup_candles,
-        max_cost_usd=max_cost_usd,
-    )
 
     async def progress(done: int, total: int, message: str) -> None:
         await ctx.report_progress(done, total, message)
 
-    swept = None
-    if sweep is not None:
-        from tradeloop.backtest.sweep import best_spec, parse_grid, run_sweep_async
-
-        grid = parse_grid(sweep)
-        swept = await run_sweep_async(spec, grid, sort_by=sort_by, walk_forward=walk_forward)
-        spec = best_spec(spec, swept)
-    svc = await service(ctx)
-    result = await run(spec, progress=progress, runs=app.backtests(), storable=True)
-    await svc.import_backtest(result)
-    reply = views.backtest(result.summary())
-    return reply.model_copy(update={"sweep": swept}) if swept is not None else reply
+    result = await app.backtests().run(
+        request,
+        start_ms=parse_time_ms(start) if start else None,
+        end_ms=parse_time_ms(end) if end else None,
+        warmup_candles=warmup_candles,
+        max_cost_usd=max_cost_usd,
+        sweep=sweep,
+        sort_by=sort_by,
+        walk_forward=walk_forward,
+        progress=progress,
+    )
+    reply = views.backtest(result.run.summary())
+    return reply.model_copy(update={"sweep": result.sweep}) if result.sweep is not None else reply
 
 
 async def get_equity_chart(
@@ -197,10 +187,7 @@ async def get_equity_chart(
 ) -> Image:
     """A PNG chart of the equity curve (with trades marked, and the drawdown below) of a backtest
     run or of any strategy, running or finished."""
-    from tradeloop.backtest.service import equity_chart_png
-
-    runs = state(ctx).backtests()
-    png = await equity_chart_png(strategy_id, runs=runs, service=await service(ctx))
+    png = await state(ctx).backtests().chart_png(strategy_id)
     return Image(data=png, format="png")
 
 

@@ -10,6 +10,7 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradeloop.backtest.models import Comparison
+from tradeloop.backtest.times import parse_time_ms
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import Ctx, add_tool, changes, state
 from tradeloop.tools._params import (
@@ -117,10 +118,6 @@ async def compare_strategies(
     rules strategy: total return, CAGR, Sharpe, Sortino, Calmar, drawdown, exposure, turnover,
     trades, win rate, payoff, fees, LLM cost; per-regime returns; training-cutoff warnings.
     get_equity_chart(comparison_id) draws every equity curve with buy-and-hold."""
-    from tradeloop.backtest.compare import compare
-    from tradeloop.backtest.times import parse_time_ms
-    from tradeloop.trading.utils import new_id
-
     app = state(ctx)
     if app.settings.replay_dir is None:
         raise ConfigError(
@@ -134,17 +131,14 @@ async def compare_strategies(
     async def progress(label: str, index: int, runs: int) -> None:
         await ctx.report_progress(index, runs, f"running {label} ({index + 1}/{runs})")
 
-    done = await compare(
+    comparison_id, done = await app.backtests().compare(
         entries,
-        [str(app.settings.replay_dir)],
         start_ms=parse_time_ms(start) if start else None,
         end_ms=parse_time_ms(end) if end else None,
         repeats=repeats,
         max_cost_usd=max_cost_usd,
         progress=progress,
     )
-    comparison_id = new_id("cmp")
-    app.backtests().add_comparison(comparison_id, done)
     result = done.result
     return ComparisonResult(
         **result.model_dump(),

@@ -8,7 +8,7 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
 from tradeloop.dashboard.page import LINKED_META
-from tradeloop.server.market import check_listed
+from tradeloop.services.market import check_listed
 from tradeloop.tools import _live as live
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import (
