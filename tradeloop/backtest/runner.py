@@ -48,7 +48,7 @@ from tradeloop.backtest.models import (
 from tradeloop.backtest.stats import EquityPoint, compute_stats, equity_point
 from tradeloop.trading._internal.runtime import Components, StrategyRuntime
 from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
-from tradeloop.trading.clock import SimulatedClock
+from tradeloop.trading.clock import SimulatedClock, slot_at_or_after, slot_step_ms
 from tradeloop.trading.data.replay import FileSeriesCache, ReplayMarketDataSource
 from tradeloop.trading.decision.interfaces import BaseComposer
 from tradeloop.trading.errors import ConfigError, OperationalError, TemporaryError
@@ -451,14 +451,13 @@ def plan_window(source: ReplayMarketDataSource, request: UserRequest, spec: Back
             spec.warmup_candles,
         )
         start = warm
-    step_ms = cfg.decide_interval * 1000
-    start = -(-start // step_ms) * step_ms  # slots are multiples of decide_interval, as live
+    start = slot_at_or_after(start, cfg.decide_interval)  # slots as live strategies have them
     end = source.last_ts() if spec.end_ms is None else min(spec.end_ms, source.last_ts())
     if end < start:
         raise ConfigError(
             f"no cycle fits: the window ends at {end}, before the first warm cycle at {start}"
         )
-    return Window(start_ms=start, end_ms=end, step_ms=step_ms)
+    return Window(start_ms=start, end_ms=end, step_ms=slot_step_ms(cfg.decide_interval))
 
 
 async def _drive(

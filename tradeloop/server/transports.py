@@ -18,9 +18,12 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
+import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
+from tradeloop.server.app import TradeloopServer
+from tradeloop.server.dashboard_http import dashboard_routes
 from tradeloop.trading.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -89,9 +92,6 @@ def http_app(
 ) -> Starlette:
     """The streamable HTTP ASGI app at ``/mcp`` (its lifespan runs the server's lifespan), with
     the dashboard at ``/dashboard``; ``closing`` says when to end the dashboard's event streams."""
-    from tradeloop.server.app import TradeloopServer
-    from tradeloop.server.dashboard_http import dashboard_routes
-
     security = transport_security(host, allowed_hosts, allowed_origins)
     app = server.streamable_http_app(
         streamable_http_path=MCP_PATH, transport_security=security, host=host
@@ -108,8 +108,6 @@ async def serve_http(
     allowed_hosts: Sequence[str] = (),
     allowed_origins: Sequence[str] = (),
 ) -> None:
-    import uvicorn
-
     runner: uvicorn.Server | None = None
     app = http_app(
         server,

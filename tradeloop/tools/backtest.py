@@ -16,25 +16,8 @@ from tradeloop.backtest.times import parse_time_ms
 from tradeloop.dashboard.page import LINKED_META
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import READ_ONLY, Ctx, add_tool, changes, state
-from tradeloop.tools._params import (
-    Composer,
-    DecideInterval,
-    Exchange,
-    InitialCapital,
-    LlmModel,
-    MarketTypeArg,
-    MaxLeverage,
-    MaxPositions,
-    MaybeDrawdownPct,
-    MaybeFeatureIntervals,
-    MaybeName,
-    MaybeOrderValue,
-    MaybeStrategyPrompt,
-    Symbols,
-    Template,
-)
+from tradeloop.tools._params import StrategyParams, config_arguments
 from tradeloop.tools.models import BacktestResult
-from tradeloop.trading import constants as C
 from tradeloop.trading.errors import ConfigError
 
 Time = Annotated[
@@ -46,23 +29,30 @@ Time = Annotated[
 ]
 
 
+CONFIG = (
+    "symbols",
+    "initial_capital",
+    "decide_interval",
+    "max_leverage",
+    "max_positions",
+    "composer",
+    "strategy_prompt",
+    "template",
+    "llm_model",
+    "feature_intervals",
+    "exchange",
+    "market_type",
+    "name",
+    "max_drawdown_pct",
+    "max_order_value",
+)
+"""The configuration run_backtest takes (create_strategy's, without rules: sweep varies them)."""
+
+
+@config_arguments(*CONFIG)
 async def run_backtest(
-    symbols: Symbols,
-    initial_capital: InitialCapital,
+    config: StrategyParams,
     ctx: Ctx,
-    decide_interval: DecideInterval = 3600,
-    max_leverage: MaxLeverage = C.DEFAULT_MAX_LEVERAGE,
-    max_positions: MaxPositions = C.DEFAULT_MAX_POSITIONS,
-    composer: Composer = "rules",
-    strategy_prompt: MaybeStrategyPrompt = None,
-    template: Template = "default",
-    llm_model: LlmModel = None,
-    feature_intervals: MaybeFeatureIntervals = None,
-    exchange: Exchange = C.DEFAULT_EXCHANGE_ID,
-    market_type: MarketTypeArg = "spot",
-    name: MaybeName = None,
-    max_drawdown_pct: MaybeDrawdownPct = None,
-    max_order_value: MaybeOrderValue = None,
     start: Time = None,
     end: Time = None,
     warmup_candles: Annotated[
@@ -128,31 +118,14 @@ async def run_backtest(
         )
     if sweep is None and walk_forward is not None:
         raise ConfigError("walk_forward: needs sweep (the parameters to choose between)")
-    if sweep is not None and composer == "llm":
+    if sweep is not None and config.composer == "llm":
         raise ConfigError(
             "sweep: an llm strategy cannot be swept: its decisions are model replies, not "
             "functions of the rules parameters; use composer 'rules'"
         )
-    if composer == "llm" and max_cost_usd is None:
+    if config.composer == "llm" and max_cost_usd is None:
         raise ConfigError("max_cost_usd: required when composer is 'llm' (an LLM call per cycle)")
-    request = views.user_request(
-        symbols=symbols,
-        initial_capital=initial_capital,
-        decide_interval=decide_interval,
-        max_leverage=max_leverage,
-        max_positions=max_positions,
-        composer=composer,
-        strategy_prompt=strategy_prompt,
-        template=template,
-        feature_intervals=feature_intervals,
-        llm_model=llm_model.to_config() if llm_model else None,
-        exchange=exchange,
-        market_type=market_type,
-        trading_mode="paper",
-        max_drawdown_pct=max_drawdown_pct,
-        max_order_value=max_order_value,
-        strategy_name=name,
-    )
+    request = config.request(strategy_name=config.name)
 
     async def progress(done: int, total: int, message: str) -> None:
         await ctx.report_progress(done, total, message)

@@ -21,11 +21,11 @@ from tradeloop.tools._params import (
     MarketTypeArg,
     MaybeFeatureIntervals,
     MaybeStrategyPrompt,
+    StrategyParams,
     Symbols,
     Template,
 )
 from tradeloop.tools.backtest import Time
-from tradeloop.trading import constants as C
 from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import UserRequest
 
@@ -57,24 +57,9 @@ class StrategyArg(BaseModel):
     market_type: MarketTypeArg = "spot"
 
     def request(self) -> UserRequest:
-        request = views.user_request(
-            symbols=self.symbols,
-            initial_capital=self.initial_capital,
-            decide_interval=self.decide_interval,
-            max_leverage=C.DEFAULT_MAX_LEVERAGE,
-            max_positions=C.DEFAULT_MAX_POSITIONS,
-            composer=self.composer,
-            strategy_prompt=self.strategy_prompt,
-            template=self.template,
-            feature_intervals=self.feature_intervals or ["1h"],
-            llm_model=self.llm_model.to_config() if self.llm_model else None,
-            exchange=C.DEFAULT_EXCHANGE_ID,
-            market_type=self.market_type,
-            trading_mode="paper",
-            max_drawdown_pct=None,
-            max_order_value=None,
-            strategy_name=self.label,
-        )
+        shared = self.model_dump(exclude={"label", "rules", "feature_intervals"})
+        params = StrategyParams(**shared, feature_intervals=self.feature_intervals or ["1h"])
+        request = params.request(strategy_name=self.label)
         if self.rules is None:
             return request
         trading = request.trading_config.model_copy(
