@@ -211,6 +211,11 @@ class BacktestService:
         self.runs.add_comparison(comparison_id, done)
         return comparison_id, done
 
+    def comparison(self, comparison_id: str) -> ComparisonRun | None:
+        """A finished comparison still kept in memory, or None."""
+        done = self.runs.comparisons.get(comparison_id)
+        return done if isinstance(done, ComparisonRun) else None
+
     async def chart_png(self, chart_id: str) -> bytes:
         """The equity chart of a run, a comparison or a stored strategy (see ``equity_chart_png``)."""
         strategies = await self._strategies()
