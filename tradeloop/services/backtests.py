@@ -137,11 +137,10 @@ class BacktestService:
         self,
         strategies: Callable[[], Awaitable[StrategyService]],
         replay_dir: Path | None,
-        runs: BacktestRuns | None = None,
     ) -> None:
         self._strategies = strategies
         self._replay_dir = replay_dir
-        self.runs = runs or BacktestRuns()
+        self.runs = BacktestRuns()
 
     def _data(self) -> list[str]:
         if self._replay_dir is None:
