@@ -8,7 +8,6 @@ unless a bearer token is configured; with a token every request without it gets 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import signal
@@ -24,6 +23,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from tradeloop.server.app import TradeloopServer
 from tradeloop.server.dashboard_http import dashboard_routes
+from tradeloop.server.hosts import is_loopback
+from tradeloop.server.jwt_auth import protected_resource_routes
 from tradeloop.trading.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -34,16 +35,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
-_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_bind(host: str, token_configured: bool) -> None:
@@ -51,8 +42,8 @@ def check_bind(host: str, token_configured: bool) -> None:
     if not is_loopback(host) and not token_configured:
         raise ConfigError(
             f"refusing to listen on {host}: a non-loopback address needs a bearer token; "
-            "set TRADELOOP_HTTP_TOKEN (clients then send 'Authorization: Bearer <token>') "
-            "or bind 127.0.0.1"
+            "set TRADELOOP_HTTP_TOKEN (clients then send 'Authorization: Bearer <token>'), "
+            "or an OAuth issuer (TRADELOOP_OAUTH_ISSUER), or bind 127.0.0.1"
         )
 
 
@@ -98,6 +89,8 @@ def http_app(
     )
     if isinstance(server, TradeloopServer):
         app.router.routes.extend(dashboard_routes(server, security, closing))
+        if server.oauth is not None:  # first: they replace the SDK's metadata route
+            app.router.routes[0:0] = protected_resource_routes(server.oauth)
     return app
 
 

@@ -59,7 +59,7 @@ class Store:
 
 TABLES = (
     "strategies", "cycles", "payloads", "instructions", "guard_notes", "tx_results", "trades",
-    "live_intents",
+    "live_intents", "leases",
 )  # fmt: skip
 """Every table of a tradeloop store, parents before children."""
 
@@ -71,6 +71,11 @@ async def row_counts(store: Store) -> dict[str, int]:
         row = await store.rows.fetchone(f"SELECT COUNT(*) FROM {table}")
         counts[table] = int(row[0]) if row is not None else 0
     return counts
+
+
+async def schema_version(store: Store) -> int:
+    row = await store.rows.fetchone("SELECT MAX(version) FROM schema_version")
+    return int(row[0]) if row is not None and row[0] is not None else 0
 
 
 @asynccontextmanager

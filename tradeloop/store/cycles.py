@@ -47,7 +47,7 @@ from tradeloop.trading.portfolio.ledger import Ledger
 CycleKind = Literal["decision", "failure"]
 """A decision went through the composer (and is folded into the digest); a failure did not run."""
 
-_FEATURES = TypeAdapter(list[FeatureVector])
+FEATURES_BEFORE_0003 = TypeAdapter(list[FeatureVector])
 """Features as stored before migration 0003: one JSON array per cycle."""
 _SYSTEM_REF = "payload"
 _FILLED = (TxStatus.FILLED.value, TxStatus.PARTIAL.value)
@@ -367,7 +367,7 @@ class CycleStore:
 
     async def _features(self, strategy_id: str, value: bytes | str) -> list[FeatureVector]:
         if isinstance(value, str):
-            return _FEATURES.validate_json(value)
+            return FEATURES_BEFORE_0003.validate_json(value)
         hashes = split_hashes(value)
         bodies = await self._payloads(strategy_id, hashes)
         return [FeatureVector.model_validate_json(unpack(bodies[h])) for h in hashes]
