@@ -24,9 +24,8 @@ exactly that request (see ``live_desk``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +37,7 @@ from tradeloop.services.desk import Desks, PaperDesk
 from tradeloop.services.live_desk import LiveDesk
 from tradeloop.services.live_gate import LiveApproval, LiveGate
 from tradeloop.services.llm_keys import require_llm_key
-from tradeloop.services.models import CyclePage, ReplaySpec, ServiceEvent, StrategyInfo, TradePage
+from tradeloop.services.models import ReplaySpec, StrategyInfo
 from tradeloop.services.queries import StrategyQueries
 from tradeloop.services.registry import StrategyRegistry
 from tradeloop.services.slots.runner import REPLAY_FINISHED, SlotRunner
@@ -53,10 +52,7 @@ from tradeloop.trading.clock import Clock, SystemClock
 from tradeloop.trading.errors import ConfigError, OperationalError
 from tradeloop.trading.models import (
     CycleResult,
-    CycleStatus,
-    PortfolioView,
     StrategyStatus,
-    TradeDigest,
     UserRequest,
 )
 from tradeloop.trading.utils import new_id, normalize_symbol
@@ -101,6 +97,15 @@ class StrategyService:
         self.queries = StrategyQueries(
             self._strategies, cycles, self.scheduler, self.registry.loaded
         )
+        # Reads are the queries room's methods and events the registry's, under the names the
+        # tools call: get, list, find, get_portfolio, get_digest, list_trades, list_cycles,
+        # get_cycle, chart_rows; subscribe, unsubscribe.
+        q = self.queries
+        self.get, self.list, self.find, self.get_cycle = q.get, q.list, q.find, q.get_cycle
+        self.get_portfolio, self.get_digest = q.get_portfolio, q.get_digest
+        self.list_trades, self.list_cycles = q.list_trades, q.list_cycles
+        self.chart_rows = q.chart_rows
+        self.subscribe, self.unsubscribe = self.registry.subscribe, self.registry.unsubscribe
 
     @classmethod
     @asynccontextmanager
@@ -293,54 +298,6 @@ class StrategyService:
             why = f"close {symbol} by request"
             outcome = await self.slots.close_positions(loaded, [symbol], why)
         return _stored(outcome.result, strategy_id)
-
-    # ------------------------------------------------------------------ reads (``queries``)
-
-    async def get(self, strategy_id: str) -> StrategyInfo:
-        return await self.queries.get(strategy_id)
-
-    async def list(self, status: StrategyStatus | None = None) -> list[StrategyInfo]:
-        return await self.queries.list(status)
-
-    async def find(self, name: str) -> StrategyInfo | None:
-        return await self.queries.find(name)
-
-    async def get_portfolio(self, strategy_id: str) -> PortfolioView:
-        return await self.queries.get_portfolio(strategy_id)
-
-    async def get_digest(self, strategy_id: str) -> TradeDigest:
-        return await self.queries.get_digest(strategy_id)
-
-    async def list_trades(
-        self, strategy_id: str, cursor: str | None = None, limit: int = 50, **filters: Any
-    ) -> TradePage:
-        """``symbol``, ``since_ms``, ``until_ms``, ``newest_first``: see ``StrategyQueries``."""
-        return await self.queries.list_trades(strategy_id, cursor, limit, **filters)
-
-    async def list_cycles(
-        self,
-        strategy_id: str,
-        cursor: str | None = None,
-        limit: int = 50,
-        status: CycleStatus | None = None,
-        **filters: Any,
-    ) -> CyclePage:
-        """``symbol``, ``since_ms``, ``until_ms``, ``newest_first``: see ``StrategyQueries``."""
-        return await self.queries.list_cycles(strategy_id, cursor, limit, status, **filters)
-
-    async def get_cycle(self, compose_id: str) -> CycleResult:
-        return await self.queries.get_cycle(compose_id)
-
-    async def chart_rows(self, strategy_id: str) -> Sequence[tuple[int, float, str]]:
-        return await self.queries.chart_rows(strategy_id)
-
-    def subscribe(self) -> asyncio.Queue[ServiceEvent]:
-        """A queue that receives an event after every stored cycle and every status change."""
-        return self.registry.subscribe()
-
-    def unsubscribe(self, queue: asyncio.Queue[ServiceEvent]) -> None:
-        """Stop delivering events to a queue from ``subscribe`` (a closed dashboard stream)."""
-        self.registry.unsubscribe(queue)
 
     # ------------------------------------------------------------------ open and close
 
