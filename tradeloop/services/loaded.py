@@ -32,7 +32,6 @@ from tradeloop.services.live import (
 )
 from tradeloop.services.models import ReplaySpec
 from tradeloop.services.replay import ReplayLibrary, ReplayTimeline
-from tradeloop.services.slots.boundary import CycleTarget
 from tradeloop.store.cycles import CycleRepository
 from tradeloop.store.sqlite_digest import SqliteDigestBuilder
 from tradeloop.store.sqlite_portfolio import SqlitePortfolioService
@@ -236,7 +235,7 @@ class LoadedStrategy:
         }
         return await self.record_fills(compose_id, results, f"{why}: closing {closed}", raw)
 
-    def forced_close(self, symbols: Sequence[str] | None, why: str) -> CycleTarget:
+    def forced_close(self, symbols: Sequence[str] | None, why: str) -> LiveClose | ComposedClose:
         """A close of the strategy's own positions in ``symbols`` (None: all), for the cycle
         boundary: live ones through the venue (``close_live``), paper ones as a cycle decided by
         ``ClosePositionsComposer`` through guardrails and gateway."""
