@@ -1,6 +1,7 @@
 """The contract every ``IntentStore`` implementation must pass (see its Protocol's docstrings).
 
-Add an implementation by adding a factory to ``FACTORIES`` (PostgreSQL joins here when it lands);
+Add an implementation by adding a factory to ``FACTORIES`` (PostgreSQL runs in the session's
+throwaway cluster, see ``tests.pg_cluster``);
 every test below then runs against it too. Expected values are computed by hand from the contract:
 traded value is ``base_quantity x reference_price`` of every intent created at or after ``since``
 that may have traded (all but REJECTED and NOT_FOUND); a final intent refuses a different outcome.
@@ -15,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.pg_cluster import Cluster
 from tradeloop.store.db import Database
 from tradeloop.store.intents import SqliteIntentStore
+from tradeloop.store.postgres.db import PgDatabase
+from tradeloop.store.postgres.intents import PgIntentStore
 from tradeloop.trading.errors import AccountingError
 from tradeloop.trading.execution.intents import (
     InMemoryIntentStore,
@@ -32,26 +36,36 @@ D = Decimal
 S = IntentStatus
 
 
-async def in_memory(_: Path, __: AsyncExitStack) -> IntentStore:
+async def in_memory(_: Path, __: AsyncExitStack, ___: pytest.FixtureRequest) -> IntentStore:
     return InMemoryIntentStore()
 
 
-async def sqlite(tmp: Path, stack: AsyncExitStack) -> IntentStore:
+async def sqlite(tmp: Path, stack: AsyncExitStack, _: pytest.FixtureRequest) -> IntentStore:
     db = await Database.open(tmp / "intents.db")
     stack.push_async_callback(db.close)
     return SqliteIntentStore(db)
 
 
-FACTORIES: dict[str, Callable[[Path, AsyncExitStack], Awaitable[IntentStore]]] = {
+async def postgresql(_: Path, stack: AsyncExitStack, request: pytest.FixtureRequest) -> IntentStore:
+    cluster: Cluster = request.getfixturevalue("postgres_cluster")
+    db = await PgDatabase.open(cluster.create_schema())
+    stack.push_async_callback(db.close)
+    return PgIntentStore(db)
+
+
+FACTORIES: dict[
+    str, Callable[[Path, AsyncExitStack, pytest.FixtureRequest], Awaitable[IntentStore]]
+] = {
     "in-memory": in_memory,
     "sqlite": sqlite,
+    "postgresql": postgresql,
 }
 
 
 @pytest.fixture(params=list(FACTORIES))
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[IntentStore]:
     async with AsyncExitStack() as stack:
-        yield await FACTORIES[request.param](tmp_path, stack)
+        yield await FACTORIES[request.param](tmp_path, stack, request)
 
 
 def intent(
