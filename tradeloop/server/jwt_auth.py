@@ -22,7 +22,7 @@ import jwt
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.routes import create_protected_resource_routes
 from mcp.server.auth.settings import AuthSettings
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 from starlette.routing import Route
 
 from tradeloop.server.transports import is_loopback
@@ -107,11 +107,13 @@ class OAuthConfig(BaseModel):
     def auth_settings(self) -> AuthSettings:
         """The SDK's resource-server settings: 401 with ``WWW-Authenticate`` pointing at the
         metadata, 403 without the read scope. The audience is checked here, not by the SDK."""
-        return AuthSettings(
-            issuer_url=AnyHttpUrl(self.issuer),
-            resource_server_url=AnyHttpUrl(self.resource),
-            required_scopes=[self.scopes.read],
-            validate_token_resource=False,
+        return AuthSettings.model_validate(  # from strings: an empty path stays empty
+            {
+                "issuer_url": self.issuer,
+                "resource_server_url": self.resource,
+                "required_scopes": [self.scopes.read],
+                "validate_token_resource": False,
+            }
         )
 
     def resource_host(self) -> str:
@@ -135,9 +137,11 @@ def _web_url(name: str, value: str) -> str:
 def protected_resource_routes(config: OAuthConfig) -> list[Route]:
     """The SDK's RFC 9728 metadata route, advertising both scopes (the SDK's own lists only the
     required read scope, so a connector would never ask for the trade scope)."""
+    auth = config.auth_settings()  # its URLs keep an empty path empty: the issuer exactly
+    assert auth.resource_server_url is not None
     return create_protected_resource_routes(
-        resource_url=AnyHttpUrl(config.resource),
-        authorization_servers=[AnyHttpUrl(config.issuer)],
+        resource_url=auth.resource_server_url,
+        authorization_servers=[auth.issuer_url],
         scopes_supported=config.scopes.all(),
         resource_name="tradeloop",
     )
