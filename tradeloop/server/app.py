@@ -28,7 +28,7 @@ from tradeloop.tools.dashboard import apps_extension
 from tradeloop.tools.resources import strategy_resources
 
 if TYPE_CHECKING:
-    from tradeloop.server.jwt_auth import OAuthConfig
+    from tradeloop.server.oauth_config import OAuthConfig
     from tradeloop.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from tradeloop.server.app import TradeloopServer
 from tradeloop.server.dashboard_http import dashboard_routes
 from tradeloop.server.hosts import is_loopback
-from tradeloop.server.jwt_auth import protected_resource_routes
+from tradeloop.server.oauth_config import protected_resource_routes
 from tradeloop.trading.errors import ConfigError
 
 if TYPE_CHECKING:

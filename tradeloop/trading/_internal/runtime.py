@@ -28,6 +28,7 @@ class Components:
     recorder: BaseHistoryRecorder | None = None
     digest: BaseDigestBuilder | None = None
     clock: Clock | None = None
+    log_cycles: bool = True  # one INFO line per cycle; a backtest logs its own summary instead
 
 
 @dataclass
@@ -114,6 +115,7 @@ async def create_strategy_runtime(
         ),
         clock=clock,
         market_data=parts.market_data,
+        log_cycles=parts.log_cycles,
     )
     return StrategyRuntime(
         strategy_id=sid,
