@@ -13,7 +13,7 @@ from tradeloop.trading.clock import SimulatedClock
 from tradeloop.trading.data.exchanges import ExchangeKey, build_exchange
 from tradeloop.trading.execution.ccxt_trading import CCXTExecutionGateway, LiveOrderConfig
 from tradeloop.trading.execution.intents import InMemoryIntentStore, IntentStore
-from tradeloop.trading.execution.venues import venue_profile
+from tradeloop.trading.venues import venue_profile
 from tradeloop.trading.models import MarketType
 
 SENTINEL_KEY = "SENTINEL-apikey-5c1e0d9a"

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from tradeloop.trading.execution.client_ids import OrderKey, client_order_id
-from tradeloop.trading.execution.venues import VENUES
+from tradeloop.trading.venues import VENUES
 from tradeloop.trading.models import TradeSide
 
 KEY = OrderKey(

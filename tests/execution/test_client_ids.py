@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tests.fakes import instruction
 from tests.hypothesis_budget import examples
 from tradeloop.trading.execution.client_ids import OrderKey, client_order_id, order_keys
-from tradeloop.trading.execution.venues import VENUES
+from tradeloop.trading.venues import VENUES
 from tradeloop.trading.models import TradeAction, TradeSide
 
 PROFILES = list(VENUES.values())

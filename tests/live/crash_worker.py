@@ -40,7 +40,7 @@ from tradeloop.trading.data.exchanges import (
     register_exchange,
 )
 from tradeloop.trading.execution.ccxt_trading import CCXTExecutionGateway, LiveOrderConfig
-from tradeloop.trading.execution.venues import venue_profile
+from tradeloop.trading.venues import venue_profile
 from tradeloop.trading.models import (
     FeatureVector,
     InstrumentRef,

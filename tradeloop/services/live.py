@@ -40,7 +40,7 @@ from tradeloop.trading.execution.intents import (
     positions_from_intents,
 )
 from tradeloop.trading.execution.interfaces import BaseExecutionGateway
-from tradeloop.trading.execution.venues import venue_profile
+from tradeloop.trading.venues import venue_profile
 from tradeloop.trading.models import (
     Constraints,
     FeatureVector,

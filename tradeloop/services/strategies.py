@@ -77,7 +77,7 @@ from tradeloop.store.intents import SqliteIntentStore
 from tradeloop.store.sqlite_digest import FoldedDigest, fold_stored
 from tradeloop.store.sqlite_portfolio import SqlitePortfolioService
 from tradeloop.store.strategies import StrategyRepository, StrategyRow, check_allowed
-from tradeloop.testing import crashpoints
+from tradeloop.trading import crashpoints
 from tradeloop.trading._internal.coordinator import summarize
 from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
 from tradeloop.trading.clock import Clock, SystemClock

@@ -27,7 +27,7 @@ from tradeloop.store.codec import ledger_from_json, ledger_to_json
 from tradeloop.store.db import Database, SlotTaken, StoreError
 from tradeloop.store.intents import mark_applied_rows
 from tradeloop.store.payloads import content_hash, join_hashes, pack, split_hashes, unpack
-from tradeloop.testing.crashpoints import crash_point
+from tradeloop.trading.crashpoints import crash_point
 from tradeloop.trading.models import (
     CycleResult,
     CycleStatus,
