@@ -40,7 +40,6 @@ from tradeloop.trading.execution.intents import (
     positions_from_intents,
 )
 from tradeloop.trading.execution.interfaces import BaseExecutionGateway
-from tradeloop.trading.venues import venue_profile
 from tradeloop.trading.models import (
     Constraints,
     FeatureVector,
@@ -56,6 +55,7 @@ from tradeloop.trading.models import (
 )
 from tradeloop.trading.portfolio.views import constraints_for
 from tradeloop.trading.utils import to_decimal
+from tradeloop.trading.venues import venue_profile
 
 if TYPE_CHECKING:
     from tradeloop.trading.execution.ccxt_trading import CCXTExecutionGateway
