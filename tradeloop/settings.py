@@ -7,18 +7,21 @@ trading is switched on only by the environment (``TRADELOOP_LIVE_TRADING``), nev
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from tradeloop.trading.errors import ConfigError
 
 APP_NAME = "tradeloop"
 DB_FILENAME = "tradeloop.db"
 _TRUE = {"1", "true", "yes"}
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 def default_db_path() -> Path:
@@ -29,6 +32,10 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     db_path: Path = Field(default_factory=default_db_path)
+    """The SQLite file (``TRADELOOP_DB`` / ``--db``: a path or ``sqlite:///abs/path``)."""
+    db_url: SecretStr | None = None
+    """A ``postgresql://`` URL given as ``TRADELOOP_DB`` / ``--db``: the store is that database
+    and ``db_path`` is unused. Secret: it may hold a password (``db_label`` is what logs show)."""
     replay_dir: Path | None = None
     """Strategies created without their own replay spec replay the candles in this folder."""
     max_consecutive_failures: int = Field(default=5, ge=1, le=1000)
@@ -46,6 +53,20 @@ class Settings(BaseModel):
     anthropic_api_key: SecretStr | None = None
     http_token: SecretStr | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _route_db(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("db_path"), str):
+            return {**data, **db_setting(data["db_path"])}
+        return data
+
+    @property
+    def db_label(self) -> str:
+        """The store as logs may show it: a URL without its password."""
+        if self.db_url is None:
+            return str(self.db_path)
+        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", self.db_url.get_secret_value())
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from ``environ`` (default ``os.environ``); non-None ``overrides`` win."""
@@ -59,8 +80,35 @@ class Settings(BaseModel):
             "http_token": env.get("TRADELOOP_HTTP_TOKEN"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if isinstance(values["db_path"], str) and values["db_path"]:
+            values.update(db_setting(values["db_path"]))  # a URL never reaches an error message
         present = {k: v for k, v in values.items() if v is not None and v != ""}
         try:
             return cls(**present)
         except ValidationError as exc:
             raise ConfigError(f"invalid settings: {exc}") from exc
+
+
+def db_setting(value: str) -> dict[str, Any]:
+    """``TRADELOOP_DB`` / ``--db`` as settings: a plain path or ``sqlite:///abs/path`` is the SQLite
+    file, a ``postgresql://`` (or ``postgres://``) URL the PostgreSQL store. Any other scheme is
+    refused by name (it used to become a folder named after it), without echoing the URL, which
+    may hold a password."""
+    match = _SCHEME.match(value)
+    if match is None:
+        return {"db_path": Path(value).expanduser()}
+    scheme = match[1].lower()
+    if scheme in POSTGRES_SCHEMES:
+        return {"db_path": default_db_path(), "db_url": SecretStr(value)}
+    if scheme == "sqlite":
+        path = value[match.end() :]
+        if not path.startswith("/"):
+            raise ConfigError(
+                "TRADELOOP_DB / --db: a sqlite URL takes an absolute path (sqlite:///abs/file.db);"
+                " give a relative path without the sqlite:// prefix"
+            )
+        return {"db_path": Path(path)}
+    raise ConfigError(
+        f"TRADELOOP_DB / --db: unsupported database scheme {scheme!r}: give a file path,"
+        " sqlite:///abs/file.db or postgresql://user@host:port/dbname"
+    )

@@ -60,7 +60,7 @@ def test_buy_and_hold_splits_the_capital_equally_at_the_first_prices() -> None:
         "ETH-USDT": [(1, 10.0), (2, 10.0), (3, 5.0)],
     }
     # 500 in each: BTC x1.5 then x2, ETH x1 then x0.5
-    assert series.buy_and_hold([1, 2, 3], prices, 1000.0) == [
+    assert series.buy_and_hold([1, 2, 3], prices, 1000.0, fee_bps=0, slippage_bps=0) == [
         (1, 1000.0),
         (2, 1250.0),
         (3, 1250.0),
@@ -69,7 +69,16 @@ def test_buy_and_hold_splits_the_capital_equally_at_the_first_prices() -> None:
 
 def test_buy_and_hold_starts_once_every_symbol_has_a_price() -> None:
     prices = {"BTC-USDT": [(1, 100.0), (2, 110.0)], "ETH-USDT": [(2, 20.0)]}
-    assert series.buy_and_hold([1, 2], prices, 200.0) == [(2, 200.0)]
+    assert series.buy_and_hold([1, 2], prices, 200.0, fee_bps=0, slippage_bps=0) == [(2, 200.0)]
+
+
+def test_buy_and_hold_pays_the_fee_and_slippage_in_and_out_as_the_backtest_baseline() -> None:
+    prices = {"BTC-USDT": [(1, 100.0), (2, 150.0), (3, 200.0)]}
+    # 10 bps fee, 20 bps slippage: bought at 100.2 paying 0.1 %, sold at 199.6 paying 0.1 %
+    qty = 1000 / (100 * 1.002 * 1.001)
+    held = series.buy_and_hold([1, 2, 3], prices, 1000.0, fee_bps=10, slippage_bps=20)
+    assert [t for t, _ in held] == [1, 2, 3]
+    assert [v for _, v in held] == pytest.approx([qty * 100, qty * 150, qty * 200 * 0.998 * 0.999])
 
 
 def test_thinning_keeps_the_limit_and_the_last_point() -> None:

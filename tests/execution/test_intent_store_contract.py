@@ -1,6 +1,7 @@
 """The contract every ``IntentStore`` implementation must pass (see its Protocol's docstrings).
 
-Add an implementation by adding a factory to ``FACTORIES`` (PostgreSQL joins here when it lands);
+Add an implementation by adding a factory to ``FACTORIES`` (PostgreSQL runs in the session's
+throwaway cluster, see ``tests.pg_cluster``);
 every test below then runs against it too. Expected values are computed by hand from the contract:
 traded value is ``base_quantity x reference_price`` of every intent created at or after ``since``
 that may have traded (all but REJECTED and NOT_FOUND); a final intent refuses a different outcome.
@@ -15,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.pg_cluster import Cluster
 from tradeloop.store.db import Database
 from tradeloop.store.intents import SqliteIntentStore
+from tradeloop.store.postgres.db import PgDatabase
+from tradeloop.store.postgres.intents import PgIntentStore
 from tradeloop.trading.errors import AccountingError
 from tradeloop.trading.execution.intents import (
     InMemoryIntentStore,
@@ -32,26 +36,36 @@ D = Decimal
 S = IntentStatus
 
 
-async def in_memory(_: Path, __: AsyncExitStack) -> IntentStore:
+async def in_memory(_: Path, __: AsyncExitStack, ___: pytest.FixtureRequest) -> IntentStore:
     return InMemoryIntentStore()
 
 
-async def sqlite(tmp: Path, stack: AsyncExitStack) -> IntentStore:
+async def sqlite(tmp: Path, stack: AsyncExitStack, _: pytest.FixtureRequest) -> IntentStore:
     db = await Database.open(tmp / "intents.db")
     stack.push_async_callback(db.close)
     return SqliteIntentStore(db)
 
 
-FACTORIES: dict[str, Callable[[Path, AsyncExitStack], Awaitable[IntentStore]]] = {
+async def postgresql(_: Path, stack: AsyncExitStack, request: pytest.FixtureRequest) -> IntentStore:
+    cluster: Cluster = request.getfixturevalue("postgres_cluster")
+    db = await PgDatabase.open(cluster.create_database())
+    stack.push_async_callback(db.close)
+    return PgIntentStore(db)
+
+
+FACTORIES: dict[
+    str, Callable[[Path, AsyncExitStack, pytest.FixtureRequest], Awaitable[IntentStore]]
+] = {
     "in-memory": in_memory,
     "sqlite": sqlite,
+    "postgresql": postgresql,
 }
 
 
 @pytest.fixture(params=list(FACTORIES))
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[IntentStore]:
     async with AsyncExitStack() as stack:
-        yield await FACTORIES[request.param](tmp_path, stack)
+        yield await FACTORIES[request.param](tmp_path, stack, request)
 
 
 def intent(
@@ -236,3 +250,31 @@ async def test_fills_that_cancel_out_leave_no_position(store) -> None:
     await store.settle("sell", settlement(S.FILLED, "0.3"))
     await store.settle("none", settlement(S.REJECTED))
     assert positions_from_intents(await store.list_intents("s1")) == {}
+
+
+async def test_listing_is_in_creation_time_order_whatever_order_the_intents_were_recorded_in(
+    store,
+) -> None:
+    await store.record_intent(intent("late", 3_000))
+    await store.record_intent(intent("early", 1_000))
+    await store.record_intent(intent("middle", 2_000))
+    await store.record_intent(intent("middle_too", 2_000))
+    await store.settle("late", settlement(S.FILLED, "0.5"))
+    await store.settle("early", settlement(S.FILLED, "0.5"))
+    listed = [i.client_order_id for i in await store.list_intents("s1")]
+    assert listed == ["early", "middle", "middle_too", "late"]
+    assert [i.client_order_id for i in await store.unapplied_fills("s1")] == ["early", "late"]
+
+
+async def test_marking_a_fill_applied_twice_raises_and_marks_nothing_of_that_batch(store) -> None:
+    await store.record_intent(intent("a", 1_000))
+    await store.record_intent(intent("b", 1_001))
+    await store.settle("a", settlement(S.FILLED, "0.5"))
+    await store.settle("b", settlement(S.FILLED, "0.5"))
+    await store.mark_applied(["a"], 3_000)
+    with pytest.raises(AccountingError):
+        await store.mark_applied(["b", "a"], 3_001)
+    a, b = await store.get("a"), await store.get("b")
+    assert a is not None and (a.applied, a.updated_ts) == (True, 3_000)
+    assert b is not None and (b.applied, b.updated_ts) == (False, 2_000)
+    assert [i.client_order_id for i in await store.unapplied_fills("s1")] == ["b"]

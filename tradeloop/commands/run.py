@@ -84,7 +84,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--config", action="append", required=True, type=Path, help="strategy JSON (repeatable)"
     )
     parser.add_argument(
-        "--db", type=Path, help="database file (default: TRADELOOP_DB or user data)"
+        "--db",
+        help="database file, sqlite:///abs/path or postgresql://... URL"
+        " (default: TRADELOOP_DB or user data)",
     )
     parser.add_argument("--replay", type=Path, help="replay the candle CSVs of this folder")
     parser.add_argument(
@@ -121,6 +123,8 @@ def handle(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(db_path=args.db, replay_dir=args.replay)
+    if settings.db_url is not None:  # until the services open PostgreSQL stores (issue 14)
+        raise ConfigError("a postgresql:// database is not supported by this command yet")
     if args.speed is not None and settings.replay_dir is None:
         raise ConfigError("--speed paces a replay: it needs --replay DIR (or TRADELOOP_REPLAY_DIR)")
     strategies = [_load_config(path) for path in args.config]

@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="serve market data from the candle CSVs in DIR on simulated time "
         "(also TRADELOOP_REPLAY_DIR)",
     )
-    parser.add_argument("--db", type=Path, help="SQLite database path (also TRADELOOP_DB)")
+    parser.add_argument("--db", help="SQLite file path or postgresql://... URL (also TRADELOOP_DB)")
     parser.set_defaults(handler=run)
 
 
@@ -83,10 +83,12 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         overrides = {
-            "db_path": args.db.expanduser().resolve() if args.db else None,
+            "db_path": args.db or None,
             "replay_dir": args.replay,
         }
         settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
+        if settings.db_url is not None:  # until the services open PostgreSQL stores (issue 14)
+            raise ConfigError("a postgresql:// database is not supported by this command yet")
         if settings.replay_dir is not None:
             given = check_replay_dir(settings.replay_dir.expanduser())  # named as given
             settings = settings.model_copy(update={"replay_dir": given.resolve()})

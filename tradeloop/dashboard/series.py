@@ -1,5 +1,5 @@
-"""The dashboard's chart series from stored cycles: equity with its drawdown, an equal-weight
-buy-and-hold of the strategy's symbols, and each symbol's price at every cycle.
+"""The dashboard's chart series from stored cycles: equity with its drawdown, buy-and-hold of the
+strategy's symbols (the backtest baseline's definition), and each symbol's price at every cycle.
 
 Pure functions over ``(ts, equity, features JSON)`` rows (``StrategyService.chart_rows``). Prices
 are the ones the cycle saw: the market snapshot's ``price``, else the close of the finest candle
@@ -53,25 +53,27 @@ def cycle_prices(features_json: str) -> dict[str, float]:
 
 
 def buy_and_hold(
-    ts: Sequence[int], prices: dict[str, list[tuple[int, float]]], initial_capital: float
+    ts: Sequence[int],
+    prices: dict[str, list[tuple[int, float]]],
+    initial_capital: float,
+    *,
+    fee_bps: float,
+    slippage_bps: float,
 ) -> list[tuple[int, float]]:
-    """``initial_capital`` split equally over the symbols at their first seen price, held (no fees).
+    """Buy-and-hold as every backtest's baseline defines it (``backtest.baselines.hold_curve``:
+    equal weight bought at the first price with the fee and slippage, marked at each price, sold
+    at the last with them again), over the cycles at which every symbol has a price."""
+    from tradeloop.backtest.baselines import hold_curve
 
-    Points only where every symbol has a price (from the first time all of them have one).
-    """
     if not prices:
         return []
     at = {symbol: dict(points) for symbol, points in prices.items()}
-    first: dict[str, float] = {}
-    out: list[tuple[int, float]] = []
-    share = initial_capital / len(at)
-    for t in ts:
-        if not all(t in points for points in at.values()):
-            continue
-        for symbol, points in at.items():
-            first.setdefault(symbol, points[t])
-        out.append((t, sum(share * at[s][t] / first[s] for s in at)))
-    return out
+    times = [t for t in ts if all(t in points for points in at.values())]
+    paths = {symbol: [points[t] for t in times] for symbol, points in at.items()}
+    held = hold_curve(
+        times, paths, capital=initial_capital, fee_bps=fee_bps, slippage_bps=slippage_bps
+    )
+    return [(point.ts, point.equity) for point in held.curve]
 
 
 def thin[T](points: Sequence[T], limit: int = MAX_POINTS) -> list[T]:

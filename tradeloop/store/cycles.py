@@ -27,6 +27,7 @@ from tradeloop.store.codec import ledger_from_json, ledger_to_json
 from tradeloop.store.db import Database, SlotTaken, StoreError
 from tradeloop.store.intents import mark_applied_rows
 from tradeloop.store.payloads import content_hash, join_hashes, pack, split_hashes, unpack
+from tradeloop.store.rows import RowSource
 from tradeloop.trading.crashpoints import crash_point
 from tradeloop.trading.models import (
     CycleResult,
@@ -46,27 +47,27 @@ from tradeloop.trading.portfolio.ledger import Ledger
 CycleKind = Literal["decision", "failure"]
 """A decision went through the composer (and is folded into the digest); a failure did not run."""
 
-_FEATURES = TypeAdapter(list[FeatureVector])
+FEATURES_BEFORE_0003 = TypeAdapter(list[FeatureVector])
 """Features as stored before migration 0003: one JSON array per cycle."""
 _SYSTEM_REF = "payload"
 _FILLED = (TxStatus.FILLED.value, TxStatus.PARTIAL.value)
 
-_INSERT_CYCLE = """INSERT INTO cycles (
+INSERT_CYCLE = """INSERT INTO cycles (
     compose_id, strategy_id, slot_ts, ts, kind, status, reason, rationale, features, raw,
     usage_json, summary, portfolio, ledger, portfolio_ts, equity, n_proposed,
     n_instructions, n_notes, n_tx, n_fills, n_trades, recorded_at
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _INSERT_PAYLOAD = "INSERT OR IGNORE INTO payloads (strategy_id, hash, body) VALUES (?, ?, ?)"
-_INSERT_INSTRUCTION = """INSERT INTO instructions (
+INSERT_INSTRUCTION = """INSERT INTO instructions (
     cycle_id, stage, position, instruction_id, symbol, side, action, quantity, body_json
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
-_INSERT_NOTE = """INSERT INTO guard_notes (
+INSERT_NOTE = """INSERT INTO guard_notes (
     cycle_id, position, instruction_id, symbol, outcome, reason) VALUES (?, ?, ?, ?, ?, ?)"""
-_INSERT_TX = """INSERT INTO tx_results (
+INSERT_TX = """INSERT INTO tx_results (
     cycle_id, strategy_id, position, instruction_id, symbol, side, status, requested_qty,
     filled_qty, avg_exec_price, fee_cost, ts, body_json
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
-_INSERT_TRADE = """INSERT INTO trades (
+INSERT_TRADE = """INSERT INTO trades (
     cycle_id, strategy_id, trade_id, compose_id, symbol, side, type, quantity, entry_price,
     exit_price, entry_ts, exit_ts, realized_pnl, fee_cost, body_json
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
@@ -121,22 +122,17 @@ class PageCursor:
         return "ASC" if self.ascending else "DESC"
 
 
-class CycleRepository:
-    def __init__(self, db: Database) -> None:
+class CycleStore:
+    """The cycle store on any backend: the reads are shared (portable SQL on a ``RowSource``),
+    ``insert`` is each backend's own (``CycleRepository`` for SQLite, ``store.postgres``)."""
+
+    def __init__(self, db: RowSource) -> None:
         self._db = db
 
     async def insert(self, result: CycleResult, *, kind: CycleKind, ledger: Ledger) -> int:
-        """Store the whole cycle or nothing; returns the strategy's consecutive failures after it."""
-        rows = _CycleRows.of(result, kind, ledger)
-        try:
-            return await self._db.write(rows.insert)
-        except sqlite3.IntegrityError as exc:
-            if "slot_ts" in str(exc) or "compose_id" in str(exc):
-                raise SlotTaken(
-                    f"strategy {result.strategy_id} already has a cycle for slot {result.slot_ts}"
-                    f" (or compose_id {result.compose_id})"
-                ) from exc
-            raise StoreError(f"cycle {result.compose_id} could not be stored: {exc}") from exc
+        """Store the whole cycle or nothing; returns the strategy's consecutive failures after it.
+        Raises ``SlotTaken`` when the strategy has a cycle for that slot (or compose_id)."""
+        raise NotImplementedError
 
     async def latest_ledger(self, strategy_id: str) -> tuple[Ledger, int] | None:
         row = await self._db.fetchone(
@@ -303,16 +299,16 @@ class CycleRepository:
     async def trades(self, strategy_id: str, limit: int | None = None) -> list[TradeHistoryEntry]:
         """Oldest first (the last ``limit`` when given)."""
         rows = await self._db.fetchall(
-            "SELECT body_json FROM trades WHERE strategy_id = ? ORDER BY id DESC LIMIT ?",
-            (strategy_id, -1 if limit is None else limit),
+            f"SELECT body_json FROM trades WHERE strategy_id = ? ORDER BY id DESC{_limit(limit)}",
+            (strategy_id,),
         )
         return [TradeHistoryEntry.model_validate_json(row[0]) for row in reversed(rows)]
 
     async def compose_ids(self, strategy_id: str, limit: int | None = None) -> list[str]:
         """Oldest first (the last ``limit`` when given)."""
         rows = await self._db.fetchall(
-            "SELECT compose_id FROM cycles WHERE strategy_id = ? ORDER BY id DESC LIMIT ?",
-            (strategy_id, -1 if limit is None else limit),
+            f"SELECT compose_id FROM cycles WHERE strategy_id = ? ORDER BY id DESC{_limit(limit)}",
+            (strategy_id,),
         )
         return [row[0] for row in reversed(rows)]
 
@@ -371,7 +367,7 @@ class CycleRepository:
 
     async def _features(self, strategy_id: str, value: bytes | str) -> list[FeatureVector]:
         if isinstance(value, str):
-            return _FEATURES.validate_json(value)
+            return FEATURES_BEFORE_0003.validate_json(value)
         hashes = split_hashes(value)
         bodies = await self._payloads(strategy_id, hashes)
         return [FeatureVector.model_validate_json(unpack(bodies[h])) for h in hashes]
@@ -403,12 +399,36 @@ class CycleRepository:
         return found
 
 
+class CycleRepository(CycleStore):
+    """The cycle store on SQLite: a cycle is one ``Database.write`` on the writer thread."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self._sqlite = db
+
+    async def insert(self, result: CycleResult, *, kind: CycleKind, ledger: Ledger) -> int:
+        rows = CycleRows.of(result, kind, ledger)
+        try:
+            return await self._sqlite.write(rows.insert)
+        except sqlite3.IntegrityError as exc:
+            if "slot_ts" in str(exc) or "compose_id" in str(exc):
+                raise slot_taken(result) from exc
+            raise StoreError(f"cycle {result.compose_id} could not be stored: {exc}") from exc
+
+
+def slot_taken(result: CycleResult) -> SlotTaken:
+    return SlotTaken(
+        f"strategy {result.strategy_id} already has a cycle for slot {result.slot_ts}"
+        f" (or compose_id {result.compose_id})"
+    )
+
+
 def insert_cycle(
     conn: sqlite3.Connection, result: CycleResult, *, kind: CycleKind, ledger: Ledger
 ) -> int:
     """``CycleRepository.insert`` inside the caller's transaction (many cycles in one commit);
     returns the strategy's consecutive failures after it."""
-    return _CycleRows.of(result, kind, ledger).insert(conn)
+    return CycleRows.of(result, kind, ledger).insert(conn)
 
 
 def _cycle_params(
@@ -443,8 +463,9 @@ def _cycle_params(
 
 
 @dataclass(frozen=True, slots=True)
-class _CycleRows:
-    """A cycle encoded on the event loop, inserted on the writer thread in one transaction."""
+class CycleRows:
+    """A cycle encoded as rows (backend-neutral); ``insert`` writes them on SQLite's writer
+    thread in one transaction (``store.postgres`` has its own)."""
 
     strategy_id: str
     cycle: tuple[Any, ...]
@@ -458,7 +479,7 @@ class _CycleRows:
     """Client order ids of the live fills this cycle applied to the portfolio."""
 
     @classmethod
-    def of(cls, result: CycleResult, kind: CycleKind, ledger: Ledger) -> _CycleRows:
+    def of(cls, result: CycleResult, kind: CycleKind, ledger: Ledger) -> CycleRows:
         sid = result.strategy_id
         payloads: dict[bytes, bytes] = {}
         features = join_hashes(
@@ -490,12 +511,12 @@ class _CycleRows:
     def insert(self, conn: sqlite3.Connection) -> int:
         if self.payloads:
             conn.executemany(_INSERT_PAYLOAD, self.payloads)
-        cycle_id = conn.execute(_INSERT_CYCLE, self.cycle).lastrowid
+        cycle_id = conn.execute(INSERT_CYCLE, self.cycle).lastrowid
         for sql, rows in (
-            (_INSERT_INSTRUCTION, self.instructions),
-            (_INSERT_NOTE, self.notes),
-            (_INSERT_TX, self.txs),
-            (_INSERT_TRADE, self.trades),
+            (INSERT_INSTRUCTION, self.instructions),
+            (INSERT_NOTE, self.notes),
+            (INSERT_TX, self.txs),
+            (INSERT_TRADE, self.trades),
         ):
             if rows:
                 conn.executemany(sql, [(cycle_id, *row) for row in rows])
@@ -638,6 +659,11 @@ def _features_text(value: bytes | str | None, bodies: dict[bytes, bytes]) -> str
         return value
     texts = (unpack(bodies[h]) for h in split_hashes(value) if h in bodies)
     return "[" + ",".join(t.decode() if isinstance(t, bytes) else t for t in texts) + "]"
+
+
+def _limit(limit: int | None) -> str:
+    """A LIMIT clause both backends read (SQLite's ``LIMIT -1`` is an error in PostgreSQL)."""
+    return "" if limit is None else f" LIMIT {int(limit)}"
 
 
 def _usage(text: str | None) -> LLMUsage | None:

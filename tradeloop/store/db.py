@@ -57,7 +57,7 @@ class StoreError(OperationalError):
 class StoreInUse(StoreError):
     """Another process holds the database's ``ProcessLock``."""
 
-    def __init__(self, db_path: Path, pid: str) -> None:
+    def __init__(self, db_path: Path | str, pid: str) -> None:
         super().__init__(f"{db_path} is in use by another tradeloop process (pid {pid})")
         self.db_path = db_path
         self.pid = pid
@@ -103,8 +103,9 @@ class Migration:
     sql: str
 
 
-def load_migrations() -> list[Migration]:
-    folder = resources.files("tradeloop.store") / "migrations"
+def load_migrations(package: str = "tradeloop.store") -> list[Migration]:
+    """``package``'s ``migrations/NNNN_name.sql``, in order (each backend has its own folder)."""
+    folder = resources.files(package) / "migrations"
     found = []
     for entry in folder.iterdir():
         match = _MIGRATION_RE.match(entry.name)

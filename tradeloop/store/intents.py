@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from tradeloop.store.db import Database, WriterConnection
+from tradeloop.store.rows import RowSource
 from tradeloop.trading.errors import AccountingError
 from tradeloop.trading.execution.intents import (
     IntentStatus,
@@ -23,73 +24,24 @@ from tradeloop.trading.execution.intents import (
 )
 from tradeloop.trading.models import TradeSide
 
-_COLUMNS = (
+COLUMNS = (
     "client_order_id", "strategy_id", "account", "compose_id", "instruction_id", "symbol",
     "market_symbol", "side", "order_type", "amount", "base_quantity", "reference_price",
     "limit_price", "reduce_only", "leverage", "status", "exchange_order_id", "filled_base",
     "avg_price", "fee_quote", "reason", "applied", "created_ts", "updated_ts",
 )  # fmt: skip
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM live_intents"
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM live_intents"
 
 
-class SqliteIntentStore:
-    """``IntentStore`` on the tradeloop database (see ``tradeloop.trading.execution.intents``)."""
+class IntentReads:
+    """The intent log's reads, shared by both backends (portable SQL on a ``RowSource``)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: RowSource) -> None:
         self._db = db
-
-    async def record_intent(self, intent: OrderIntent) -> OrderIntent:
-        placeholders = ", ".join("?" for _ in _COLUMNS)
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                f"INSERT OR IGNORE INTO live_intents ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-                _encode(intent),
-            )
-            if cursor.rowcount == 1:
-                return intent
-            existing = await _get(conn, intent.client_order_id)
-        if existing is None:
-            raise AccountingError(f"intent {intent.client_order_id} neither inserted nor found")
-        return existing
-
-    async def mark_sent(self, client_order_id: str, exchange_order_id: str, ts: int) -> None:
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "UPDATE live_intents SET exchange_order_id = ?, updated_ts = ?, "
-                "status = CASE status WHEN 'pending' THEN 'acked' ELSE status END "
-                "WHERE client_order_id = ?",
-                (exchange_order_id, ts, client_order_id),
-            )
-            if cursor.rowcount != 1:
-                raise AccountingError(f"no intent with client order id {client_order_id}")
-
-    async def settle(self, client_order_id: str, settlement: Settlement) -> OrderIntent:
-        async with self._db.transaction() as conn:
-            current = await _get(conn, client_order_id)
-            if current is None:
-                raise AccountingError(f"no intent with client order id {client_order_id}")
-            settled = apply_settlement(current, settlement)
-            if settled is not current:
-                await conn.execute(
-                    "UPDATE live_intents SET status = ?, filled_base = ?, avg_price = ?, "
-                    "fee_quote = ?, exchange_order_id = ?, reason = ?, updated_ts = ? "
-                    "WHERE client_order_id = ?",
-                    (
-                        settled.status.value,
-                        str(settled.filled_base),
-                        _opt_str(settled.avg_price),
-                        str(settled.fee_quote),
-                        settled.exchange_order_id,
-                        settled.reason,
-                        settled.updated_ts,
-                        client_order_id,
-                    ),
-                )
-            return settled
 
     async def get(self, client_order_id: str) -> OrderIntent | None:
         row = await self._db.fetchone(f"{_SELECT} WHERE client_order_id = ?", (client_order_id,))
-        return _decode(row) if row is not None else None
+        return decode_intent(row) if row is not None else None
 
     async def list_intents(
         self, strategy_id: str | None = None, *, unresolved_only: bool = False
@@ -102,14 +54,14 @@ class SqliteIntentStore:
             where.append("status IN ('pending', 'acked')")
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         rows = await self._db.fetchall(f"{_SELECT}{clause} ORDER BY created_ts, rowid", params)
-        return [_decode(row) for row in rows]
+        return [decode_intent(row) for row in rows]
 
     async def traded_value_since(self, strategy_id: str, since_ts: int) -> Decimal:
         rows = await self._db.fetchall(
             f"{_SELECT} WHERE strategy_id = ? AND created_ts >= ?", (strategy_id, since_ts)
         )
         total = Decimal(0)
-        for intent in map(_decode, rows):
+        for intent in map(decode_intent, rows):
             if counts_toward_traded_value(intent):
                 total += intent.base_quantity * intent.reference_price
         return total
@@ -120,10 +72,67 @@ class SqliteIntentStore:
             " ORDER BY created_ts, rowid",
             (strategy_id,),
         )
-        return [intent for intent in map(_decode, rows) if intent.filled_base > 0]
+        return [intent for intent in map(decode_intent, rows) if intent.filled_base > 0]
+
+
+class SqliteIntentStore(IntentReads):
+    """``IntentStore`` on the tradeloop database (see ``tradeloop.trading.execution.intents``)."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self._sqlite = db
+
+    async def record_intent(self, intent: OrderIntent) -> OrderIntent:
+        placeholders = ", ".join("?" for _ in COLUMNS)
+        async with self._sqlite.transaction() as conn:
+            cursor = await conn.execute(
+                f"INSERT OR IGNORE INTO live_intents ({', '.join(COLUMNS)}) VALUES ({placeholders})",
+                encode_intent(intent),
+            )
+            if cursor.rowcount == 1:
+                return intent
+            existing = await _get(conn, intent.client_order_id)
+        if existing is None:
+            raise AccountingError(f"intent {intent.client_order_id} neither inserted nor found")
+        return existing
+
+    async def mark_sent(self, client_order_id: str, exchange_order_id: str, ts: int) -> None:
+        async with self._sqlite.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE live_intents SET exchange_order_id = ?, updated_ts = ?, "
+                "status = CASE status WHEN 'pending' THEN 'acked' ELSE status END "
+                "WHERE client_order_id = ?",
+                (exchange_order_id, ts, client_order_id),
+            )
+            if cursor.rowcount != 1:
+                raise AccountingError(f"no intent with client order id {client_order_id}")
+
+    async def settle(self, client_order_id: str, settlement: Settlement) -> OrderIntent:
+        async with self._sqlite.transaction() as conn:
+            current = await _get(conn, client_order_id)
+            if current is None:
+                raise AccountingError(f"no intent with client order id {client_order_id}")
+            settled = apply_settlement(current, settlement)
+            if settled is not current:
+                await conn.execute(
+                    "UPDATE live_intents SET status = ?, filled_base = ?, avg_price = ?, "
+                    "fee_quote = ?, exchange_order_id = ?, reason = ?, updated_ts = ? "
+                    "WHERE client_order_id = ?",
+                    (
+                        settled.status.value,
+                        str(settled.filled_base),
+                        opt_str(settled.avg_price),
+                        str(settled.fee_quote),
+                        settled.exchange_order_id,
+                        settled.reason,
+                        settled.updated_ts,
+                        client_order_id,
+                    ),
+                )
+            return settled
 
     async def mark_applied(self, client_order_ids: Iterable[str], ts: int) -> None:
-        async with self._db.transaction() as conn:
+        async with self._sqlite.transaction() as conn:
             await mark_applied_in(conn, client_order_ids, ts)
 
 
@@ -160,10 +169,10 @@ async def _get(conn: WriterConnection, client_order_id: str) -> OrderIntent | No
     rows = list(
         await conn.execute_fetchall(f"{_SELECT} WHERE client_order_id = ?", (client_order_id,))
     )
-    return _decode(rows[0]) if rows else None
+    return decode_intent(rows[0]) if rows else None
 
 
-def _encode(intent: OrderIntent) -> tuple[Any, ...]:
+def encode_intent(intent: OrderIntent) -> tuple[Any, ...]:
     return (
         intent.client_order_id,
         intent.strategy_id,
@@ -177,13 +186,13 @@ def _encode(intent: OrderIntent) -> tuple[Any, ...]:
         str(intent.amount),
         str(intent.base_quantity),
         str(intent.reference_price),
-        _opt_str(intent.limit_price),
+        opt_str(intent.limit_price),
         int(intent.reduce_only),
         intent.leverage,
         intent.status.value,
         intent.exchange_order_id,
         str(intent.filled_base),
-        _opt_str(intent.avg_price),
+        opt_str(intent.avg_price),
         str(intent.fee_quote),
         intent.reason,
         int(intent.applied),
@@ -192,7 +201,7 @@ def _encode(intent: OrderIntent) -> tuple[Any, ...]:
     )
 
 
-def _decode(row: sqlite3.Row) -> OrderIntent:
+def decode_intent(row: Any) -> OrderIntent:
     return OrderIntent(
         client_order_id=row["client_order_id"],
         strategy_id=row["strategy_id"],
@@ -221,7 +230,7 @@ def _decode(row: sqlite3.Row) -> OrderIntent:
     )
 
 
-def _opt_str(value: Decimal | None) -> str | None:
+def opt_str(value: Decimal | None) -> str | None:
     return str(value) if value is not None else None
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradeloop.store.db import Database
+from tradeloop.store.rows import RowSource
 from tradeloop.trading.errors import ConfigError, InvalidTransition, NotFound
 from tradeloop.trading.models import StrategyStatus, UserRequest
 
@@ -34,9 +35,77 @@ def request_to_json(request: UserRequest) -> str:
     return request.model_dump_json()
 
 
-class StrategyRepository:
-    def __init__(self, db: Database) -> None:
+class StrategyStore:
+    """The strategy store on any backend: reads shared (portable SQL on a ``RowSource``), writes
+    each backend's own (``StrategyRepository`` for SQLite, ``store.postgres``)."""
+
+    def __init__(self, db: RowSource) -> None:
         self._db = db
+
+    async def insert(
+        self,
+        *,
+        strategy_id: str,
+        name: str,
+        agent_kind: str,
+        request: UserRequest,
+        replay: dict[str, Any] | None,
+    ) -> StrategyRow:
+        """Raises ``ConfigError`` when the name is taken."""
+        raise NotImplementedError
+
+    async def transition(
+        self,
+        strategy_id: str,
+        to: StrategyStatus,
+        reason: str | None,
+        *,
+        action: str,
+        allowed_from: Collection[StrategyStatus],
+    ) -> StrategyRow:
+        """Move to ``to`` if the current status allows ``action``; otherwise change nothing."""
+        raise NotImplementedError
+
+    async def rename(self, strategy_id: str, name: str) -> StrategyRow:
+        raise NotImplementedError
+
+    async def set_request(self, strategy_id: str, request: UserRequest) -> StrategyRow:
+        raise NotImplementedError
+
+    async def delete(self, strategy_id: str, *, allowed_from: Collection[StrategyStatus]) -> None:
+        """Delete the strategy and, by cascade, all its cycles, instructions, fills and trades."""
+        raise NotImplementedError
+
+    async def get(self, strategy_id: str) -> StrategyRow | None:
+        row = await self._db.fetchone("SELECT * FROM strategies WHERE id = ?", (strategy_id,))
+        return None if row is None else decode_strategy(row)
+
+    async def require(self, strategy_id: str) -> StrategyRow:
+        found = await self.get(strategy_id)
+        if found is None:
+            raise NotFound(f"no strategy with id {strategy_id!r}")
+        return found
+
+    async def by_name(self, name: str) -> StrategyRow | None:
+        row = await self._db.fetchone("SELECT * FROM strategies WHERE name = ?", (name,))
+        return None if row is None else decode_strategy(row)
+
+    async def all(self, status: StrategyStatus | None = None) -> list[StrategyRow]:
+        if status is None:
+            rows = await self._db.fetchall("SELECT * FROM strategies ORDER BY created_at, id")
+        else:
+            rows = await self._db.fetchall(
+                "SELECT * FROM strategies WHERE status = ? ORDER BY created_at, id", (status.value,)
+            )
+        return [decode_strategy(row) for row in rows]
+
+
+class StrategyRepository(StrategyStore):
+    """The strategy store on SQLite: every write one ``Database.write``."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self._sqlite = db
 
     async def insert(
         self,
@@ -60,29 +129,6 @@ class StrategyRepository:
         await self._write_named(insert, name)
         return await self.require(strategy_id)
 
-    async def get(self, strategy_id: str) -> StrategyRow | None:
-        row = await self._db.fetchone("SELECT * FROM strategies WHERE id = ?", (strategy_id,))
-        return None if row is None else _decode(row)
-
-    async def require(self, strategy_id: str) -> StrategyRow:
-        found = await self.get(strategy_id)
-        if found is None:
-            raise NotFound(f"no strategy with id {strategy_id!r}")
-        return found
-
-    async def by_name(self, name: str) -> StrategyRow | None:
-        row = await self._db.fetchone("SELECT * FROM strategies WHERE name = ?", (name,))
-        return None if row is None else _decode(row)
-
-    async def all(self, status: StrategyStatus | None = None) -> list[StrategyRow]:
-        if status is None:
-            rows = await self._db.fetchall("SELECT * FROM strategies ORDER BY created_at, id")
-        else:
-            rows = await self._db.fetchall(
-                "SELECT * FROM strategies WHERE status = ? ORDER BY created_at, id", (status.value,)
-            )
-        return [_decode(row) for row in rows]
-
     async def transition(
         self,
         strategy_id: str,
@@ -92,17 +138,16 @@ class StrategyRepository:
         action: str,
         allowed_from: Collection[StrategyStatus],
     ) -> StrategyRow:
-        """Move to ``to`` if the current status allows ``action``; otherwise change nothing."""
         reset = ", consecutive_failures = 0" if to is StrategyStatus.RUNNING else ""
 
         def move(conn: sqlite3.Connection) -> None:
             check_allowed(strategy_id, _status(conn, strategy_id), action, allowed_from)
             conn.execute(
                 f"UPDATE strategies SET status = ?, reason = ?, updated_at = ?{reset} WHERE id = ?",
-                (to.value, reason, _now_ms(), strategy_id),
+                (to.value, reason, now_ms(), strategy_id),
             )
 
-        await self._db.write(move)
+        await self._sqlite.write(move)
         return await self.require(strategy_id)
 
     async def rename(self, strategy_id: str, name: str) -> StrategyRow:
@@ -111,21 +156,19 @@ class StrategyRepository:
 
     async def set_request(self, strategy_id: str, request: UserRequest) -> StrategyRow:
         text = request_to_json(request)
-        await self._db.write(lambda conn: _update(conn, strategy_id, "request_json = ?", text))
+        await self._sqlite.write(lambda conn: _update(conn, strategy_id, "request_json = ?", text))
         return await self.require(strategy_id)
 
     async def delete(self, strategy_id: str, *, allowed_from: Collection[StrategyStatus]) -> None:
-        """Delete the strategy and, by cascade, all its cycles, instructions, fills and trades."""
-
         def delete(conn: sqlite3.Connection) -> None:
             check_allowed(strategy_id, _status(conn, strategy_id), "delete", allowed_from)
             conn.execute("DELETE FROM strategies WHERE id = ?", (strategy_id,))
 
-        await self._db.write(delete)
+        await self._sqlite.write(delete)
 
     async def _write_named(self, fn: Callable[[sqlite3.Connection], None], name: str) -> None:
         try:
-            await self._db.write(fn)
+            await self._sqlite.write(fn)
         except sqlite3.IntegrityError as exc:
             raise ConfigError(f"a strategy named {name!r} already exists") from exc
 
@@ -143,21 +186,39 @@ def insert_strategy(
 ) -> None:
     """The strategy row, inside the caller's transaction; ``sqlite3.IntegrityError`` when the id or
     the name is taken."""
-    now = _now_ms()
     conn.execute(
-        "INSERT INTO strategies (id, name, agent_kind, request_json, replay_json, status, reason,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            strategy_id,
-            name,
-            agent_kind,
-            request_to_json(request),
-            None if replay is None else json.dumps(replay),
-            status.value,
-            reason,
-            now,
-            now,
-        ),
+        INSERT_STRATEGY,
+        strategy_params(strategy_id, name, agent_kind, request, replay, status, reason),
+    )
+
+
+INSERT_STRATEGY = (
+    "INSERT INTO strategies (id, name, agent_kind, request_json, replay_json, status, reason,"
+    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def strategy_params(
+    strategy_id: str,
+    name: str,
+    agent_kind: str,
+    request: UserRequest,
+    replay: dict[str, Any] | None,
+    status: StrategyStatus,
+    reason: str | None,
+) -> tuple[Any, ...]:
+    """The values of ``INSERT_STRATEGY`` (both backends)."""
+    now = now_ms()
+    return (
+        strategy_id,
+        name,
+        agent_kind,
+        request_to_json(request),
+        None if replay is None else json.dumps(replay),
+        status.value,
+        reason,
+        now,
+        now,
     )
 
 
@@ -172,7 +233,7 @@ def _update(conn: sqlite3.Connection, strategy_id: str, assignment: str, value: 
     _status(conn, strategy_id)
     conn.execute(
         f"UPDATE strategies SET {assignment}, updated_at = ? WHERE id = ?",
-        (value, _now_ms(), strategy_id),
+        (value, now_ms(), strategy_id),
     )
 
 
@@ -192,7 +253,7 @@ def check_allowed(
     )
 
 
-def _decode(row: sqlite3.Row) -> StrategyRow:
+def decode_strategy(row: Any) -> StrategyRow:
     replay = row["replay_json"]
     return StrategyRow(
         id=row["id"],
@@ -209,5 +270,5 @@ def _decode(row: sqlite3.Row) -> StrategyRow:
     )
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
     return time.time_ns() // 1_000_000

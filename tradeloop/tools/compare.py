@@ -10,6 +10,7 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradeloop.backtest.models import Comparison
+from tradeloop.dashboard.page import LINKED_META
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import Ctx, add_tool, changes, state
 from tradeloop.tools._params import (
@@ -160,4 +161,5 @@ def register(server: MCPServer) -> None:
         compare_strategies,
         title="Compare strategies",
         annotations=changes(destructive=False, idempotent=False, open_world=True),
+        meta=LINKED_META,
     )

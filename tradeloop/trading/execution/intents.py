@@ -228,12 +228,16 @@ class InMemoryIntentStore:
     async def list_intents(
         self, strategy_id: str | None = None, *, unresolved_only: bool = False
     ) -> list[OrderIntent]:
-        return [
-            i
-            for i in self._intents.values()
-            if (strategy_id is None or i.strategy_id == strategy_id)
-            and not (unresolved_only and i.status.final)
-        ]
+        # creation order as in SQLite (created_ts, then insertion: the sort is stable)
+        return sorted(
+            (
+                i
+                for i in self._intents.values()
+                if (strategy_id is None or i.strategy_id == strategy_id)
+                and not (unresolved_only and i.status.final)
+            ),
+            key=lambda i: i.created_ts,
+        )
 
     async def traded_value_since(self, strategy_id: str, since_ts: int) -> Decimal:
         total = ZERO
@@ -251,9 +255,14 @@ class InMemoryIntentStore:
 
     async def mark_applied(self, client_order_ids: Iterable[str], ts: int) -> None:
         async with self._lock:
-            for cid in client_order_ids:
-                intent = self._require(cid)
-                self._intents[cid] = intent.model_copy(update={"applied": True, "updated_ts": ts})
+            intents = [self._require(cid) for cid in client_order_ids]
+            twice = [i.client_order_id for i in intents if i.applied]
+            if twice:  # as SQLite: a portfolio must never take the same fill twice
+                raise AccountingError(f"fills already applied to the portfolio: {', '.join(twice)}")
+            for intent in intents:
+                self._intents[intent.client_order_id] = intent.model_copy(
+                    update={"applied": True, "updated_ts": ts}
+                )
 
     def _require(self, client_order_id: str) -> OrderIntent:
         intent = self._intents.get(client_order_id)
