@@ -13,15 +13,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from tradeloop.services.models import StrategyInfo
+from tradeloop.services.replay import resolve_venue
+from tradeloop.trading.clock import SimulatedClock
+from tradeloop.trading.data.ccxt_source import CcxtMarketDataSource
+from tradeloop.trading.data.interfaces import BaseMarketDataSource
+from tradeloop.trading.data.replay import FileSeriesCache, ReplayMarketDataSource, SeriesCache
+from tradeloop.trading.models import Candle, MarketType
 from tradeloop.trading.utils import parse_interval_seconds
-
-if TYPE_CHECKING:
-    from tradeloop.services.models import StrategyInfo
-    from tradeloop.trading.data.interfaces import BaseMarketDataSource
-    from tradeloop.trading.data.replay import SeriesCache
-    from tradeloop.trading.models import Candle
 
 logger = logging.getLogger(__name__)
 
@@ -91,20 +91,13 @@ def _by_symbol(candles: list[Candle], first_ms: int, interval: str) -> dict[str,
 def _source(
     info: StrategyInfo, last_ms: int, server_replay_dir: Path | None
 ) -> BaseMarketDataSource | None:
-    from tradeloop.trading.clock import SimulatedClock
-    from tradeloop.trading.data.replay import FileSeriesCache, ReplayMarketDataSource
-
     if info.replay is not None:
-        from tradeloop.services.replay import resolve_venue
-
         folder: Path | None = Path(info.replay.data_dir)
         venue = resolve_venue(info.replay, info.request)
         lenient = info.replay.skip_bad_rows
     elif info.agent_kind == BACKTEST_KIND:
         folder, venue, lenient = server_replay_dir, _venue(info), False
     else:
-        from tradeloop.trading.data.ccxt_source import CcxtMarketDataSource
-
         ex = info.request.exchange_config
         return CcxtMarketDataSource(ex.exchange_id, ex.market_type, ex.testnet)
     if folder is None:
@@ -124,7 +117,5 @@ def _source(
 
 
 def _venue(info: StrategyInfo) -> str:
-    from tradeloop.trading.models import MarketType
-
     ex = info.request.exchange_config
     return f"{ex.exchange_id}_{'spot' if ex.market_type is MarketType.SPOT else 'linear'}"
