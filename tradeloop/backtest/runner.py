@@ -338,10 +338,13 @@ async def run_backtest(
         request,
         strategy_id=run_id,
         components=Components(
-            market_data=source, clock=clock, recorder=recorder, composer=_composer(request, llm)
+            market_data=source,
+            clock=clock,
+            recorder=recorder,
+            composer=_composer(request, llm),
+            log_cycles=False,  # the run logs its summary; progress reports the rest
         ),
     )
-    runtime.coordinator.log_cycles = False  # the run logs its summary; progress reports the rest
     if isinstance(recorder, _StoringRecorder):
         recorder.portfolio = _in_memory_portfolio(runtime)
     run = BacktestRun(run_id=run_id, request=request, window=window, recorder=recorder)

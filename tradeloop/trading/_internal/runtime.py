@@ -35,6 +35,7 @@ class Components:
     recorder: BaseHistoryRecorder | None = None
     digest: BaseDigestBuilder | None = None
     clock: Clock | None = None
+    log_cycles: bool = True  # one INFO line per cycle; a backtest logs its own summary instead
 
 
 @dataclass
@@ -110,6 +111,7 @@ async def create_strategy_runtime(
         ),
         clock=clock,
         market_data=parts.market_data,
+        log_cycles=parts.log_cycles,
     )
     return StrategyRuntime(
         strategy_id=sid,
