@@ -215,7 +215,8 @@ def test_the_audience_defaults_to_the_resource_and_can_be_set_apart() -> None:
     assert OAuthConfig.of(Settings.from_env(env)).audience == AUDIENCE  # type: ignore[union-attr]
     named = OAuthConfig.of(Settings.from_env(env | {"TRADELOOP_OAUTH_AUDIENCE": "tradeloop-api"}))
     assert named is not None and named.audience == "tradeloop-api"
-    assert named.resource_host() == "trade.example.com:443"
+    assert named.resource_hosts() == ["trade.example.com", "trade.example.com:443"]
+    assert named.resource_origin() == "https://trade.example.com"
 
 
 @pytest.mark.parametrize(

@@ -126,11 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if args.http:
         run_then_leave(
             transports.serve_http(
-                server,
-                args.host,
-                args.port,
-                [*args.allowed_host, *([oauth.resource_host()] if oauth else [])],
-                args.allowed_origin,
+                server, args.host, args.port, args.allowed_host, args.allowed_origin
             )
         )
     else:
