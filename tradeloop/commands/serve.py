@@ -102,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
     from tradeloop.commands._loop import run_then_leave
     from tradeloop.server import transports
     from tradeloop.server.app import build_server
-    from tradeloop.server.jwt_auth import OAuthConfig
     from tradeloop.server.market import check_replay_dir
+    from tradeloop.server.oauth_config import OAuthConfig
     from tradeloop.settings import Settings
 
     try:
@@ -128,11 +128,7 @@ def run(args: argparse.Namespace) -> int:
     if args.http:
         run_then_leave(
             transports.serve_http(
-                server,
-                args.host,
-                args.port,
-                [*args.allowed_host, *([oauth.resource_host()] if oauth else [])],
-                args.allowed_origin,
+                server, args.host, args.port, args.allowed_host, args.allowed_origin
             )
         )
     else:
