@@ -83,14 +83,18 @@ def http_app(
 ) -> Starlette:
     """The streamable HTTP ASGI app at ``/mcp`` (its lifespan runs the server's lifespan), with
     the dashboard at ``/dashboard``; ``closing`` says when to end the dashboard's event streams."""
+    oauth = server.oauth if isinstance(server, TradeloopServer) else None
+    if oauth is not None:  # the public URL clients reach through a proxy is ours by definition
+        allowed_hosts = [*allowed_hosts, *oauth.resource_hosts()]
+        allowed_origins = [*allowed_origins, oauth.resource_origin()]
     security = transport_security(host, allowed_hosts, allowed_origins)
     app = server.streamable_http_app(
         streamable_http_path=MCP_PATH, transport_security=security, host=host
     )
     if isinstance(server, TradeloopServer):
         app.router.routes.extend(dashboard_routes(server, security, closing))
-        if server.oauth is not None:  # first: they replace the SDK's metadata route
-            app.router.routes[0:0] = protected_resource_routes(server.oauth)
+        if oauth is not None:  # first: they replace the SDK's metadata route
+            app.router.routes[0:0] = protected_resource_routes(oauth)
     return app
 
 
