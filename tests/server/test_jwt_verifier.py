@@ -177,6 +177,12 @@ async def test_a_discovery_document_naming_another_issuer_is_refused(issuer) -> 
     assert issuer.jwks_fetches == 0
 
 
+async def test_a_discovered_plain_http_jwks_url_off_loopback_is_refused(issuer) -> None:
+    issuer.discovery_jwks_uri = "http://keys.example.com/jwks.json"
+    assert await verifier(issuer).verify_token(issuer.mint(issuer.claims(AUDIENCE))) is None
+    assert issuer.jwks_fetches == 0
+
+
 async def test_a_configured_jwks_url_is_used_without_discovery(issuer) -> None:
     issuer.discovery_issuer = "https://evil.example.com"  # would be refused if read
     cfg = config(issuer, jwks_url=issuer.jwks_url)
