@@ -11,6 +11,8 @@ import logging
 import sys
 from pathlib import Path
 
+from tradeloop.trading.errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 8765
@@ -32,8 +34,29 @@ examples:
       --allowed-host myhost:8765 --allowed-origin https://myhost:8765
       reachable from other machines; clients send 'Authorization: Bearer secret'
 
+  tradeloop serve --http --oauth-issuer https://tenant.eu.auth0.com/ \
+      --oauth-resource https://trade.example.com/mcp
+      OAuth 2.1: JWT access tokens of that issuer for that resource (behind a TLS proxy);
+      remote connectors (Claude, ChatGPT) find the issuer in the served metadata
+
 environment: TRADELOOP_DB, TRADELOOP_REPLAY_DIR, TRADELOOP_HTTP_TOKEN, ANTHROPIC_API_KEY,
-TRADELOOP_LIVE_TRADING (see the README)."""
+TRADELOOP_LIVE_TRADING, TRADELOOP_OAUTH_ISSUER, TRADELOOP_OAUTH_RESOURCE,
+TRADELOOP_OAUTH_AUDIENCE, TRADELOOP_OAUTH_JWKS_URL, TRADELOOP_OAUTH_READ_SCOPE,
+TRADELOOP_OAUTH_TRADE_SCOPE (see the README)."""
+OAUTH_FLAGS = {
+    "issuer": "the authorization server whose JWT access tokens are accepted, exactly as the "
+    "tokens' iss claim (also TRADELOOP_OAUTH_ISSUER)",
+    "resource": "this server's public MCP URL, e.g. https://trade.example.com/mcp "
+    "(also TRADELOOP_OAUTH_RESOURCE)",
+    "audience": "the aud tokens must carry (default: the resource URL; "
+    "also TRADELOOP_OAUTH_AUDIENCE)",
+    "jwks-url": "the issuer's signing keys (default: from its discovery document; "
+    "also TRADELOOP_OAUTH_JWKS_URL)",
+    "read-scope": "the scope that lets a token read (default tradeloop:read; "
+    "also TRADELOOP_OAUTH_READ_SCOPE)",
+    "trade-scope": "the scope that lets a token change things (default tradeloop:trade; "
+    "also TRADELOOP_OAUTH_TRADE_SCOPE)",
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,21 +91,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(also TRADELOOP_REPLAY_DIR)",
     )
     parser.add_argument("--db", help="SQLite file path or postgresql://... URL (also TRADELOOP_DB)")
+    oauth = parser.add_argument_group("OAuth 2.1 resource server (HTTP)")
+    for flag, text in OAUTH_FLAGS.items():
+        oauth.add_argument(f"--oauth-{flag}", metavar=flag.split("-")[-1].upper(), help=text)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: `tradeloop --help` imports every command; the server and mcp cost it seconds
     from tradeloop.commands._loop import run_then_leave
     from tradeloop.server import transports
     from tradeloop.server.app import build_server
-    from tradeloop.server.market import check_replay_dir
+    from tradeloop.server.oauth_config import OAuthConfig
+    from tradeloop.services.market import check_replay_dir
     from tradeloop.settings import Settings
-    from tradeloop.trading.errors import ConfigError
 
     try:
         overrides = {
             "db_path": args.db or None,
             "replay_dir": args.replay,
+            **{f"oauth_{flag.replace('-', '_')}": _flag(args, flag) for flag in OAUTH_FLAGS},
         }
         settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
         if settings.db_url is not None:  # until the services open PostgreSQL stores (issue 14)
@@ -90,8 +118,9 @@ def run(args: argparse.Namespace) -> int:
         if settings.replay_dir is not None:
             given = check_replay_dir(settings.replay_dir.expanduser())  # named as given
             settings = settings.model_copy(update={"replay_dir": given.resolve()})
+        oauth = OAuthConfig.of(settings)
         if args.http:
-            transports.check_bind(args.host, settings.http_token is not None)
+            transports.check_bind(args.host, settings.http_token is not None or oauth is not None)
     except ConfigError as exc:
         sys.stderr.write(f"tradeloop serve: {exc}\n")  # stderr: stdout is the MCP channel
         return 2
@@ -105,3 +134,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         run_then_leave(transports.serve_stdio(server))
     return 0
+
+
+def _flag(args: argparse.Namespace, flag: str) -> str | None:
+    value = getattr(args, f"oauth_{flag.replace('-', '_')}")
+    return value or None

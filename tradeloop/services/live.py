@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from tradeloop.credentials import load_credentials
 from tradeloop.services.live_gate import Action, LiveApproval, LiveGate, live_params
 from tradeloop.trading.clock import Clock, SystemClock
+from tradeloop.trading.data.exchanges import ExchangeKey, get_exchange
 from tradeloop.trading.errors import ConfigError, OperationalError
 from tradeloop.trading.execution.intents import (
     IntentStatus,
@@ -40,7 +41,6 @@ from tradeloop.trading.execution.intents import (
     positions_from_intents,
 )
 from tradeloop.trading.execution.interfaces import BaseExecutionGateway
-from tradeloop.trading.execution.venues import venue_profile
 from tradeloop.trading.models import (
     Constraints,
     FeatureVector,
@@ -56,6 +56,7 @@ from tradeloop.trading.models import (
 )
 from tradeloop.trading.portfolio.views import constraints_for
 from tradeloop.trading.utils import to_decimal
+from tradeloop.trading.venues import venue_profile
 
 if TYPE_CHECKING:
     from tradeloop.trading.execution.ccxt_trading import CCXTExecutionGateway
@@ -102,7 +103,7 @@ def open_live_gateway(
         )
     if not ex.credentials_name:
         raise ConfigError("live trading needs exchange_config.credentials_name")
-    from tradeloop.trading.data.exchanges import ExchangeKey, get_exchange
+    # lazy: ccxt_trading imports ccxt (seconds at start-up); a paper-only server never needs it
     from tradeloop.trading.execution.ccxt_trading import CCXTExecutionGateway, LiveOrderConfig
 
     profile = venue_profile(ex.exchange_id, ex.market_type)
@@ -364,6 +365,7 @@ async def others_on_account(
 
 
 def fill_of(intent: OrderIntent) -> TxResult:
+    # lazy: ccxt_trading imports ccxt (seconds at start-up); a paper-only server never needs it
     from tradeloop.trading.execution.ccxt_trading import tx_result_from_intent
 
     return tx_result_from_intent(intent)
