@@ -100,7 +100,7 @@ async def test_n_consecutive_failures_move_the_strategy_to_error_with_the_reason
 async def test_operational_accounting_and_unexpected_failures_move_to_error_at_once(  # type: ignore[no-untyped-def]
     settings: Settings, clock: SimulatedClock, caplog, error, logged
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="tradeloop.scheduler.boundary")
+    caplog.set_level(logging.ERROR, logger="tradeloop.services.slots.boundary")
     async with service_with(settings, clock, BuyThenFail([error])) as svc:
         sid = (await svc.create(live_request(decide_interval=3600), name="a")).strategy_id
         await svc.start(sid)

@@ -13,13 +13,14 @@ go through ``close_own_positions`` (``LiveClose``) instead of the composer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from tradeloop.services.close_report import close_report, signed_fills
+from tradeloop.services.closing import ClosePositionsComposer
 from tradeloop.services.live import (
     LiveLink,
     NotStartedGateway,
@@ -31,6 +32,7 @@ from tradeloop.services.live import (
 )
 from tradeloop.services.models import ReplaySpec
 from tradeloop.services.replay import ReplayLibrary, ReplayTimeline
+from tradeloop.services.slots.boundary import CycleTarget
 from tradeloop.store.cycles import CycleRepository
 from tradeloop.store.sqlite_digest import SqliteDigestBuilder
 from tradeloop.store.sqlite_portfolio import SqlitePortfolioService
@@ -94,7 +96,8 @@ class LoadedStrategy:
 
     # ------------------------------------------------------------------ CycleTarget
 
-    async def run(self, slot_ts: int | None) -> CycleResult:
+    async def run(self, slot_ts: int | None, composer: BaseComposer | None = None) -> CycleResult:
+        """One cycle for ``slot_ts``, decided by ``composer`` when given (a forced close)."""
         if self.timeline is not None and slot_ts is not None:
             self.timeline.clock.set(slot_ts)
         try:
@@ -102,7 +105,7 @@ class LoadedStrategy:
                 report = await self.settle_with_venue()
                 if report.pause_reason is not None:
                     raise PauseRequired(report.pause_reason)
-            return await self.runtime.coordinator.run_once(slot_ts=slot_ts)
+            return await self.runtime.coordinator.run_once(slot_ts=slot_ts, composer=composer)
         finally:
             self._ran(slot_ts)
 
@@ -233,20 +236,55 @@ class LoadedStrategy:
         }
         return await self.record_fills(compose_id, results, f"{why}: closing {closed}", raw)
 
-    @contextmanager
-    def composer(self, composer: BaseComposer) -> Iterator[None]:
-        """Decide with ``composer`` for the cycles run inside the block (forced closes)."""
-        coordinator = self.runtime.coordinator
-        original = coordinator.composer
-        coordinator.composer = composer
+    def forced_close(self, symbols: Sequence[str] | None, why: str) -> CycleTarget:
+        """A close of the strategy's own positions in ``symbols`` (None: all), for the cycle
+        boundary: live ones through the venue (``close_live``), paper ones as a cycle decided by
+        ``ClosePositionsComposer`` through guardrails and gateway."""
+        if self.live is not None:
+            return LiveClose(self, symbols, why, "stop" if symbols is None else "close")
+        return ComposedClose(self, ClosePositionsComposer(symbols, why))
+
+    async def preview(self) -> CycleResult:
+        """The coordinator's dry run on the current state (a replay: at its next slot); the
+        portfolio and the replay clock are left as they were."""
+        ledger, view_ts = self.portfolio.ledger, (await self.portfolio.get_view()).ts
+        before = self.now_ms()
+        peek: AbstractContextManager[None] = nullcontext()
+        if self.timeline is not None:
+            self.timeline.clock.set(self.next_replay_slot())
+            peek = self.timeline.source.peek()
         try:
-            yield
+            with peek:
+                return await self.runtime.coordinator.dry_run()
         finally:
-            coordinator.composer = original
+            self.portfolio.restore(ledger, view_ts)
+            if self.timeline is not None:
+                self.timeline.clock.set(before)
 
     def _ran(self, slot_ts: int | None) -> None:
         if slot_ts is not None and (self.last_slot is None or slot_ts > self.last_slot):
             self.last_slot = slot_ts
+
+
+@dataclass
+class ComposedClose:
+    """A forced close of a paper strategy: one cycle decided by ``composer``."""
+
+    loaded: LoadedStrategy
+    composer: BaseComposer
+
+    @property
+    def strategy_id(self) -> str:
+        return self.loaded.strategy_id
+
+    async def run(self, slot_ts: int | None) -> CycleResult:
+        return await self.loaded.run(slot_ts, self.composer)
+
+    async def record_error(self, slot_ts: int | None, reason: str) -> CycleResult:
+        return await self.loaded.record_error(slot_ts, reason)
+
+    async def discard_unstored(self) -> None:
+        await self.loaded.discard_unstored()
 
 
 @dataclass

@@ -75,14 +75,19 @@ class DefaultDecisionCoordinator:
         self._guard_limits: tuple[UserRequest, Constraints | None, GuardLimits] | None = None
 
     async def run_once(
-        self, compose_id: str | None = None, *, slot_ts: int | None = None
+        self,
+        compose_id: str | None = None,
+        *,
+        slot_ts: int | None = None,
+        composer: BaseComposer | None = None,
     ) -> CycleResult:
         """Run one full cycle and record it; errors propagate to the caller's cycle boundary.
 
-        ``slot_ts`` names the scheduled slot the cycle runs for; a store keys cycles on it."""
+        ``slot_ts`` names the scheduled slot the cycle runs for; a store keys cycles on it.
+        ``composer`` decides this one cycle instead of the strategy's own (a forced close)."""
         context = await self.build_context(compose_id)
         exits = protective_exits(context)
-        proposal = await self.composer.compose(context)
+        proposal = await (composer or self.composer).compose(context)
         guarded = self.guard(proposal, context, exits)
         tx_results = reject_dust_fills(
             await self.gateway.execute(guarded.instructions, context.features)
@@ -96,6 +101,31 @@ class DefaultDecisionCoordinator:
         if self.log_cycles:
             _log_cycle(result)
         return result
+
+    async def dry_run(self) -> CycleResult:
+        """Steps 1-5b on the current state: context, composer, guardrails. Nothing is executed or
+        recorded and the recent decisions stay as they are; the result has no fills. Building the
+        context marks the portfolio with the latest prices: a caller that must leave the
+        portfolio untouched restores it afterwards."""
+        context = await self.build_context()
+        proposal = await self.composer.compose(context)
+        guarded = self.guard(proposal, context)
+        return _cycle_result(
+            compose_id=context.compose_id,
+            strategy_id=context.strategy_id,
+            ts=context.ts,
+            status=CycleStatus.SKIPPED if proposal.skipped_reason else CycleStatus.OK,
+            reason=proposal.skipped_reason,
+            features=context.features,
+            rationale=proposal.rationale,
+            raw=proposal.raw,
+            usage=proposal.usage,
+            proposed=proposal.instructions,
+            instructions=guarded.instructions,
+            guard_notes=guarded.notes,
+            portfolio=context.portfolio,
+            strategy_summary=summarize(context.portfolio),
+        )
 
     async def build_context(self, compose_id: str | None = None) -> ComposeContext:
         """Steps 1-4: portfolio view, market data, features, context assembly."""

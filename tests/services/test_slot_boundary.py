@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tradeloop.scheduler.boundary import (
+from tradeloop.services.slots.boundary import (
     CycleOutcome,
     Failure,
     FailureKind,
@@ -106,7 +106,7 @@ async def test_an_operational_failure_moves_the_strategy_to_error_at_once(error)
 async def test_accounting_and_unexpected_errors_are_logged_with_traceback_and_stop_it(  # type: ignore[no-untyped-def]
     error, caplog
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="tradeloop.scheduler.boundary")
+    caplog.set_level(logging.ERROR, logger="tradeloop.services.slots.boundary")
     outcome = await run_cycle(Target(error), 60_000)
     assert outcome.failure is not None and outcome.failure.kind is FailureKind.FATAL
     assert status_after(outcome, 1, 5)[0] is StrategyStatus.ERROR  # type: ignore[index]

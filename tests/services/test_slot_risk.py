@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tradeloop.scheduler.risk import DAY_MS, day_start_ms, risk_stop_reason
+from tradeloop.services.slots.risk import DAY_MS, day_start_ms, risk_stop_reason
 from tradeloop.trading.models import TradingConfig
 
 

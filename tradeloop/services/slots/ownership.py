@@ -1,0 +1,29 @@
+"""Who runs which slot: every decision that this process may run a strategy's slots is made here.
+
+Today one process owns the whole store (``ProcessLock``), so it takes every strategy stored as
+running when it opens, and runs a fired slot when the strategy is loaded here, still running, and
+the slot comes after its last one. The store's unique (strategy, slot) rule stays the last guard
+(``SlotTaken``). A lease (several processes sharing one database) is checked here: in ``take`` for
+the strategies a process picks up, and in ``may_run`` before each slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tradeloop.services.loaded import LoadedStrategy
+from tradeloop.store.strategies import StrategyRow
+
+
+class SlotOwnership:
+    def take(self, running: Sequence[StrategyRow]) -> list[StrategyRow]:
+        """Of the strategies stored as running, those this process runs (all: it owns the store)."""
+        return list(running)
+
+    def may_run(self, loaded: LoadedStrategy, slot: int | None = None) -> bool:
+        """Whether a slot that fired for a loaded strategy may run here now: it is running, and
+        ``slot`` (when known before the cycle) comes after its last one; an earlier or equal
+        slot ran already (a manual cycle, or the clock stepped back)."""
+        if not loaded.running:
+            return False
+        return slot is None or loaded.last_slot is None or slot > loaded.last_slot
