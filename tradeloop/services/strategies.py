@@ -44,10 +44,8 @@ from tradeloop.services.registry import StrategyRegistry
 from tradeloop.services.slots.runner import REPLAY_FINISHED, SlotRunner
 from tradeloop.services.stopping import StopOutcome, stop_strategy
 from tradeloop.settings import Settings
-from tradeloop.store.cycles import CycleRepository
-from tradeloop.store.db import Database, ProcessLock
-from tradeloop.store.intents import SqliteIntentStore
-from tradeloop.store.strategies import StrategyRepository, check_allowed
+from tradeloop.store.backend import Store, open_store
+from tradeloop.store.strategies import check_allowed
 from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
 from tradeloop.trading.clock import Clock, SystemClock
 from tradeloop.trading.errors import ConfigError, OperationalError
@@ -75,22 +73,22 @@ class StrategyService:
     def __init__(
         self,
         settings: Settings,
-        db: Database,
+        store: Store,
         *,
         agents: Mapping[str, BaseStrategyAgent],
         clock: Clock,
     ) -> None:
         self.settings = settings
-        self._db = db
-        self._strategies = StrategyRepository(db)
-        cycles = CycleRepository(db)
+        self.store = store
+        self._strategies = store.strategies
+        cycles = store.cycles
         self.scheduler = StrategyScheduler(misfire_grace_s=settings.misfire_grace_s)
         self.live_gate = LiveGate(enabled=settings.live_trading_enabled, clock=clock)
         """Makes and checks live approvals; its operator setting is fixed (``settings``)."""
         self.registry = StrategyRegistry(
             self._strategies, cycles, self.scheduler, agents=agents, clock=clock
         )
-        live = LiveDesk(self.registry, settings, self.live_gate, SqliteIntentStore(db), clock)
+        live = LiveDesk(self.registry, settings, self.live_gate, store.intents, clock)
         self.desks = Desks(PaperDesk(self.registry, settings), live)
         self.slots = SlotRunner(
             self.registry,
@@ -115,11 +113,11 @@ class StrategyService:
         """Open the store, resume the strategies stored as running (unless ``resume`` is False:
         the store only, e.g. to import a backtest), run the scheduler; on exit let cycles in
         flight finish (``shutdown_grace_s``), then close everything."""
-        with ProcessLock(settings.db_path):
-            db = await Database.open(settings.db_path)
+        url = None if settings.db_url is None else settings.db_url.get_secret_value()
+        async with open_store(settings.db_path, url) as store:
             service = cls(
                 settings,
-                db,
+                store,
                 agents=agents or {"default": DefaultStrategyAgent()},
                 clock=clock or SystemClock(),
             )
@@ -130,7 +128,6 @@ class StrategyService:
                 yield service
             finally:
                 await service._close()
-                await db.close()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -247,7 +244,7 @@ class StrategyService:
         history and digest then read like any strategy's; it can never be started or run.
         Raises ConfigError when the run has nothing to store or its id is taken."""
         await store_run(
-            self._db,
+            self.store,
             run_id=run.run_id,
             request=run.request,
             cycles=run.take_cycles_to_store(),

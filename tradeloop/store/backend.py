@@ -115,7 +115,9 @@ def sqlite_store(db: Database) -> Store:
         try:
             await db.write(write)
         except sqlite3.IntegrityError as exc:
-            raise ConfigError(f"{strategy.strategy_id} could not be stored: {exc}") from exc
+            raise ConfigError(
+                f"strategy {strategy.strategy_id} could not be stored: {exc}"
+            ) from exc
 
     return Store(
         backend="sqlite",

@@ -56,7 +56,9 @@ def postgres_store(db: PgDatabase) -> Store:
                 for result, kind, ledger in cycles:
                     await insert_rows(conn, CycleRows.of(result, kind, ledger))
         except asyncpg.IntegrityConstraintViolationError as exc:
-            raise ConfigError(f"{strategy.strategy_id} could not be stored: {exc}") from exc
+            raise ConfigError(
+                f"strategy {strategy.strategy_id} could not be stored: {exc}"
+            ) from exc
 
     return Store(
         backend="postgresql",
