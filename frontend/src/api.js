@@ -25,8 +25,9 @@ export function appCaller(bridge) {
   return async (name, args) => unwrap(await bridge.callTool(name, args));
 }
 
-/** The ``#s=<strategy_id>`` the page was opened with; a ``token=`` in the fragment (which never
- * reaches the server or its logs) is kept for this tab and removed from the address bar. */
+/** The ``#s=<strategy_id>`` and ``r=<run_id or comparison_id>`` the page was opened with; a
+ * ``token=`` in the fragment (which never reaches the server or its logs) is kept for this tab
+ * and removed from the address bar. */
 export function readFragment() {
   const params = new URLSearchParams(window.location.hash.slice(1));
   const token = params.get("token");
@@ -36,7 +37,7 @@ export function readFragment() {
     const rest = params.toString();
     history.replaceState(null, "", window.location.pathname + window.location.search + (rest ? `#${rest}` : ""));
   }
-  return params.get("s");
+  return { strategy: params.get("s"), run: params.get("r") };
 }
 
 export function saveToken(token) {

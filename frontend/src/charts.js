@@ -1,8 +1,10 @@
-// The two charts: equity (with buy-and-hold) over its drawdown, and one symbol's price with its
-// trades marked. lightweight-charts draws on canvas; the numbers the page shows are in the DOM.
+// The charts: equity (with buy-and-hold) over its drawdown, one symbol's OHLC candles with its
+// trades marked, and the equity curves of a backtest run or a comparison side by side.
+// lightweight-charts draws on canvas; the numbers the page shows are in the DOM.
 
 import {
   BaselineSeries,
+  CandlestickSeries,
   ColorType,
   LineSeries,
   createChart,
@@ -31,6 +33,20 @@ function palette() {
   };
   probe.remove();
   return colors;
+}
+
+/** A chart made narrower or wider (a 400 px chat pane, a rotated phone) shows its whole range
+ * again rather than only the newest part at the old bar spacing. */
+function refitOnResize(element, chart) {
+  let width = element.clientWidth;
+  new ResizeObserver(() => {
+    if (element.clientWidth === width) return;
+    width = element.clientWidth;
+    requestAnimationFrame(() => {
+      chart.timeScale().fitContent();
+      element.dataset.fittedWidth = String(width);
+    });
+  }).observe(element);
 }
 
 function chartOptions(colors) {
@@ -79,6 +95,7 @@ export class EquityChart {
     this.element = element;
     const colors = palette();
     this.chart = createChart(element, chartOptions(colors));
+    refitOnResize(element, this.chart);
     this.equity = this.chart.addSeries(LineSeries, { color: colors.accent, lineWidth: 2, title: "equity" });
     this.hold = this.chart.addSeries(LineSeries, {
       color: colors.hold,
@@ -104,7 +121,9 @@ export class EquityChart {
   update(series) {
     const equity = toLine(series.equity);
     this.equity.setData(equity);
-    this.hold.setData(toLine(series.buy_and_hold));
+    const hold = toLine(series.buy_and_hold);
+    this.hold.setData(hold);
+    this.element.dataset.holdLast = hold.length ? String(hold[hold.length - 1].value) : "";
     this.drawdown.setData(toLine(series.drawdown_pct.map(([ts, dd]) => [ts, -dd])));
     this.chart.timeScale().fitContent();
     this.element.dataset.points = String(equity.length);
@@ -125,35 +144,115 @@ export class PriceChart {
     this.element = element;
     const colors = palette();
     this.chart = createChart(element, chartOptions(colors));
-    this.price = this.chart.addSeries(LineSeries, { color: colors.fg, lineWidth: 1.5 });
-    this.markers = createSeriesMarkers(this.price, []);
+    refitOnResize(element, this.chart);
+    this.candles = this.chart.addSeries(CandlestickSeries, candleColors(colors));
+    this.line = this.chart.addSeries(LineSeries, { color: colors.fg, lineWidth: 1.5, visible: false });
+    this.candleMarkers = createSeriesMarkers(this.candles, []);
+    this.lineMarkers = createSeriesMarkers(this.line, []);
   }
 
-  update(points, trades) {
+  /** ``bars``: [open ms, open, high, low, close] candles of ``intervalMs``; without them, the
+   * per-cycle ``points`` as a line. */
+  update(bars, intervalMs, points, trades) {
     const colors = palette();
-    const line = toLine(points);
-    this.price.setData(line);
-    const marks = tradeMarkers(line, trades, colors);
-    this.markers.setMarkers(marks);
+    const candles = bars.length > 0;
+    const data = candles ? toCandles(bars) : toLine(points);
+    // a trade at a cycle's time was decided on the candle that closed then
+    const shift = candles ? Math.floor(intervalMs / 1000) : 0;
+    const marks = tradeMarkers(data, trades, colors, shift);
+    this.candles.setData(candles ? data : []);
+    this.line.setData(candles ? [] : data);
+    this.candles.applyOptions({ visible: candles });
+    this.line.applyOptions({ visible: !candles });
+    this.candleMarkers.setMarkers(candles ? marks : []);
+    this.lineMarkers.setMarkers(candles ? [] : marks);
     this.chart.timeScale().fitContent();
-    this.element.dataset.points = String(line.length);
+    this.element.dataset.kind = candles ? "candles" : "line";
+    this.element.dataset.points = String(data.length);
     this.element.dataset.markers = String(marks.length);
   }
 
   retheme() {
     const colors = palette();
     this.chart.applyOptions(chartOptions(colors));
-    this.price.applyOptions({ color: colors.fg });
+    this.candles.applyOptions(candleColors(colors));
+    this.line.applyOptions({ color: colors.fg });
   }
 }
 
+function candleColors(colors) {
+  return {
+    upColor: colors.up,
+    downColor: colors.down,
+    borderUpColor: colors.up,
+    borderDownColor: colors.down,
+    wickUpColor: colors.up,
+    wickDownColor: colors.down,
+  };
+}
+
+/** Unique ascending candles in seconds (the library's form). */
+export function toCandles(bars) {
+  const byTime = new Map();
+  for (const [ts, open, high, low, close] of bars) byTime.set(Math.floor(ts / 1000), { open, high, low, close });
+  return [...byTime.entries()].sort((a, b) => a[0] - b[0]).map(([time, bar]) => ({ time, ...bar }));
+}
+
+const CURVE_COLORS = ["--accent", "--c2", "--c3", "--c4", "--c5", "--c6", "--c7", "--c8"];
+
+/** Every curve of a backtest run or a comparison; buy-and-hold dashed in its own color. */
+export class RunChart {
+  constructor(element) {
+    this.element = element;
+    this.chart = createChart(element, chartOptions(palette()));
+    refitOnResize(element, this.chart);
+    this.series = [];
+  }
+
+  update(curves) {
+    for (const series of this.series) this.chart.removeSeries(series);
+    const colors = palette();
+    let index = 0;
+    this.series = curves.map((curve) => {
+      const hold = curve.label === "buy and hold";
+      const color = hold ? colors.hold : cssColor(CURVE_COLORS[index++ % CURVE_COLORS.length]);
+      const series = this.chart.addSeries(LineSeries, {
+        color,
+        lineWidth: hold ? 1 : 2,
+        lineStyle: hold ? 2 : 0,
+        title: curve.label,
+      });
+      series.setData(toLine(curve.points));
+      curve.color = color;
+      return series;
+    });
+    this.chart.timeScale().fitContent();
+    this.element.dataset.curves = String(curves.length);
+    this.element.dataset.last = curves.map((c) => (c.points.length ? c.points[c.points.length - 1][1] : "")).join(",");
+  }
+
+  retheme() {
+    this.chart.applyOptions(chartOptions(palette()));
+  }
+}
+
+function cssColor(name) {
+  const probe = document.createElement("span");
+  probe.hidden = true;
+  document.body.append(probe);
+  probe.style.color = `var(${name})`;
+  const color = getComputedStyle(probe).color;
+  probe.remove();
+  return color;
+}
+
 /** Entries as arrows (up: buy, down: sell), exits as dots (green: net win, red: net loss), each
- * placed on the latest price point at or before its time. */
-function tradeMarkers(line, trades, colors) {
+ * placed on the latest point at or before its time less ``shift`` seconds (a candle's open). */
+function tradeMarkers(line, trades, colors, shift = 0) {
   if (!line.length) return [];
   const times = line.map((point) => point.time);
   const snap = (ms) => {
-    const t = Math.floor(ms / 1000);
+    const t = Math.floor(ms / 1000) - shift;
     let lo = 0;
     let hi = times.length - 1;
     if (t < times[0]) return null;

@@ -3,12 +3,14 @@
 
 import { AuthRequired, appCaller, followEvents, httpCaller, readFragment, saveToken } from "./api.js";
 import { createHostBridge } from "./bridge.js";
-import { EquityChart, PriceChart } from "./charts.js";
+import { EquityChart, PriceChart, RunChart } from "./charts.js";
 import * as fmt from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 const inApp = window.parent !== window;
 const APP_POLL_MS = 15000;
+const WAIT_S = 25;
+const MIN_REFRESH_MS = 1000;
 const TRADES = 200;
 const SHOWN_TRADES = 25;
 const CYCLES = 25;
@@ -23,10 +25,13 @@ const state = {
   inspected: null,
   pinned: false,
   symbol: null,
+  run: null,
+  runData: null,
 };
 let call = null;
 let equityChart = null;
 let priceChart = null;
+let runChart = null;
 let refreshing = null;
 let queued = false;
 let timer = null;
@@ -81,10 +86,32 @@ async function refresh() {
 async function loadAll() {
   const list = await call("list_strategies", {});
   state.strategies = list.strategies || [];
-  // the strategy the host or the address named, else the first one listed
-  if (!state.selected) state.selected = state.strategies[0]?.strategy_id || null;
+  // the strategy the host or the address named, else the first one listed (not under a comparison)
+  if (!state.selected && !state.run) state.selected = state.strategies[0]?.strategy_id || null;
   renderList();
-  if (state.selected) await loadStrategy(state.selected);
+  await Promise.all([
+    state.run ? loadRun(state.run) : null,
+    state.selected ? loadStrategy(state.selected) : null,
+  ]);
+}
+
+/** A backtest run's or a comparison's curves and statistics (kept in the server's memory). */
+async function loadRun(id) {
+  if (state.runData?.run_id === id) return; // a finished run does not change
+  let data;
+  try {
+    data = await call("get_run_series", { run_id: id });
+  } catch (error) {
+    if (state.run !== id) return;
+    $("run").hidden = false;
+    $("run-title").textContent = id;
+    $("run-meta").textContent = String(error.message || error);
+    $("run-body").hidden = true;
+    return;
+  }
+  if (state.run !== id) return;
+  state.runData = data;
+  renderRun(data);
 }
 
 async function loadStrategy(id) {
@@ -109,6 +136,7 @@ async function loadStrategy(id) {
   renderTrades(state.trades);
   ensureCharts();
   equityChart.update(series);
+  $("candle-interval").textContent = series.candle_interval ? `${series.candle_interval} candles` : series.candles_note || "";
   renderPrices();
   renderCycles();
   if (!state.pinned || !state.cycles.some((c) => c.compose_id === state.inspected)) {
@@ -236,14 +264,83 @@ function renderTrades(trades) {
   fill($("trades").tBodies[0], rows);
 }
 
+const UNIT_S = { m: 60, h: 3600, d: 86400, w: 604800 };
+const intervalSeconds = (name) => Number(name.slice(0, -1)) * (UNIT_S[name.slice(-1)] || 0);
+
 function renderPrices() {
   const symbols = state.series.prices.map((p) => p.symbol);
   if (!symbols.includes(state.symbol)) state.symbol = symbols[0] || null;
   const select = $("symbol");
   select.replaceChildren(...symbols.map((s) => el("option", { value: s, selected: s === state.symbol }, s)));
   const prices = state.series.prices.find((p) => p.symbol === state.symbol);
+  const candles = (state.series.candles || []).find((c) => c.symbol === state.symbol);
   const trades = state.trades.filter((t) => t.instrument.symbol === state.symbol);
-  priceChart.update(prices ? prices.points : [], [...trades].reverse());
+  const intervalMs = state.series.candle_interval ? intervalSeconds(state.series.candle_interval) * 1000 : 0;
+  priceChart.update(candles ? candles.bars : [], intervalMs, prices ? prices.points : [], [...trades].reverse());
+}
+
+const RUN_METRICS = [
+  ["total_return_pct", "Return", fmt.pct],
+  ["annual_return_pct", "CAGR", fmt.pct],
+  ["sharpe_ratio", "Sharpe", fmt.num],
+  ["sortino_ratio", "Sortino", fmt.num],
+  ["max_drawdown_pct", "Max DD", fmt.pct],
+  ["trades", "Trades", fmt.num],
+  ["win_rate_pct", "Win rate", fmt.pct],
+  ["fees_paid", "Fees", fmt.money],
+];
+
+/** ``mean [low, high]`` over repeated runs, else the one run's value. */
+function metricCell(stats, intervals, key, format) {
+  const ci = intervals?.[key];
+  const text = ci ? `${format(ci.mean)} [${format(ci.low)}, ${format(ci.high)}]` : format(stats[key]);
+  const tone = ["total_return_pct", "annual_return_pct"].includes(key) ? fmt.tone(ci ? ci.mean : stats[key]) : "";
+  return el("td", { class: `n ${tone}`, "data-metric": key }, text);
+}
+
+function runRows(data) {
+  const row = (label, stats, intervals, extra) =>
+    el("tr", { "data-row": label }, td(label), RUN_METRICS.map(([key, , format]) => metricCell(stats, intervals, key, format)), td(extra ?? "", "n"));
+  if (data.kind === "comparison") {
+    const c = data.comparison;
+    return [
+      ...c.strategies.map((s) => row(s.label, s.stats, s.intervals, `${s.beat_buy_and_hold}/${s.runs}`)),
+      row("buy and hold", c.buy_and_hold, null, "–"),
+      row("default rules", c.default_rules, null, ""),
+    ];
+  }
+  const b = data.backtest;
+  const baselines = (b.baselines || []).map((x) => row(x.name.replaceAll("_", " "), x.stats, null, ""));
+  return [...(b.stats ? [row(data.curves[0]?.label || b.run_id, b.stats, null, "")] : []), ...baselines];
+}
+
+function renderRun(data) {
+  $("run").hidden = false;
+  $("run-body").hidden = false;
+  const comparison = data.kind === "comparison";
+  const c = data.comparison;
+  const b = data.backtest;
+  $("run-title").textContent = comparison ? `Comparison ${data.run_id}` : `Backtest ${data.run_id}`;
+  const start = comparison ? c.start_ms : b.start_ms;
+  const end = comparison ? c.end_ms : b.end_ms;
+  const runs = comparison && c.repeats > 1 ? ` · ${c.repeats} runs per LLM strategy, 95 % intervals` : "";
+  $("run-meta").textContent = `${fmt.time(start)} – ${fmt.time(end)}${runs}`;
+  // a backtest's own curve is drawn with its drawdown in the strategy section below
+  $("run-chart").hidden = !comparison;
+  $("run-legend").hidden = !comparison;
+  if (comparison) {
+    if (!runChart) runChart = new RunChart($("run-chart"));
+    runChart.update(data.curves);
+    $("run-legend").replaceChildren(
+      ...data.curves.map((curve) => el("span", {}, el("span", { class: "swatch", style: `background:${curve.color}` }), curve.label)),
+    );
+  }
+  $("run-table").tHead.replaceChildren(
+    el("tr", {}, el("th", {}, comparison ? "Strategy" : "Run"), RUN_METRICS.map(([, label]) => el("th", { class: "n" }, label)), el("th", { class: "n" }, comparison ? "Beat B&H" : "")),
+  );
+  fill($("run-table").tBodies[0], runRows(data));
+  const warnings = comparison ? c.warnings : b.warnings;
+  $("run-notes").replaceChildren(...(warnings || []).map((w) => el("li", {}, w)));
 }
 
 function renderCycles() {
@@ -364,6 +461,12 @@ function wireButtons() {
   });
   $("btn-stop-no").addEventListener("click", () => ($("stop-confirm").hidden = true));
   $("btn-stop-yes").addEventListener("click", () => act("stop_strategy", { close_positions: false }, "stopped"));
+  $("btn-run-close").addEventListener("click", () => {
+    state.run = null;
+    state.runData = null;
+    $("run").hidden = true;
+    if (!state.selected) refresh();
+  });
   $("symbol").addEventListener("change", (event) => {
     state.symbol = event.target.value;
     renderPrices();
@@ -395,6 +498,10 @@ function applyTheme(theme) {
 function retheme() {
   equityChart?.retheme();
   priceChart?.retheme();
+  if (runChart && state.runData) {
+    runChart.retheme();
+    renderRun(state.runData);
+  }
 }
 
 function applyHostContext(context) {
@@ -421,6 +528,55 @@ function hintFrom(value) {
   return typeof id === "string" ? id : null;
 }
 
+/** What a tool result names: a comparison, a backtest run (also a stored strategy), a strategy. */
+function showResult(value) {
+  if (typeof value?.comparison_id === "string") {
+    state.run = value.comparison_id;
+    return;
+  }
+  if (typeof value?.run_id === "string") state.run = value.run_id;
+  const id = hintFrom(value);
+  if (id) state.selected = id;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const visible = () =>
+  document.hidden
+    ? new Promise((resolve) => document.addEventListener("visibilitychange", resolve, { once: true }))
+    : null;
+
+/** Inside a host, the server cannot push (see tools/dashboard_watch.py): the page long-polls
+ * ``wait_for_change``, which answers as soon as a cycle is stored or a status changes. Hosts
+ * that refuse the call get the old behaviour: a poll every 15 s while the strategy runs. */
+async function watchChanges() {
+  let failures = 0;
+  for (;;) {
+    await visible();
+    const d = state.detail;
+    const args = d ? { strategy_id: d.strategy_id, cycles: d.cycles, status: d.status, timeout_s: WAIT_S } : { timeout_s: WAIT_S };
+    try {
+      const change = await call("wait_for_change", args);
+      failures = 0;
+      setConnection("in chat · live", "live");
+      if (change.changed) {
+        const started = Date.now();
+        await refresh();
+        await sleep(MIN_REFRESH_MS - (Date.now() - started));
+      }
+    } catch (error) {
+      failures += 1;
+      if (failures >= 3) {
+        setConnection("in chat", "app");
+        setInterval(() => {
+          if (!document.hidden && state.detail?.status === "running") refresh();
+        }, APP_POLL_MS);
+        return;
+      }
+      await sleep(2000 * 2 ** failures);
+    }
+  }
+}
+
 async function startApp() {
   setConnection("in chat", "app");
   const bridge = createHostBridge({
@@ -432,8 +588,7 @@ async function startApp() {
       }
     },
     onToolResult: (result) => {
-      const id = hintFrom(result.structuredContent);
-      if (id) state.selected = id;
+      showResult(result.structuredContent);
       soon();
     },
     onHostContext: applyHostContext,
@@ -443,13 +598,13 @@ async function startApp() {
   applyHostContext(init.hostContext);
   new ResizeObserver(() => bridge.sizeChanged(document.documentElement.scrollWidth, document.documentElement.scrollHeight)).observe(document.body);
   await refresh();
-  setInterval(() => {
-    if (!document.hidden && state.detail?.status === "running") refresh();
-  }, APP_POLL_MS);
+  watchChanges();
 }
 
 function startHttp() {
-  state.selected = readFragment();
+  const named = readFragment();
+  state.selected = named.strategy;
+  state.run = named.run;
   call = httpCaller();
   $("auth").addEventListener("submit", (event) => {
     event.preventDefault();

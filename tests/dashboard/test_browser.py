@@ -1,7 +1,12 @@
 """The dashboard in headless Chromium: /dashboard against a real ``tradeloop serve --http`` with
-a replayed strategy, and the MCP App page inside a harness that plays the host.
+a replayed strategy, and the MCP App page inside a harness that plays the host (with recorded tool
+results, or passing the page's tool calls on to the real server).
 
 Every run saves screenshots at 400 px and 1280 px to bench/out/ (gitignored).
+
+Waits are bounded polls on a condition (Playwright's wait_for_* re-check until it holds): they
+return as soon as the page shows what is expected, and the bound only matters when the machine is
+loaded (several test runs on 2 cores took over 20 s to draw a page).
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from tradeloop.dashboard.page import dashboard_html
 
 MAX_CYCLES = 400
 """Bound on the cycles run to reach a closed trade and an open position."""
-WAIT_MS = 20_000
+WAIT_MS = 90_000
+"""Bound of every wait on a condition (not a sleep: each returns when its condition holds)."""
 TOKEN = "dashboard-browser-token"
 """The server runs with a bearer token: every page below reaches it through the token."""
 
@@ -95,6 +101,16 @@ def wait_for_stat(page, key: str, text: str) -> None:
     )
 
 
+def wait_for_charts_to_fit(page) -> None:
+    """Until every shown chart has redrawn its whole range at its new width (after a resize)."""
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.chart')]
+            .filter(c => c.offsetParent !== null)
+            .every(c => c.clientWidth <= 400 && c.dataset.fittedWidth === String(c.clientWidth))""",
+        timeout=WAIT_MS,
+    )
+
+
 def stat(page, key: str) -> str:
     return page.inner_text(f"#stats [data-stat={key}]")
 
@@ -142,7 +158,7 @@ def test_the_dashboard_shows_the_equity_positions_and_trades_the_tools_report(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "dashboard-1280.png"), full_page=True)
     page.set_viewport_size({"width": 400, "height": 900})
-    page.wait_for_timeout(300)  # let the charts follow the new width before the picture
+    wait_for_charts_to_fit(page)
     assert page.evaluate("document.documentElement.scrollWidth") <= 400
     page.screenshot(path=str(SCREENSHOTS / "dashboard-400.png"), full_page=True)
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
@@ -314,4 +330,193 @@ def test_without_the_token_the_page_asks_for_it_then_loads_through_it(
     page.wait_for_selector(f'#strategies tr[data-strategy-id="{traded}"]', timeout=WAIT_MS)
     page.wait_for_selector("#conn[data-state=live]", timeout=WAIT_MS)
     assert page.locator("#auth").is_hidden()
+    page.close()
+
+
+def test_the_price_chart_draws_the_tools_candles_with_the_trades_marked(
+    browser, served: Served, traded: str
+) -> None:
+    page = open_dashboard(browser, served, traded)
+    charted = served.call("get_chart_series", strategy_id=traded)
+    trades = served.call("list_trades", strategy_id=traded, newest_first=True, limit=200)["trades"]
+    symbol = trades[0]["instrument"]["symbol"]
+    bars = next(c["bars"] for c in charted["candles"] if c["symbol"] == symbol)
+    page.select_option("#symbol", symbol)
+    chart = page.locator(f'#price-chart[data-kind=candles][data-points="{len(bars)}"]')
+    chart.wait_for(timeout=WAIT_MS)
+    assert int(chart.get_attribute("data-markers")) >= 1
+    assert page.inner_text("#candle-interval") == f"{charted['candle_interval']} candles"
+    page.close()
+
+
+def test_the_page_draws_buy_and_hold_with_fees_as_the_digest_counts_it(
+    browser, served: Served, traded: str
+) -> None:
+    page = open_dashboard(browser, served, traded)
+    digest = served.call("get_digest", strategy_id=traded)
+    capital = served.call("get_strategy", strategy_id=traded)["initial_capital"]
+    drawn = float(page.locator("#equity-chart").get_attribute("data-hold-last"))
+    assert drawn == pytest.approx(capital * (1 + digest["buy_and_hold"]["total_return_pct"] / 100))
+    page.close()
+
+
+def pct(value: float) -> str:
+    return f"{money(value)} %"
+
+
+@pytest.fixture(scope="module")
+def compared(served: Served) -> dict[str, Any]:
+    strategies = [
+        {"label": "rsi30", "symbols": ["BTC-USDT", "ETH-USDT"]},
+        {
+            "label": "rsi40 trend",
+            "symbols": ["BTC-USDT", "ETH-USDT"],
+            "rules": {"rsi_buy_below": 40, "trend_filter": True},
+        },
+    ]
+    return served.call(
+        "compare_strategies", strategies=strategies, start="2025-02-01", end="2025-04-01"
+    )
+
+
+def check_comparison_table(frame, compared: dict[str, Any]) -> None:
+    for strategy in compared["strategies"]:
+        row = frame.locator(f'#run-table tr[data-row="{strategy["label"]}"]')
+        cell = row.locator("[data-metric=total_return_pct]")
+        assert cell.inner_text() == pct(strategy["stats"]["total_return_pct"])
+    hold = frame.locator('#run-table tr[data-row="buy and hold"] [data-metric=total_return_pct]')
+    assert hold.inner_text() == pct(compared["buy_and_hold"]["total_return_pct"])
+
+
+def test_a_comparison_opens_on_the_page_with_every_curve_and_its_table(
+    browser, served: Served, compared: dict[str, Any]
+) -> None:
+    cid = compared["comparison_id"]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{served.base}/dashboard#r={cid}&token={TOKEN}")
+    page.locator("#run-chart[data-curves='3']").wait_for(timeout=WAIT_MS)
+    page.locator('#run-table tr[data-row="rsi40 trend"]').wait_for(timeout=WAIT_MS)
+    check_comparison_table(page, compared)
+    legend = page.locator("#run-legend").inner_text()
+    assert "rsi30" in legend and "buy and hold" in legend
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "comparison-1280.png"), full_page=True)
+    page.set_viewport_size({"width": 400, "height": 900})
+    wait_for_charts_to_fit(page)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400
+    page.screenshot(path=str(SCREENSHOTS / "comparison-400.png"), full_page=True)
+    page.close()
+
+
+PROXY_HOST = """<!doctype html>
+<html><body style="margin:0">
+<iframe id="app" sandbox="allow-scripts" style="display:block;width:100%;height:2600px;border:0">
+</iframe>
+<script>
+// A host that passes the page's tool calls on to the real server (POST /mcp, this origin).
+const opened = OPENED;
+window.hostLog = [];
+const frame = document.getElementById("app");
+const send = (message) => frame.contentWindow.postMessage({ jsonrpc: "2.0", ...message }, "*");
+let next = 0;
+async function callServer(name, args) {
+  const id = ++next;
+  const response = await fetch("/mcp", {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/json",
+      Accept: "application/json, text/event-stream",
+      "MCP-Protocol-Version": "2026-07-28",
+      "Mcp-Method": "tools/call",
+      "Mcp-Name": name,
+      Authorization: "Bearer " + TOKEN_VALUE,
+    },
+    body: JSON.stringify({ jsonrpc: "2.0", id, method: "tools/call", params: {
+      name, arguments: args, _meta: {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {} } } }),
+  });
+  const text = await response.text();
+  if (!(response.headers.get("content-type") || "").includes("event-stream")) return JSON.parse(text);
+  for (const line of text.split("\\n")) {
+    if (line.startsWith("data:")) {
+      const message = JSON.parse(line.slice(5));
+      if (message.id === id) return message;
+    }
+  }
+  throw new Error("no answer");
+}
+window.addEventListener("message", async (event) => {
+  if (event.source !== frame.contentWindow) return;
+  const m = event.data;
+  window.hostLog.push(m);
+  if (m.method === "ui/initialize") {
+    send({ id: m.id, result: {
+      protocolVersion: "2026-01-26",
+      hostInfo: { name: "proxy-harness", version: "1" },
+      hostCapabilities: { serverTools: {} },
+      hostContext: { theme: "dark", displayMode: "inline", platform: "web" },
+    } });
+  } else if (m.method === "ui/notifications/initialized") {
+    send({ method: "ui/notifications/tool-input", params: { arguments: opened.input } });
+    send({ method: "ui/notifications/tool-result", params: opened.result });
+  } else if (m.method === "tools/call") {
+    const reply = await callServer(m.params.name, m.params.arguments);
+    send({ id: m.id, result: reply.result, error: reply.error });
+  }
+});
+frame.srcdoc = PAGE;
+</script>
+</body></html>
+"""
+
+
+def open_in_proxy_host(browser, served: Served, arguments: dict[str, Any], result: dict[str, Any]):
+    """The App page as a host shows it after the model's tool call (``arguments``, ``result``),
+    with the page's own tool calls going to the real server."""
+    opened = {"input": arguments, "result": result}
+    harness = (
+        PROXY_HOST.replace("OPENED", _script_json(opened))
+        .replace("TOKEN_VALUE", _script_json(TOKEN))
+        .replace("PAGE", _script_json(dashboard_html()))
+    )
+    page = browser.new_page(viewport={"width": 400, "height": 2600})
+    page.goto(f"{served.base}/dashboard/host")  # a page of the server's origin (a 404)
+    page.set_content(harness)
+    return page, page.frame_locator("#app")
+
+
+def test_the_app_page_shows_a_new_cycle_when_the_server_answers_its_wait(
+    browser, served: Served, traded: str
+) -> None:
+    args = {"strategy_id": traded}
+    page, app = open_in_proxy_host(browser, served, args, served.raw("get_strategy", args))
+    before = served.call("get_strategy", strategy_id=traded)["cycles"]
+    app.locator(f'#stats [data-stat=cycles]:text-is("{before}")').wait_for(timeout=WAIT_MS)
+    page.wait_for_function(  # the page is waiting on the server, not on a timer
+        "() => window.hostLog.some(m => m.params?.name === 'wait_for_change')", timeout=WAIT_MS
+    )
+
+    served.call("run_cycle_now", strategy_id=traded)
+
+    app.locator(f'#stats [data-stat=cycles]:text-is("{before + 1}")').wait_for(timeout=WAIT_MS)
+    equity = served.call("get_strategy", strategy_id=traded)["equity"]
+    app.locator(f'#stats [data-stat=equity]:text-is("{money(equity)}")').wait_for(timeout=WAIT_MS)
+    page.close()
+
+
+def test_the_app_page_draws_the_comparison_a_compare_strategies_call_returned(
+    browser, served: Served, compared: dict[str, Any]
+) -> None:
+    result = {
+        "content": [{"type": "text", "text": json.dumps(compared)}],
+        "structuredContent": compared,
+    }
+    page, app = open_in_proxy_host(browser, served, {"strategies": []}, result)
+    app.locator("#run-chart[data-curves='3']").wait_for(timeout=WAIT_MS)
+    app.locator('#run-table tr[data-row="rsi40 trend"]').wait_for(timeout=WAIT_MS)
+    check_comparison_table(app, compared)
+    assert app.locator("#strategy").is_hidden()  # a comparison alone: no strategy picked for it
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "app-comparison-400-dark.png"), full_page=True)
     page.close()

@@ -59,7 +59,7 @@ class Store:
 
 TABLES = (
     "strategies", "cycles", "payloads", "instructions", "guard_notes", "tx_results", "trades",
-    "live_intents",
+    "live_intents", "leases",
 )  # fmt: skip
 """Every table of a tradeloop store, parents before children."""
 

@@ -21,7 +21,12 @@ from tradeloop.store.payloads import content_hash, join_hashes, pack
 from tradeloop.store.postgres.cycles import exact
 from tradeloop.store.postgres.db import PgDatabase
 
-_ORDER = {"payloads": "strategy_id, hash", "live_intents": "rowid", "strategies": "created_at, id"}
+_ORDER = {
+    "payloads": "strategy_id, hash",
+    "live_intents": "rowid",
+    "strategies": "created_at, id",
+    "leases": "strategy_id",
+}
 _PACKED = ("raw", "portfolio", "ledger", "summary")
 _IDENTITIES = {
     "cycles": "id",
