@@ -41,6 +41,7 @@ from tradeloop.services.llm_keys import require_llm_key
 from tradeloop.services.models import CyclePage, ReplaySpec, ServiceEvent, StrategyInfo, TradePage
 from tradeloop.services.queries import StrategyQueries
 from tradeloop.services.registry import StrategyRegistry
+from tradeloop.services.slots.leases import LeaseKeeper
 from tradeloop.services.slots.runner import REPLAY_FINISHED, SlotRunner
 from tradeloop.services.stopping import StopOutcome, stop_strategy
 from tradeloop.settings import Settings
@@ -90,12 +91,17 @@ class StrategyService:
         )
         live = LiveDesk(self.registry, settings, self.live_gate, store.intents, clock)
         self.desks = Desks(PaperDesk(self.registry, settings), live)
+        self.leases = LeaseKeeper.for_store(store, self.registry, ttl_s=settings.lease_ttl_s)
+        """Replicas on one PostgreSQL database share the running strategies by leases."""
         self.slots = SlotRunner(
             self.registry,
             self.scheduler,
             self.desks,
             max_consecutive_failures=settings.max_consecutive_failures,
+            ownership=None if self.leases is None else self.leases.ownership,
         )
+        if self.leases is not None:
+            self.leases.bind(self.slots)
         self.queries = StrategyQueries(
             self._strategies, cycles, self.scheduler, self.registry.loaded
         )
@@ -124,9 +130,15 @@ class StrategyService:
             try:
                 service.scheduler.start()
                 if resume:
+                    if service.leases is not None:
+                        await service.leases.ownership.acquire()
                     await service._resume_all()
+                    if service.leases is not None:
+                        service.leases.start()
                 yield service
             finally:
+                if service.leases is not None:
+                    await service.leases.stop()
                 await service._close()
 
     # ------------------------------------------------------------------ lifecycle

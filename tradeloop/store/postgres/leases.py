@@ -35,6 +35,7 @@ ON CONFLICT (strategy_id) DO UPDATE
 RETURNING strategy_id"""
 _RENEW = f"""UPDATE leases SET expires_at = {_NOW} + $2
 WHERE owner = $1 AND expires_at > {_NOW} AND strategy_id = ANY($3::text[])
+  AND strategy_id IN (SELECT id FROM strategies WHERE status = 'running')
 RETURNING strategy_id"""
 
 
@@ -60,8 +61,9 @@ class PgLeases:
         return [row[0] for row in rows]
 
     async def renew(self, owner: str, strategy_ids: Iterable[str], ttl_ms: int) -> set[str]:
-        """Extend ``owner``'s unexpired leases among ``strategy_ids``; returns those it still
-        holds (the rest are lost: expired, taken over, or their strategy deleted)."""
+        """Extend ``owner``'s unexpired leases among ``strategy_ids`` of running strategies;
+        returns those it still holds (the rest are lost: expired, taken over, or their strategy
+        paused, stopped or deleted, by a command given to any replica)."""
         ids = list(strategy_ids)
         if not ids:
             return set()
@@ -84,13 +86,27 @@ class PgLeases:
         )
         return [Lease(row[0], row[1], int(row[2])) for row in rows]
 
+    async def present(self, owner: str, ttl_ms: int) -> None:
+        """``owner`` is alive for ``ttl_ms`` more (counted in everyone's fair share)."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                f"INSERT INTO replicas (id, seen_until) VALUES ($1, {_NOW} + $2)"
+                " ON CONFLICT (id) DO UPDATE SET seen_until = EXCLUDED.seen_until",
+                owner,
+                ttl_ms,
+            )
+            await conn.execute(f"DELETE FROM replicas WHERE seen_until < {_NOW} - 60000")
+
+    async def absent(self, owner: str) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute("DELETE FROM replicas WHERE id = $1", owner)
+
     async def fair_share(self, owner: str) -> int:
-        """How many running strategies ``owner`` should hold: an even split over the replicas
-        holding live leases, ``owner`` included (the least loaded take what is free)."""
+        """How many running strategies ``owner`` should hold: an even split (rounded up) over
+        the replicas alive, ``owner`` included."""
         row = await self._db.fetchone(
             f"SELECT (SELECT COUNT(*) FROM strategies WHERE status = 'running'),"
-            f" (SELECT COUNT(DISTINCT owner) FROM leases"
-            f"  WHERE expires_at > {_NOW} AND owner <> ?)",
+            f" (SELECT COUNT(*) FROM replicas WHERE seen_until > {_NOW} AND id <> ?)",
             (owner,),
         )
         running, others = (int(row[0]), int(row[1])) if row is not None else (0, 0)
