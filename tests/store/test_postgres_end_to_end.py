@@ -11,13 +11,11 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from mcp import Client, StdioServerParameters
 
 from tests.pg_cluster import Cluster
 from tests.services.helpers import perpetual_request, replay_request
 from tests.store_backends import StoreTarget, stored_ledger_mismatches
-from tradeloop.store.db import StoreInUse
 from tradeloop.trading.models import MarketType
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,20 +79,6 @@ def test_tradeloop_run_on_postgresql_runs_resumes_and_reconciles_every_strategy_
         assert run.returncode == 0, run.stderr
         assert len([x for x in run.stderr.splitlines() if x.startswith("cycle ")]) == 2 * cycles
     assert asyncio.run(reconcile(target)) == {"spot": (12, 0), "perp": (12, 0)}
-
-
-async def test_a_second_process_on_the_same_postgresql_database_is_refused_with_the_holders_pid(
-    tmp_path: Path, postgres_cluster: Cluster
-) -> None:
-    target = StoreTarget("postgresql", tmp_path / "unused.db", postgres_cluster.create_database())
-    async with target.open(exclusive=True):
-        with pytest.raises(
-            StoreInUse, match=rf"in use by another tradeloop process \(pid {os.getpid()}\)"
-        ):
-            async with target.open(exclusive=True):
-                pass
-    async with target.open(exclusive=True):  # released on close
-        pass
 
 
 async def test_tradeloop_serve_on_postgresql_runs_cycles_over_stdio_and_survives_a_restart(

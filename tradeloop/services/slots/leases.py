@@ -35,7 +35,9 @@ logger = logging.getLogger(__name__)
 
 
 class LeaseStore(Protocol):
-    async def take(self, owner: str, ttl_ms: int, limit: int) -> list[str]: ...
+    async def take(
+        self, owner: str, ttl_ms: int, limit: int, only: str | None = None
+    ) -> list[str]: ...
 
     async def renew(self, owner: str, strategy_ids: Iterable[str], ttl_ms: int) -> set[str]: ...
 
@@ -106,6 +108,16 @@ class LeasedOwnership(SlotOwnership):
             self._valid_until = sent + self.ttl_s - self.heartbeat_s
         self.held.update(taken)
         return taken, over
+
+    async def claim(self, strategy_id: str) -> bool:
+        """Take the lease of a strategy just started or resumed here, whatever the fair share
+        (a later heartbeat gives back what is over it); False when another replica holds it."""
+        sent, first = self._monotonic(), not self.held
+        taken = await self.leases.take(self.replica, self.ttl_ms, 1, only=strategy_id)
+        if taken and first:
+            self._valid_until = sent + self.ttl_s - self.heartbeat_s
+        self.held.update(taken)
+        return strategy_id in self.held
 
     async def release(self, strategy_ids: Iterable[str]) -> None:
         given = set(strategy_ids)

@@ -63,6 +63,7 @@ class SlotRunner:
             await self._registry.move(loaded, S.PAUSED, pause, action=action, allowed=allowed)
             return
         await self._registry.move(loaded, S.RUNNING, None, action=action, allowed=allowed)
+        await self.ownership.claim(loaded.strategy_id)
         self.schedule(loaded)
 
     async def run_now(self, loaded: LoadedStrategy) -> CycleOutcome:

@@ -18,7 +18,7 @@ _NOW = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 _TAKE = f"""
 WITH free AS (
     SELECT s.id FROM strategies s
-    WHERE s.status = 'running'
+    WHERE s.status = 'running' AND ($4::text IS NULL OR s.id = $4)
       AND NOT EXISTS (
           SELECT 1 FROM leases l
           WHERE l.strategy_id = s.id AND l.expires_at > {_NOW}
@@ -51,13 +51,13 @@ class PgLeases:
     def __init__(self, db: PgDatabase) -> None:
         self._db = db
 
-    async def take(self, owner: str, ttl_ms: int, limit: int) -> list[str]:
+    async def take(self, owner: str, ttl_ms: int, limit: int, only: str | None = None) -> list[str]:
         """Up to ``limit`` running strategies nobody holds (or whose lease expired), now
-        ``owner``'s for ``ttl_ms``."""
+        ``owner``'s for ``ttl_ms``; with ``only``, that strategy if it is free."""
         if limit <= 0:
             return []
         async with self._db.transaction() as conn:
-            rows = await conn.fetch(_TAKE, owner, ttl_ms, limit)
+            rows = await conn.fetch(_TAKE, owner, ttl_ms, limit, only)
         return [row[0] for row in rows]
 
     async def renew(self, owner: str, strategy_ids: Iterable[str], ttl_ms: int) -> set[str]:
