@@ -91,6 +91,7 @@ def http_app(
     the dashboard at ``/dashboard``; ``closing`` says when to end the dashboard's event streams."""
     from tradeloop.server.app import TradeloopServer
     from tradeloop.server.dashboard_http import dashboard_routes
+    from tradeloop.server.health import health_routes
 
     security = transport_security(host, allowed_hosts, allowed_origins)
     app = server.streamable_http_app(
@@ -98,6 +99,7 @@ def http_app(
     )
     if isinstance(server, TradeloopServer):
         app.router.routes.extend(dashboard_routes(server, security, closing))
+        app.router.routes.extend(health_routes(server))
     return app
 
 

@@ -356,6 +356,17 @@ class StrategyService:
     async def _resume_all(self) -> None:
         await self.slots.resume_all()
 
+    async def readiness(self) -> str | None:
+        """None when this process can serve and run strategies (its database answers and, on a
+        shared database, its leases renew); else why not (``/readyz``)."""
+        try:
+            await self.store.rows.fetchone("SELECT 1")
+        except Exception as exc:
+            return f"database unreachable ({type(exc).__name__})"
+        if self.leases is not None and not self.leases.ownership.renewing:
+            return "leases not renewing"
+        return None
+
     async def _close(self) -> None:
         """Scheduled cycles first, then cycles run on demand, get the grace to finish."""
         grace = self.settings.shutdown_grace_s

@@ -71,6 +71,8 @@ class LeasedOwnership(SlotOwnership):
         self.held: set[str] = set()
         self._monotonic = monotonic
         self._valid_until = 0.0
+        self.last_contact: float | None = None
+        """When (monotonic) the database last answered a renewal: what ``/readyz`` reads."""
 
     def take(self, running: Sequence[StrategyRow]) -> list[StrategyRow]:
         return [row for row in running if row.id in self.held]
@@ -92,6 +94,7 @@ class LeasedOwnership(SlotOwnership):
         sent = self._monotonic()
         kept = await self.leases.renew(self.replica, self.held, self.ttl_ms)
         self._valid_until = sent + self.ttl_s - self.heartbeat_s
+        self.last_contact = sent
         lost, self.held = self.held - kept, kept
         return lost
 
@@ -101,6 +104,7 @@ class LeasedOwnership(SlotOwnership):
         stopped running here)."""
         sent = self._monotonic()
         await self.leases.present(self.replica, self.ttl_ms)
+        self.last_contact = sent
         share = await self.leases.fair_share(self.replica)
         over = sorted(self.held)[share:]
         taken = await self.leases.take(self.replica, self.ttl_ms, share - len(self.held))
@@ -108,6 +112,13 @@ class LeasedOwnership(SlotOwnership):
             self._valid_until = sent + self.ttl_s - self.heartbeat_s
         self.held.update(taken)
         return taken, over
+
+    @property
+    def renewing(self) -> bool:
+        """The database answered within the last lease time less a heartbeat (the same bound
+        ``may_run`` keeps: past it, this replica runs nothing)."""
+        last = self.last_contact
+        return last is not None and self._monotonic() - last < self.ttl_s - self.heartbeat_s
 
     async def claim(self, strategy_id: str) -> bool:
         """Take the lease of a strategy just started or resumed here, whatever the fair share
