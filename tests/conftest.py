@@ -32,12 +32,12 @@ def postgres_cluster() -> Iterator[Cluster]:
 
 @pytest.fixture(params=BACKENDS)
 def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> StoreTarget:
-    """A fresh store on each backend: a SQLite file, or a new database in the session's
+    """A fresh store on each backend: a SQLite file, or a new schema in the session's
     PostgreSQL cluster (started only when a PostgreSQL test runs)."""
     if request.param == "sqlite":
         return StoreTarget("sqlite", tmp_path / "store.db", None)
     cluster: Cluster = request.getfixturevalue("postgres_cluster")
-    return StoreTarget("postgresql", tmp_path / "unused.db", cluster.create_database())
+    return StoreTarget("postgresql", tmp_path / "unused.db", cluster.create_schema())
 
 
 @pytest.fixture

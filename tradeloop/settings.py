@@ -22,6 +22,10 @@ DB_FILENAME = "tradeloop.db"
 _TRUE = {"1", "true", "yes"}
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 POSTGRES_SCHEMES = ("postgresql", "postgres")
+DEFAULT_READ_SCOPE = "tradeloop:read"
+DEFAULT_TRADE_SCOPE = "tradeloop:trade"
+"""The scope names a principal needs to read and to trade, unless the operator renames them (what
+they mean: ``tradeloop.services.principals``)."""
 
 
 def default_db_path() -> Path:
@@ -55,6 +59,21 @@ class Settings(BaseModel):
     ``TRADELOOP_LIVE_BACKOFF_S``); tests against a local fake venue make it short."""
     anthropic_api_key: SecretStr | None = None
     http_token: SecretStr | None = None
+    oauth_issuer: str | None = None
+    """OAuth 2.1 resource-server mode: the authorization server whose JWT access tokens are
+    accepted (``TRADELOOP_OAUTH_ISSUER``, compared with each token's ``iss`` exactly)."""
+    oauth_resource: str | None = None
+    """This server's public MCP URL (``TRADELOOP_OAUTH_RESOURCE``, e.g.
+    ``https://trade.example.com/mcp``): the RFC 9728 resource and the default audience."""
+    oauth_audience: str | None = None
+    """The ``aud`` tokens must carry (``TRADELOOP_OAUTH_AUDIENCE``; default ``oauth_resource``)."""
+    oauth_jwks_url: str | None = None
+    """The issuer's signing keys (``TRADELOOP_OAUTH_JWKS_URL``; default: the ``jwks_uri`` of the
+    issuer's discovery document)."""
+    oauth_read_scope: str = Field(default=DEFAULT_READ_SCOPE, min_length=1)
+    """The scope that lets a principal connect and read (``TRADELOOP_OAUTH_READ_SCOPE``)."""
+    oauth_trade_scope: str = Field(default=DEFAULT_TRADE_SCOPE, min_length=1)
+    """The scope that lets a principal change things (``TRADELOOP_OAUTH_TRADE_SCOPE``)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -82,6 +101,12 @@ class Settings(BaseModel):
             "lease_ttl_s": env.get("TRADELOOP_LEASE_TTL_S"),
             "anthropic_api_key": env.get("ANTHROPIC_API_KEY"),
             "http_token": env.get("TRADELOOP_HTTP_TOKEN"),
+            "oauth_issuer": env.get("TRADELOOP_OAUTH_ISSUER"),
+            "oauth_resource": env.get("TRADELOOP_OAUTH_RESOURCE"),
+            "oauth_audience": env.get("TRADELOOP_OAUTH_AUDIENCE"),
+            "oauth_jwks_url": env.get("TRADELOOP_OAUTH_JWKS_URL"),
+            "oauth_read_scope": env.get("TRADELOOP_OAUTH_READ_SCOPE"),
+            "oauth_trade_scope": env.get("TRADELOOP_OAUTH_TRADE_SCOPE"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if isinstance(values["db_path"], str) and values["db_path"]:

@@ -61,7 +61,8 @@ function chartOptions(colors) {
     },
     grid: { vertLines: { color: colors.grid }, horzLines: { color: colors.grid } },
     rightPriceScale: { borderColor: colors.grid },
-    timeScale: { borderColor: colors.grid, timeVisible: true, secondsVisible: false },
+    // room right of the newest bar for its trade marker's label
+    timeScale: { borderColor: colors.grid, timeVisible: true, secondsVisible: false, rightOffset: 3 },
     crosshair: { mode: 1 },
   };
 }

@@ -202,7 +202,11 @@ function renderHeader(detail) {
     `every ${cfg.decide_interval / 60} min`,
     `${cfg.composer} composer`,
     detail.trading_mode,
-    detail.data === "replay" ? `replay, at ${fmt.time(detail.replay_spec?.simulated_clock_ms)}` : "live data",
+    detail.data === "replay"
+      ? `replay, at ${fmt.time(detail.replay_spec?.simulated_clock_ms)}`
+      : detail.strategy_id.startsWith("bt_")
+        ? "backtest on the server's candles"
+        : "live data",
   ];
   $("s-meta").textContent = bits.join(" · ") + (detail.reason ? ` — ${detail.reason}` : "");
 }
@@ -603,8 +607,9 @@ async function startApp() {
 
 function startHttp() {
   const named = readFragment();
-  state.selected = named.strategy;
   state.run = named.run;
+  // a backtest run is also stored as a (stopped) strategy: show both
+  state.selected = named.strategy || (named.run?.startsWith("bt_") ? named.run : null);
   call = httpCaller();
   $("auth").addEventListener("submit", (event) => {
     event.preventDefault();

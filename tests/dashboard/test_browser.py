@@ -520,3 +520,31 @@ def test_the_app_page_draws_the_comparison_a_compare_strategies_call_returned(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "app-comparison-400-dark.png"), full_page=True)
     page.close()
+
+
+def test_a_backtest_run_shows_its_statistics_beside_the_baselines_and_its_curve(
+    browser, served: Served
+) -> None:
+    run = served.call(
+        "run_backtest",
+        symbols=["BTC-USDT", "ETH-USDT"],
+        initial_capital=5_000,
+        start="2025-01-01",
+        end="2025-01-20",
+        name="dashboard-backtest",
+    )
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{served.base}/dashboard#r={run['run_id']}&token={TOKEN}")
+    page.locator('#run-table tr[data-row="default rules"]').wait_for(timeout=WAIT_MS)
+    rows = page.locator("#run-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.row)")
+    assert rows == ["dashboard-backtest", "buy and hold", "default rules"]
+    shown = page.locator("#run-table [data-metric=total_return_pct]").all_inner_texts()
+    expected = [run["stats"]] + [b["stats"] for b in run["baselines"]]
+    assert shown == [pct(stats["total_return_pct"]) for stats in expected]
+    chart = page.locator(f'#equity-chart[data-points="{run["cycles_done"]}"]')
+    chart.wait_for(timeout=WAIT_MS)  # the run's own curve, with its drawdown, as a strategy's
+    hold = next(b for b in run["baselines"] if b["name"] == "buy_and_hold")["stats"]
+    assert float(chart.get_attribute("data-hold-last")) == pytest.approx(hold["final_equity"])
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "backtest-1280.png"), full_page=True)
+    page.close()

@@ -48,7 +48,7 @@ async def sqlite(tmp: Path, stack: AsyncExitStack, _: pytest.FixtureRequest) -> 
 
 async def postgresql(_: Path, stack: AsyncExitStack, request: pytest.FixtureRequest) -> IntentStore:
     cluster: Cluster = request.getfixturevalue("postgres_cluster")
-    db = await PgDatabase.open(cluster.create_database())
+    db = await PgDatabase.open(cluster.create_schema())
     stack.push_async_callback(db.close)
     return PgIntentStore(db)
 

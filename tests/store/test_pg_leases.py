@@ -22,7 +22,7 @@ REQUEST = UserRequest(trading_config=TradingConfig(initial_capital=1000, symbols
 
 @pytest.fixture
 async def pg(tmp_path: Path, postgres_cluster: Cluster) -> AsyncIterator[tuple[Store, PgLeases]]:
-    target = StoreTarget("postgresql", tmp_path / "unused.db", postgres_cluster.create_database())
+    target = StoreTarget("postgresql", tmp_path / "unused.db", postgres_cluster.create_schema())
     async with target.open() as store:
         assert isinstance(store.rows, PgDatabase)
         yield store, PgLeases(store.rows)

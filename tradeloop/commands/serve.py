@@ -32,8 +32,29 @@ examples:
       --allowed-host myhost:8765 --allowed-origin https://myhost:8765
       reachable from other machines; clients send 'Authorization: Bearer secret'
 
+  tradeloop serve --http --oauth-issuer https://tenant.eu.auth0.com/ \
+      --oauth-resource https://trade.example.com/mcp
+      OAuth 2.1: JWT access tokens of that issuer for that resource (behind a TLS proxy);
+      remote connectors (Claude, ChatGPT) find the issuer in the served metadata
+
 environment: TRADELOOP_DB, TRADELOOP_REPLAY_DIR, TRADELOOP_HTTP_TOKEN, ANTHROPIC_API_KEY,
-TRADELOOP_LIVE_TRADING (see the README)."""
+TRADELOOP_LIVE_TRADING, TRADELOOP_OAUTH_ISSUER, TRADELOOP_OAUTH_RESOURCE,
+TRADELOOP_OAUTH_AUDIENCE, TRADELOOP_OAUTH_JWKS_URL, TRADELOOP_OAUTH_READ_SCOPE,
+TRADELOOP_OAUTH_TRADE_SCOPE (see the README)."""
+OAUTH_FLAGS = {
+    "issuer": "the authorization server whose JWT access tokens are accepted, exactly as the "
+    "tokens' iss claim (also TRADELOOP_OAUTH_ISSUER)",
+    "resource": "this server's public MCP URL, e.g. https://trade.example.com/mcp "
+    "(also TRADELOOP_OAUTH_RESOURCE)",
+    "audience": "the aud tokens must carry (default: the resource URL; "
+    "also TRADELOOP_OAUTH_AUDIENCE)",
+    "jwks-url": "the issuer's signing keys (default: from its discovery document; "
+    "also TRADELOOP_OAUTH_JWKS_URL)",
+    "read-scope": "the scope that lets a token read (default tradeloop:read; "
+    "also TRADELOOP_OAUTH_READ_SCOPE)",
+    "trade-scope": "the scope that lets a token change things (default tradeloop:trade; "
+    "also TRADELOOP_OAUTH_TRADE_SCOPE)",
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,6 +89,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(also TRADELOOP_REPLAY_DIR)",
     )
     parser.add_argument("--db", help="SQLite file path or postgresql://... URL (also TRADELOOP_DB)")
+    oauth = parser.add_argument_group("OAuth 2.1 resource server (HTTP)")
+    for flag, text in OAUTH_FLAGS.items():
+        oauth.add_argument(f"--oauth-{flag}", metavar=flag.split("-")[-1].upper(), help=text)
     parser.set_defaults(handler=run)
 
 
@@ -75,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from tradeloop.commands._loop import run_then_leave
     from tradeloop.server import transports
     from tradeloop.server.app import build_server
+    from tradeloop.server.jwt_auth import OAuthConfig
     from tradeloop.server.market import check_replay_dir
     from tradeloop.settings import Settings
     from tradeloop.trading.errors import ConfigError
@@ -83,13 +108,15 @@ def run(args: argparse.Namespace) -> int:
         overrides = {
             "db_path": args.db or None,
             "replay_dir": args.replay,
+            **{f"oauth_{flag.replace('-', '_')}": _flag(args, flag) for flag in OAUTH_FLAGS},
         }
         settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
         if settings.replay_dir is not None:
             given = check_replay_dir(settings.replay_dir.expanduser())  # named as given
             settings = settings.model_copy(update={"replay_dir": given.resolve()})
+        oauth = OAuthConfig.of(settings)
         if args.http:
-            transports.check_bind(args.host, settings.http_token is not None)
+            transports.check_bind(args.host, settings.http_token is not None or oauth is not None)
     except ConfigError as exc:
         sys.stderr.write(f"tradeloop serve: {exc}\n")  # stderr: stdout is the MCP channel
         return 2
@@ -97,9 +124,18 @@ def run(args: argparse.Namespace) -> int:
     if args.http:
         run_then_leave(
             transports.serve_http(
-                server, args.host, args.port, args.allowed_host, args.allowed_origin
+                server,
+                args.host,
+                args.port,
+                [*args.allowed_host, *([oauth.resource_host()] if oauth else [])],
+                args.allowed_origin,
             )
         )
     else:
         run_then_leave(transports.serve_stdio(server))
     return 0
+
+
+def _flag(args: argparse.Namespace, flag: str) -> str | None:
+    value = getattr(args, f"oauth_{flag.replace('-', '_')}")
+    return value or None

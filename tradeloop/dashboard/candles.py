@@ -57,41 +57,50 @@ async def chart_candles(
 ) -> ChartCandles:
     """Each symbol's candles from ``first_ms`` (the first cycle) to ``last_ms`` (the latest)."""
     try:
-        source = _source(info, last_ms, server_replay_dir)
+        source, newest = _source(info, last_ms, server_replay_dir)
     except Exception as exc:  # a moved folder, a bad file: the chart falls back to cycle prices
         return ChartCandles(None, {}, f"candles unavailable: {exc}")
     if source is None:
         return ChartCandles(None, {}, "candles unavailable: the server has no replay folder")
+    from tradeloop.trading.errors import ConfigError
+
     try:
         for interval in interval_candidates(info.decide_interval, last_ms - first_ms):
-            lookback = (last_ms - first_ms) // (parse_interval_seconds(interval) * 1000) + 2
+            lookback = (newest - first_ms) // (parse_interval_seconds(interval) * 1000) + 2
             try:
                 candles = await source.get_recent_candles(
                     list(info.symbols), interval, min(lookback, MAX_CANDLES)
                 )
-            except Exception as exc:  # an interval the files or the venue cannot give
+            except ConfigError as exc:  # an interval the files or the venue cannot give
                 logger.debug("no %s candles for %s: %s", interval, info.strategy_id, exc)
                 continue
-            return ChartCandles(interval, _by_symbol(candles, first_ms, interval))
+            except Exception as exc:  # the venue is unreachable: no use trying other intervals
+                return ChartCandles(None, {}, f"candles unavailable: {exc}")
+            return ChartCandles(interval, _by_symbol(candles, first_ms, last_ms, interval))
         return ChartCandles(None, {}, "candles unavailable at any chart interval")
     finally:
         await source.close()
 
 
-def _by_symbol(candles: list[Candle], first_ms: int, interval: str) -> dict[str, list[Candle]]:
-    """Candles that close at or after the first cycle (the one it saw last included)."""
+def _by_symbol(
+    candles: list[Candle], first_ms: int, last_ms: int, interval: str
+) -> dict[str, list[Candle]]:
+    """From the candle the first cycle saw last (the newest closed by then) to the newest closed
+    by the latest cycle."""
     width = parse_interval_seconds(interval) * 1000
     out: dict[str, list[Candle]] = {}
     for candle in candles:
-        if candle.ts + width >= first_ms:
+        if first_ms - width < candle.ts + width <= last_ms:
             out.setdefault(candle.instrument.symbol, []).append(candle)
     return out
 
 
 def _source(
     info: StrategyInfo, last_ms: int, server_replay_dir: Path | None
-) -> BaseMarketDataSource | None:
-    from tradeloop.trading.clock import SimulatedClock
+) -> tuple[BaseMarketDataSource | None, int]:
+    """The candle source and the time its newest candles close by (a venue answers with its
+    newest, so the lookback counts back from now, not from the last cycle)."""
+    from tradeloop.trading.clock import SimulatedClock, SystemClock
     from tradeloop.trading.data.replay import FileSeriesCache, ReplayMarketDataSource
 
     if info.replay is not None:
@@ -106,21 +115,23 @@ def _source(
         from tradeloop.trading.data.ccxt_source import CcxtMarketDataSource
 
         ex = info.request.exchange_config
-        return CcxtMarketDataSource(ex.exchange_id, ex.market_type, ex.testnet)
+        source = CcxtMarketDataSource(ex.exchange_id, ex.market_type, ex.testnet)
+        return source, max(last_ms, SystemClock().now_ms())
     if folder is None:
-        return None
+        return None, last_ms
     cache = _CACHE.setdefault("lenient" if lenient else "strict", FileSeriesCache())
     clock = SimulatedClock(last_ms)
     try:
-        return ReplayMarketDataSource.from_dir(
+        replay = ReplayMarketDataSource.from_dir(
             folder, clock, venue=venue, series_cache=cache, skip_bad_rows=lenient
         )
     except Exception:
         if venue is None:
             raise
-        return ReplayMarketDataSource.from_dir(  # files without the venue prefix
+        replay = ReplayMarketDataSource.from_dir(  # files without the venue prefix
             folder, clock, series_cache=cache, skip_bad_rows=lenient
         )
+    return replay, last_ms
 
 
 def _venue(info: StrategyInfo) -> str:

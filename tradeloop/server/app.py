@@ -29,6 +29,7 @@ from tradeloop.server.strict import StrictServer
 
 if TYPE_CHECKING:
     from tradeloop.backtest.runner import BacktestRuns
+    from tradeloop.server.jwt_auth import OAuthConfig
     from tradeloop.services.strategies import StrategyService
     from tradeloop.settings import Settings
     from tradeloop.store.db import StoreInUse
@@ -301,6 +302,8 @@ class TradeloopServer(StrictServer):
     dashboard's event stream), which the SDK hands no lifespan context."""
 
     app_state: AppState | None = None
+    oauth: OAuthConfig | None = None
+    """The OAuth issuer whose tokens are accepted: ``http_app`` serves its metadata."""
 
     async def _handle_list_resources(
         self, ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
@@ -324,20 +327,23 @@ def build_server(
 ) -> TradeloopServer:
     """The tradeloop MCP server; ``open_service`` replaces ``StrategyService.open`` in tests;
     ``warm_up_join_s``: see ``AppState.finish_warm_up``."""
-    from tradeloop.server.auth import StaticTokenVerifier, auth_settings
+    from tradeloop.server.auth import token_gate
+    from tradeloop.services.principals import ScopeNames
     from tradeloop.tools import register_all
     from tradeloop.tools.dashboard import apps_extension
 
-    token = settings.http_token.get_secret_value() if settings.http_token else None
+    gate = token_gate(settings)
     server = TradeloopServer(
         SERVER_NAME,
         version=_version(),
         instructions=INSTRUCTIONS,
         lifespan=lifespan_for(settings, open_service or open_strategy_service, warm_up_join_s),
-        token_verifier=StaticTokenVerifier(token) if token else None,
-        auth=auth_settings() if token else None,
+        token_verifier=gate.verifier,
+        auth=gate.auth,
         extensions=[apps_extension()],
     )
+    server.oauth = gate.oauth
+    server.scopes = ScopeNames.of(settings)
     server.middleware.append(_note_answered)
     register_all(server)
     return server

@@ -1,38 +1,85 @@
-"""A static bearer token for the HTTP transport (``TRADELOOP_HTTP_TOKEN``)."""
+"""Bearer tokens over HTTP: the static ``TRADELOOP_HTTP_TOKEN`` (the implicit owner) and the
+choice of gate (``token_gate``): that token, an OAuth issuer's JWTs (``jwt_auth``), or both."""
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
+from typing import NamedTuple
 
-from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from pydantic import AnyHttpUrl
 
-CLIENT_ID = "tradeloop-http"
-SCOPE = "tradeloop"
+from tradeloop.server.jwt_auth import JwtVerifier, OAuthConfig
+from tradeloop.services.principals import OWNER_NAME, ScopeNames
+from tradeloop.settings import Settings
 
 
 class StaticTokenVerifier:
-    """Accepts exactly one token, compared in constant time."""
+    """Accepts exactly one token, compared in constant time; its holder is the single owner, who
+    may read and trade (``tradeloop.services.principals``)."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, scopes: ScopeNames) -> None:
         if not token:
             raise ValueError("the bearer token must not be empty")
         self._expected = token.encode()
+        self._scopes = scopes.all()
 
     async def verify_token(self, token: str) -> AccessToken | None:
         if not hmac.compare_digest(token.encode(), self._expected):
             return None
-        return AccessToken(token="", client_id=CLIENT_ID, scopes=[SCOPE])
+        return AccessToken(token="", client_id=OWNER_NAME, scopes=list(self._scopes))
 
 
-def auth_settings() -> AuthSettings:
-    """Resource-server-only settings: no OAuth endpoints and no metadata route, just the 401 gate.
+def auth_settings(scopes: ScopeNames) -> AuthSettings:
+    """Resource-server-only settings: no OAuth endpoints and no metadata route, just the 401 gate
+    (a token without the read scope gets 403).
 
     ``issuer_url`` is required by the SDK but never served; the token is issued by the operator.
     """
     return AuthSettings(
         issuer_url=AnyHttpUrl("http://127.0.0.1"),
         resource_server_url=None,
-        required_scopes=[SCOPE],
+        required_scopes=[scopes.read],
     )
+
+
+class AnyOfVerifiers:
+    """The first verifier that accepts a token wins (the operator's static token, then OAuth)."""
+
+    def __init__(self, verifiers: Sequence[TokenVerifier]) -> None:
+        self._verifiers = tuple(verifiers)
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        for verifier in self._verifiers:
+            accepted = await verifier.verify_token(token)
+            if accepted is not None:
+                return accepted
+        return None
+
+
+class TokenGate(NamedTuple):
+    """What ``build_server`` hands the SDK: no authentication at all, or a verifier and its
+    settings; ``oauth`` when an issuer is configured (its metadata is served)."""
+
+    verifier: TokenVerifier | None
+    auth: AuthSettings | None
+    oauth: OAuthConfig | None
+
+
+def token_gate(settings: Settings) -> TokenGate:
+    """The bearer-token gate ``settings`` ask for: ``TRADELOOP_HTTP_TOKEN`` (the owner), an OAuth
+    issuer's JWTs (``TRADELOOP_OAUTH_ISSUER``), both, or none (stdio, loopback HTTP)."""
+    scopes = ScopeNames.of(settings)
+    oauth = OAuthConfig.of(settings)
+    verifiers: list[TokenVerifier] = []
+    if settings.http_token is not None:
+        verifiers.append(StaticTokenVerifier(settings.http_token.get_secret_value(), scopes))
+    if oauth is not None:
+        verifiers.append(JwtVerifier(oauth))
+    if not verifiers:
+        return TokenGate(None, None, None)
+    verifier = verifiers[0] if len(verifiers) == 1 else AnyOfVerifiers(verifiers)
+    auth = oauth.auth_settings() if oauth is not None else auth_settings(scopes)
+    return TokenGate(verifier, auth, oauth)

@@ -30,7 +30,6 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route, request_response
 
 from tradeloop.dashboard.page import dashboard_html
-from tradeloop.server.auth import SCOPE
 
 if TYPE_CHECKING:
     from tradeloop.server.app import TradeloopServer
@@ -84,7 +83,9 @@ def dashboard_routes(
 
     endpoint: Any = events
     if server.settings.auth is not None:
-        endpoint = RequireAuthMiddleware(request_response(events), [SCOPE])
+        endpoint = RequireAuthMiddleware(
+            request_response(events), server.settings.auth.required_scopes or []
+        )
     return [
         Route(DASHBOARD_PATH, page, methods=["GET"]),
         Route(EVENTS_PATH, endpoint, methods=["GET"]),

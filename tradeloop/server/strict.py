@@ -21,12 +21,18 @@ from mcp.types import Tool as MCPTool
 from pydantic import ValidationError
 
 from tradeloop.server.errors import describe_validation_error
+from tradeloop.server.scope_gate import check_tool_scope
+from tradeloop.services.principals import ScopeNames
 
 
 class StrictServer(MCPServer[Any]):
+    scopes: ScopeNames = ScopeNames()
+    """The scope names that grant reading and trading (``scope_gate``)."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._accepted: dict[str, frozenset[str]] | None = None
+        self._tools: dict[str, MCPTool] | None = None
 
     async def list_tools(self) -> list[MCPTool]:
         tools = await super().list_tools()
@@ -43,6 +49,9 @@ class StrictServer(MCPServer[Any]):
         arguments: dict[str, Any],
         context: Context[Any, Any] | None = None,
     ) -> CallToolResult | InputRequiredResult:
+        tool = (await self._tools_by_name()).get(name)
+        if tool is not None:
+            check_tool_scope(tool, self.scopes)  # before anything else: no argument feedback
         accepted = (await self._accepted_keys()).get(name)
         if accepted is not None:
             unknown = sorted(set(arguments) - accepted)
@@ -68,11 +77,16 @@ class StrictServer(MCPServer[Any]):
             lowlevel = self._lowlevel_server
             await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
+    async def _tools_by_name(self) -> dict[str, MCPTool]:
+        if self._tools is None:
+            self._tools = {tool.name: tool for tool in await super().list_tools()}
+        return self._tools
+
     async def _accepted_keys(self) -> dict[str, frozenset[str]]:
         if self._accepted is None:
             self._accepted = {
-                tool.name: frozenset(tool.input_schema.get("properties", {}))
-                for tool in await super().list_tools()
+                name: frozenset(tool.input_schema.get("properties", {}))
+                for name, tool in (await self._tools_by_name()).items()
             }
         return self._accepted
 

@@ -48,8 +48,8 @@ def check_bind(host: str, token_configured: bool) -> None:
     if not is_loopback(host) and not token_configured:
         raise ConfigError(
             f"refusing to listen on {host}: a non-loopback address needs a bearer token; "
-            "set TRADELOOP_HTTP_TOKEN (clients then send 'Authorization: Bearer <token>') "
-            "or bind 127.0.0.1"
+            "set TRADELOOP_HTTP_TOKEN (clients then send 'Authorization: Bearer <token>'), "
+            "or an OAuth issuer (TRADELOOP_OAUTH_ISSUER), or bind 127.0.0.1"
         )
 
 
@@ -92,6 +92,7 @@ def http_app(
     from tradeloop.server.app import TradeloopServer
     from tradeloop.server.dashboard_http import dashboard_routes
     from tradeloop.server.health import health_routes
+    from tradeloop.server.jwt_auth import protected_resource_routes
 
     security = transport_security(host, allowed_hosts, allowed_origins)
     app = server.streamable_http_app(
@@ -100,6 +101,8 @@ def http_app(
     if isinstance(server, TradeloopServer):
         app.router.routes.extend(dashboard_routes(server, security, closing))
         app.router.routes.extend(health_routes(server))
+        if server.oauth is not None:  # first: they replace the SDK's metadata route
+            app.router.routes[0:0] = protected_resource_routes(server.oauth)
     return app
 
 
