@@ -19,6 +19,7 @@ from tests.store_backends import StoreTarget, fetch
 from tradeloop.services.strategies import StrategyService
 from tradeloop.settings import Settings
 from tradeloop.store.postgres.db import PgDatabase
+from tradeloop.trading.errors import ConfigError
 
 TTL_S = 1.5
 N = 6
@@ -129,3 +130,29 @@ async def _all_ran_after(settings: Settings, ids: list[str], took_at: float) -> 
     )
     last = {r["strategy_id"]: r["last"] for r in rows}
     return all(last.get(sid, 0) >= (took_at - 0.5) * 1000 for sid in ids)
+
+
+async def test_a_pause_given_to_another_replica_stops_the_owner_at_once_and_cycles_on_demand_go_to_the_owner(
+    replicas: tuple[StrategyService, StrategyService], settings: Settings
+) -> None:
+    a, b = replicas
+    assert a.leases is not None and b.leases is not None
+    sid = (await a.create(live_request(decide_interval=1), name="one")).strategy_id
+    await a.start(sid)
+    assert sid in a.leases.ownership.held  # started here: taken here
+
+    with pytest.raises(ConfigError, match=f"running on replica {a.leases.ownership.replica}"):
+        await b.run_cycle_now(sid)
+    paused_at = time.monotonic()
+    await b.pause(sid)
+    await wait_for(lambda: _not_loaded(a, sid), 1.0, "the owner drops the paused strategy")
+    assert time.monotonic() - paused_at < a.leases.ownership.heartbeat_s  # before a heartbeat
+    count = (await b.get(sid)).cycles
+    await asyncio.sleep(1.5)  # a slot would have run by now
+    assert (await b.get(sid)).cycles == count and (await b.get(sid)).status.value == "paused"
+    ran = await b.run_cycle_now(sid)  # nobody runs it now: it runs where asked
+    assert ran.strategy_id == sid and (await a.get(sid)).cycles == count + 1
+
+
+async def _not_loaded(replica: StrategyService, sid: str) -> bool:
+    return sid not in replica.registry.loaded

@@ -134,7 +134,7 @@ class StrategyService:
                         await service.leases.ownership.acquire()
                     await service._resume_all()
                     if service.leases is not None:
-                        service.leases.start()
+                        await service.leases.start()
                 yield service
             finally:
                 if service.leases is not None:
@@ -278,6 +278,8 @@ class StrategyService:
             run_from = self.desks.of(row.request).run_now_from
             check_allowed(row.id, row.status, "run a cycle of", run_from)
             require_llm_key(row.request)
+            if self.leases is not None:
+                await self.leases.before_command(strategy_id)
             outcome = await self.slots.run_now(await self.registry.load(row))
         return _stored(outcome.result, strategy_id)
 
@@ -296,6 +298,8 @@ class StrategyService:
             raise ConfigError(str(exc)) from exc
         async with self.registry.lock(strategy_id):
             row = await self._strategies.require(strategy_id)
+            if self.leases is not None:
+                await self.leases.before_command(strategy_id)
             loaded = await self.desks.of(row.request).for_closing(row)
             if symbol not in (await loaded.portfolio.get_view()).positions:
                 raise ConfigError(f"strategy {strategy_id} has no open {symbol} position")

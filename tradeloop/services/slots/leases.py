@@ -19,13 +19,15 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from tradeloop.services.loaded import LoadedStrategy
 from tradeloop.services.slots.ownership import SlotOwnership
 from tradeloop.store.backend import Store
 from tradeloop.store.strategies import StrategyRow
+from tradeloop.trading.errors import ConfigError
+from tradeloop.trading.models import StrategyStatus
 
 if TYPE_CHECKING:
     from tradeloop.services.registry import StrategyRegistry
@@ -48,6 +50,10 @@ class LeaseStore(Protocol):
     async def present(self, owner: str, ttl_ms: int) -> None: ...
 
     async def absent(self, owner: str) -> None: ...
+
+    async def owner_of(self, strategy_id: str) -> str | None: ...
+
+    async def listen(self, on_change: Callable[[str], None]) -> Callable[[], Awaitable[None]]: ...
 
 
 def replica_id() -> str:
@@ -148,6 +154,8 @@ class LeaseKeeper:
         self._registry = registry
         self._slots: SlotRunner | None = None
         self._task: asyncio.Task[None] | None = None
+        self._following: set[asyncio.Task[None]] = set()
+        self._unlisten: Callable[[], Awaitable[None]] | None = None
 
     @classmethod
     def for_store(
@@ -165,6 +173,42 @@ class LeaseKeeper:
 
     def bind(self, slots: SlotRunner) -> None:
         self._slots = slots
+
+    async def before_command(self, strategy_id: str) -> None:
+        """A cycle on demand (run_cycle_now, close_position) runs where it is asked only when no
+        other replica runs the strategy (its ledger lives there); a copy loaded here earlier is
+        rebuilt from the store first, as another replica may have run cycles since."""
+        if strategy_id in self.ownership.held:
+            return
+        owner = await self.ownership.leases.owner_of(strategy_id)
+        if owner is not None and owner != self.ownership.replica:
+            raise ConfigError(
+                f"strategy {strategy_id} is running on replica {owner}: pause it first, or ask"
+                " that replica"
+            )
+        await self._registry.unload(strategy_id)
+
+    def _heard(self, strategy_id: str) -> None:
+        """A strategy changed on some replica: if it runs here, follow at once (see ``follow``)."""
+        if strategy_id in self._registry.loaded:
+            self._following.add(asyncio.create_task(self.follow(strategy_id)))
+            for task in [t for t in self._following if t.done()]:
+                self._following.discard(task)
+
+    async def follow(self, strategy_id: str) -> None:
+        """Reload a strategy loaded here from the store: dropped when it no longer runs (a pause
+        or stop given to another replica), rebuilt with its new config when it still does."""
+        async with self._registry.lock(strategy_id):
+            row = await self._registry.strategies.get(strategy_id)
+            loaded = self._registry.loaded.get(strategy_id)
+            if loaded is None or (row is not None and row == loaded.row):
+                return  # unloaded meanwhile, or the change was made here
+            if row is None or row.status is not StrategyStatus.RUNNING:
+                await self._registry.unload(strategy_id)
+                if strategy_id in self.ownership.held:
+                    await self.ownership.release([strategy_id])
+            elif self._slots is not None and strategy_id in self.ownership.held:
+                await self._slots.reload(row)
 
     async def beat(self) -> None:
         try:
@@ -190,10 +234,17 @@ class LeaseKeeper:
             rows = [await self._registry.strategies.get(sid) for sid in taken]
             await self._slots.resume([row for row in rows if row is not None])
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        self._unlisten = await self.ownership.leases.listen(self._heard)
         self._task = asyncio.create_task(self._run(), name="tradeloop-leases")
 
     async def stop(self) -> None:
+        if self._unlisten is not None:
+            try:
+                await self._unlisten()
+            except Exception as exc:
+                logger.warning("could not stop listening (%s)", exc)
+            self._unlisten = None
         if self._task is not None:
             self._task.cancel()
             try:

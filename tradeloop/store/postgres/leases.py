@@ -9,10 +9,11 @@ are the database's clock in ms, so replicas' clocks need not agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from tradeloop.store.postgres.db import PgDatabase
+from tradeloop.store.postgres.strategies import CHANGED
 
 _NOW = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 _TAKE = f"""
@@ -79,6 +80,32 @@ class PgLeases:
                 owner,
                 list(strategy_ids),
             )
+
+    async def owner_of(self, strategy_id: str) -> str | None:
+        """The replica holding an unexpired lease of ``strategy_id``, if any."""
+        row = await self._db.fetchone(
+            f"SELECT owner FROM leases WHERE strategy_id = ? AND expires_at > {_NOW}",
+            (strategy_id,),
+        )
+        return None if row is None else str(row[0])
+
+    async def listen(self, on_change: Callable[[str], None]) -> Callable[[], Awaitable[None]]:
+        """Call ``on_change(strategy_id)`` whenever a replica commits a change to a strategy
+        (``CHANGED``, sent by ``PgStrategyRepository``); returns the function that stops it."""
+        conn = await self._db.pool.acquire()
+
+        def heard(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+            on_change(payload)
+
+        await conn.add_listener(CHANGED, heard)
+
+        async def stop() -> None:
+            try:
+                await conn.remove_listener(CHANGED, heard)
+            finally:
+                await self._db.pool.release(conn)
+
+        return stop
 
     async def all(self) -> list[Lease]:
         rows = await self._db.fetchall(
