@@ -381,9 +381,10 @@ def _in_memory_portfolio(runtime: StrategyRuntime) -> InMemoryPortfolioService:
 
 async def _store(db: Database, run: BacktestRun) -> None:
     from tradeloop.backtest.store import store_run, stored_reason
+    from tradeloop.store.backend import sqlite_store
 
     await store_run(
-        db,
+        sqlite_store(db),
         run_id=run.run_id,
         request=run.request,
         cycles=run.take_cycles_to_store(),

@@ -91,6 +91,7 @@ def http_app(
     the dashboard at ``/dashboard``; ``closing`` says when to end the dashboard's event streams."""
     from tradeloop.server.app import TradeloopServer
     from tradeloop.server.dashboard_http import dashboard_routes
+    from tradeloop.server.health import health_routes
     from tradeloop.server.jwt_auth import protected_resource_routes
 
     security = transport_security(host, allowed_hosts, allowed_origins)
@@ -99,6 +100,7 @@ def http_app(
     )
     if isinstance(server, TradeloopServer):
         app.router.routes.extend(dashboard_routes(server, security, closing))
+        app.router.routes.extend(health_routes(server))
         if server.oauth is not None:  # first: they replace the SDK's metadata route
             app.router.routes[0:0] = protected_resource_routes(server.oauth)
     return app
