@@ -30,7 +30,8 @@ from tests.server.oauth_issuer import (
     tampered,
     unsigned,
 )
-from tests.server.test_http import HEADERS, INITIALIZE, _free_port, _wait_for_line
+from tests.server.test_http import HEADERS, INITIALIZE, _free_port, _wait_for_line, http_client
+from tradeloop.settings import Settings
 
 OPERATOR_TOKEN = "operator-t0ken-for-tests-only"
 KEY = SigningKey.rsa("rsa-1")
@@ -180,3 +181,35 @@ async def test_the_operator_token_still_works_beside_oauth(served) -> None:
                 "create_strategy", {"symbols": ["ETH-USDT"], "initial_capital": 500}
             )
     assert not created.is_error, created.content
+
+
+@pytest.mark.parametrize("host", ["trade.example.com", "trade.example.com:443"])
+async def test_the_resource_urls_host_is_accepted_behind_a_proxy_and_others_are_not(
+    tmp_path, host
+) -> None:
+    """Bound to loopback behind a TLS proxy: requests for the public resource URL pass the
+    DNS-rebinding check, a foreign Host still gets 421 (the operator's token gets past the
+    bearer check, which comes first)."""
+    settings = Settings.from_env(
+        {
+            "TRADELOOP_DB": str(tmp_path / "t.db"),
+            "TRADELOOP_HTTP_TOKEN": OPERATOR_TOKEN,
+            "TRADELOOP_OAUTH_ISSUER": "https://id.example.com/",
+            "TRADELOOP_OAUTH_RESOURCE": "https://trade.example.com/mcp",
+        }
+    )
+    token = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    public = {"Host": host, "Origin": "https://trade.example.com"}
+    async with http_client(settings) as client:
+        metadata = await client.get("/.well-known/oauth-protected-resource/mcp", headers=public)
+        anonymous = await client.post("/mcp", json=INITIALIZE, headers=HEADERS | public)
+        let_in = await client.post("/mcp", json=INITIALIZE, headers=HEADERS | token | public)
+        foreign = await client.post(
+            "/mcp", json=INITIALIZE, headers=HEADERS | token | {"Host": "evil.example:443"}
+        )
+    assert metadata.status_code == 200
+    assert metadata.json()["resource"] == "https://trade.example.com/mcp"
+    assert metadata.json()["authorization_servers"] == ["https://id.example.com/"]
+    assert anonymous.status_code == 401
+    assert let_in.status_code == 200
+    assert foreign.status_code == 421

@@ -28,8 +28,16 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from tradeloop.backtest.baselines import (
+    BUY_AND_HOLD,
+    DEFAULT_RULES,
+    DESCRIPTIONS,
+    hold_curve,
+    snapshot_prices,
+)
 from tradeloop.backtest.data import resolve_data_files
 from tradeloop.backtest.fast_forward import FastForward
+from tradeloop.backtest.honesty import cutoff_warning
 from tradeloop.backtest.llm_cache import (
     CachedLlmClient,
     CostCapReached,
@@ -51,7 +59,10 @@ from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
 from tradeloop.trading.clock import SimulatedClock
 from tradeloop.trading.data.replay import FileSeriesCache, ReplayMarketDataSource
 from tradeloop.trading.decision.interfaces import BaseComposer
-from tradeloop.trading.errors import ConfigError, OperationalError, TemporaryError
+from tradeloop.trading.decision.prompt_based.by_provider import build_client
+from tradeloop.trading.decision.prompt_based.composer import LlmComposer
+from tradeloop.trading.decision.prompt_based.providers import resolve_api_key
+from tradeloop.trading.errors import ConfigError, NotFound, OperationalError, TemporaryError
 from tradeloop.trading.history.recorder import InMemoryHistoryRecorder
 from tradeloop.trading.models import (
     CycleResult,
@@ -259,8 +270,6 @@ class BacktestRuns:
             del self._runs[old.run_id]
 
     def get(self, run_id: str) -> BacktestRun:
-        from tradeloop.trading.errors import NotFound
-
         run = self._runs.get(run_id)
         if run is None:
             raise NotFound(f"no backtest run {run_id!r}")
@@ -329,16 +338,17 @@ async def run_backtest(
         request,
         strategy_id=run_id,
         components=Components(
-            market_data=source, clock=clock, recorder=recorder, composer=_composer(request, llm)
+            market_data=source,
+            clock=clock,
+            recorder=recorder,
+            composer=_composer(request, llm),
+            log_cycles=False,  # the run logs its summary; progress reports the rest
         ),
     )
-    runtime.coordinator.log_cycles = False  # the run logs its summary; progress reports the rest
     if isinstance(recorder, _StoringRecorder):
         recorder.portfolio = _in_memory_portfolio(runtime)
     run = BacktestRun(run_id=run_id, request=request, window=window, recorder=recorder)
     if request.trading_config.composer == "llm":
-        from tradeloop.backtest.honesty import cutoff_warning
-
         warning = cutoff_warning(request.llm_model_config, window.start_ms)
         run.warnings += [warning] if warning else []
     if runs is not None:
@@ -636,14 +646,6 @@ async def add_baselines(
 ) -> None:
     """Buy-and-hold at the run's cycle times and the default rules strategy on its window;
     ``memo`` shares default-rules runs between runs of one comparison."""
-    from tradeloop.backtest.baselines import (
-        BUY_AND_HOLD,
-        DEFAULT_RULES,
-        DESCRIPTIONS,
-        hold_curve,
-        snapshot_prices,
-    )
-
     request, times = run.request, [p.ts for p in run.equity_curve]
     if not times:
         return
@@ -709,8 +711,6 @@ def _llm_client(
 ) -> CachedLlmClient | None:
     if request.trading_config.composer != "llm":
         return None
-    from tradeloop.trading.decision.prompt_based.providers import build_client, resolve_api_key
-
     cfg = request.llm_model_config
     cache = ReplyCache(Path(spec.llm_cache_dir) if spec.llm_cache_dir else default_cache_dir())
     return CachedLlmClient(
@@ -727,8 +727,6 @@ def _llm_client(
 def _composer(request: UserRequest, llm: CachedLlmClient | None) -> BaseComposer | None:
     if llm is None:
         return None
-    from tradeloop.trading.decision.prompt_based.composer import LlmComposer
-
     return LlmComposer(request, client=llm)  # type: ignore[arg-type]  # duck-typed client
 
 
@@ -764,8 +762,6 @@ async def _estimate(
 
 async def _first_cached(request: UserRequest, llm: CachedLlmClient, context: object) -> bool:
     """Compose the first cycle against the cache alone: a hit means a re-run."""
-    from tradeloop.trading.decision.prompt_based.composer import LlmComposer
-
     probe = CachedLlmClient(
         llm.cache, client_factory=None, provider=llm.provider, base_url=llm.base_url
     )

@@ -92,8 +92,12 @@ def http_app(
     from tradeloop.server.app import TradeloopServer
     from tradeloop.server.dashboard_http import dashboard_routes
     from tradeloop.server.health import health_routes
-    from tradeloop.server.jwt_auth import protected_resource_routes
+    from tradeloop.server.oauth_config import protected_resource_routes
 
+    oauth = server.oauth if isinstance(server, TradeloopServer) else None
+    if oauth is not None:  # the public URL clients reach through a proxy is ours by definition
+        allowed_hosts = [*allowed_hosts, *oauth.resource_hosts()]
+        allowed_origins = [*allowed_origins, oauth.resource_origin()]
     security = transport_security(host, allowed_hosts, allowed_origins)
     app = server.streamable_http_app(
         streamable_http_path=MCP_PATH, transport_security=security, host=host
@@ -101,8 +105,8 @@ def http_app(
     if isinstance(server, TradeloopServer):
         app.router.routes.extend(dashboard_routes(server, security, closing))
         app.router.routes.extend(health_routes(server))
-        if server.oauth is not None:  # first: they replace the SDK's metadata route
-            app.router.routes[0:0] = protected_resource_routes(server.oauth)
+        if oauth is not None:  # first: they replace the SDK's metadata route
+            app.router.routes[0:0] = protected_resource_routes(oauth)
     return app
 
 

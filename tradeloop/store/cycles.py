@@ -28,7 +28,7 @@ from tradeloop.store.db import Database, SlotTaken, StoreError
 from tradeloop.store.intents import mark_applied_rows
 from tradeloop.store.payloads import content_hash, join_hashes, pack, split_hashes, unpack
 from tradeloop.store.rows import RowSource
-from tradeloop.testing.crashpoints import crash_point
+from tradeloop.trading.crashpoints import crash_point
 from tradeloop.trading.models import (
     CycleResult,
     CycleStatus,

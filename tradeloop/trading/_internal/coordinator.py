@@ -57,6 +57,7 @@ class DefaultDecisionCoordinator:
         digest: BaseDigestBuilder,
         clock: Clock,
         market_data: BaseMarketDataSource | None = None,
+        log_cycles: bool = True,
     ) -> None:
         self.strategy_id = strategy_id
         self.request = request
@@ -70,8 +71,8 @@ class DefaultDecisionCoordinator:
         self.market_data = market_data
         """Where prices come from when the pipeline gives a symbol no ``market_snapshot`` vector."""
         self.recent: deque[DecisionSummary] = deque(maxlen=RECENT_DECISIONS)
-        self.log_cycles = True
-        """One INFO line per cycle (a backtest turns it off: thousands of cycles a second)."""
+        self.log_cycles = log_cycles
+        """One INFO line per cycle (a backtest has none: thousands of cycles a second)."""
         self._guard_limits: tuple[UserRequest, Constraints | None, GuardLimits] | None = None
 
     async def run_once(

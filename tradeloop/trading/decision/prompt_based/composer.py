@@ -24,6 +24,7 @@ from tradeloop.trading.decision.prompt_based.anthropic_api import (
     read_plan,
     translate_error,
 )
+from tradeloop.trading.decision.prompt_based.by_provider import make_provider
 from tradeloop.trading.decision.prompt_based.context_json import Thesis, render_context
 from tradeloop.trading.decision.prompt_based.plan import (
     InvalidPlan,
@@ -34,7 +35,6 @@ from tradeloop.trading.decision.prompt_based.pricing import cost_usd
 from tradeloop.trading.decision.prompt_based.providers import (
     TOKEN_FIELDS,
     json_safe,
-    make_provider,
     resolve_api_key,
 )
 from tradeloop.trading.decision.prompt_based.system_prompt import render_system_prompt

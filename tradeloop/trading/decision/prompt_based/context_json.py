@@ -25,6 +25,7 @@ from tradeloop.trading.models import (
     TradeDigest,
     TradeDigestEntry,
 )
+from tradeloop.trading.utils import parse_interval_seconds
 
 SIGNIFICANT_DIGITS = 6
 RECENT_DECISIONS = 5
@@ -51,8 +52,6 @@ class Thesis(NamedTuple):
 
 def window_name(interval: str, candles: int) -> str:
     """``candles`` candles of ``interval`` as a duration: 24 x 1h = ``1d``, 24 x 4h = ``4d``."""
-    from tradeloop.trading.utils import parse_interval_seconds
-
     seconds = parse_interval_seconds(interval) * candles
     for unit, size in _UNITS:
         if seconds % size == 0:
