@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -56,7 +56,7 @@ from tradeloop.backtest.models import (
 from tradeloop.backtest.stats import EquityPoint, compute_stats, equity_point
 from tradeloop.trading._internal.runtime import Components, StrategyRuntime
 from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
-from tradeloop.trading.clock import SimulatedClock
+from tradeloop.trading.clock import SimulatedClock, slot_at_or_after, slot_step_ms
 from tradeloop.trading.data.replay import FileSeriesCache, ReplayMarketDataSource
 from tradeloop.trading.decision.interfaces import BaseComposer
 from tradeloop.trading.decision.prompt_based.by_provider import build_client
@@ -77,9 +77,6 @@ from tradeloop.trading.models import (
 from tradeloop.trading.portfolio.in_memory import InMemoryPortfolioService
 from tradeloop.trading.portfolio.ledger import Ledger
 from tradeloop.trading.utils import new_id
-
-if TYPE_CHECKING:
-    from tradeloop.store.db import Database
 
 logger = logging.getLogger(__name__)
 
@@ -309,7 +306,6 @@ async def run_backtest(
     llm_client: object | None = None,
     runs: BacktestRuns | None = None,
     run_id: str | None = None,
-    store: Database | None = None,
     storable: bool = False,
 ) -> BacktestRun:
     """Run ``spec`` to the end (or its cost cap) and return the finished run.
@@ -318,9 +314,8 @@ async def run_backtest(
     custom agent its own composer is used, without the reply cache). ``llm_client``: the Anthropic
     client to call on cache misses (default: built from ``llm_model_config`` and the environment).
     ``runs``: registered there at start, so its chart can be drawn while it runs.
-    ``store``: the server's database; the finished run is stored there as a stopped strategy
-    with id ``run_id`` (all its cycles are then kept in memory until the end).
-    ``storable``: keep every cycle with its ledger, for ``StrategyService.import_backtest(run)``.
+    ``storable``: keep every cycle with its ledger, for ``StrategyService.import_backtest(run)``
+    (the backtest service stores every run it is asked for that way).
     """
     request = paper_request(spec.request)
     clock = SimulatedClock(0)
@@ -331,7 +326,7 @@ async def run_backtest(
     llm = _llm_client(request, spec, llm_client) if agent is None else None
     recorder = (
         _StoringRecorder()
-        if store or storable
+        if storable
         else InMemoryHistoryRecorder(keep_cycles=KEEP_CYCLES_IN_MEMORY)
     )
     runtime = await (agent or DefaultStrategyAgent()).create_runtime(
@@ -360,8 +355,6 @@ async def run_backtest(
         with _fewer_collections():
             await _drive(run, runtime, clock, progress, estimate, source if fast else None)
         await _finish(run, runtime, llm, estimate)
-        if store is not None:
-            await _store(store, run)
     except BaseException as exc:
         run.status, run.stop_reason = "failed", f"{type(exc).__name__}: {exc}"
         raise
@@ -387,18 +380,6 @@ def _in_memory_portfolio(runtime: StrategyRuntime) -> InMemoryPortfolioService:
     if not isinstance(portfolio, InMemoryPortfolioService):
         raise ConfigError("storing a backtest needs the default (in-memory ledger) portfolio")
     return portfolio
-
-
-async def _store(db: Database, run: BacktestRun) -> None:
-    from tradeloop.backtest.store import store_run, stored_reason
-
-    await store_run(
-        db,
-        run_id=run.run_id,
-        request=run.request,
-        cycles=run.take_cycles_to_store(),
-        reason=stored_reason(run.status, run.stop_reason),
-    )
 
 
 _FILES = {strict: FileSeriesCache() for strict in (False, True)}
@@ -480,14 +461,13 @@ def plan_window(source: ReplayMarketDataSource, request: UserRequest, spec: Back
             spec.warmup_candles,
         )
         start = warm
-    step_ms = cfg.decide_interval * 1000
-    start = -(-start // step_ms) * step_ms  # slots are multiples of decide_interval, as live
+    start = slot_at_or_after(start, cfg.decide_interval)  # slots as live strategies have them
     end = source.last_ts() if spec.end_ms is None else min(spec.end_ms, source.last_ts())
     if end < start:
         raise ConfigError(
             f"no cycle fits: the window ends at {end}, before the first warm cycle at {start}"
         )
-    return Window(start_ms=start, end_ms=end, step_ms=step_ms)
+    return Window(start_ms=start, end_ms=end, step_ms=slot_step_ms(cfg.decide_interval))
 
 
 async def _drive(

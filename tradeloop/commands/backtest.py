@@ -30,10 +30,10 @@ from tradeloop.backtest.runner import (
     estimate_backtest,
     run_backtest,
 )
-from tradeloop.backtest.service import backtest_chart_png
 from tradeloop.backtest.table import llm_rows, side_by_side
 from tradeloop.backtest.times import format_ts, parse_time_ms
 from tradeloop.commands import sweep
+from tradeloop.services.backtests import backtest_chart_png
 from tradeloop.services.strategies import StrategyService
 from tradeloop.settings import Settings
 from tradeloop.trading.errors import ConfigError, TradeloopError

@@ -31,10 +31,11 @@ from pydantic import ValidationError
 from tradeloop.backtest.stats import EquityPoint, compute_stats, equity_point
 from tradeloop.backtest.table import side_by_side
 from tradeloop.commands._loop import run_then_leave
-from tradeloop.server.market import check_replay_dir
 from tradeloop.services.live_gate import live_params
+from tradeloop.services.market import check_replay_dir
 from tradeloop.services.models import ReplaySpec, ServiceEvent, StrategyInfo
 from tradeloop.services.replay import ReplayLibrary
+from tradeloop.services.scrub import validation_clauses
 from tradeloop.services.strategies import StrategyService
 from tradeloop.settings import Settings
 from tradeloop.trading.errors import ConfigError, OperationalError
@@ -206,8 +207,6 @@ def _load_config(path: Path) -> tuple[str, UserRequest]:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except ValidationError as exc:
-        from tradeloop.server.errors import validation_clauses  # lazy: brings mcp, needless here
-
         problems = "".join(f"\n  {clause}" for clause in validation_clauses(exc))
         raise ConfigError(f"{path} is not a valid strategy config:{problems}") from exc
     return request.trading_config.strategy_name or path.stem, request

@@ -14,7 +14,7 @@ from mcp.server.auth.settings import AuthSettings
 from pydantic import BaseModel, ConfigDict
 from starlette.routing import Route
 
-from tradeloop.server.transports import is_loopback
+from tradeloop.server.hosts import is_loopback
 from tradeloop.services.principals import ScopeNames
 from tradeloop.settings import Settings
 from tradeloop.trading.errors import ConfigError

@@ -26,6 +26,7 @@ from tradeloop.services.slots.ownership import SlotOwnership
 from tradeloop.services.slots.risk import day_start_ms, risk_stop_reason
 from tradeloop.store.db import SlotTaken
 from tradeloop.store.strategies import StrategyRow
+from tradeloop.trading.clock import slot_step_ms
 from tradeloop.trading.errors import ConfigError, OperationalError
 from tradeloop.trading.models import CycleResult, CycleStatus, StrategyStatus
 
@@ -186,7 +187,7 @@ class SlotRunner:
             self.scheduler.soon(strategy_id, partial(self._on_replay_slot, strategy_id))
 
     async def _record_gap(self, loaded: LoadedStrategy, slot: int) -> None:
-        last, step = loaded.last_slot, loaded.interval_s * 1000
+        last, step = loaded.last_slot, slot_step_ms(loaded.interval_s)
         if last is None or slot - last <= step:
             return
         first, missed = last + step, (slot - last) // step - 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tradeloop.trading._internal.coordinator import DefaultDecisionCoordinator
-from tradeloop.trading.clock import Clock, SimulatedClock, SystemClock
+from tradeloop.trading.clock import Clock, SimulatedClock, SystemClock, slot_step_ms
 from tradeloop.trading.data.interfaces import BaseMarketDataSource
 from tradeloop.trading.data.replay import ReplayMarketDataSource
 from tradeloop.trading.decision.factory import create_composer
@@ -54,7 +54,8 @@ class StrategyRuntime:
     def advance(self) -> None:
         """On simulated time, move to the next decision slot."""
         if isinstance(self.clock, SimulatedClock):
-            self.clock.advance(self.request.trading_config.decide_interval)
+            interval_s = self.request.trading_config.decide_interval
+            self.clock.set(self.clock.now_ms() + slot_step_ms(interval_s))
 
     def update_request(self, request: UserRequest) -> None:
         """A changed config takes effect at the next cycle."""
