@@ -70,9 +70,9 @@ class Settings(BaseModel):
     oauth_jwks_url: str | None = None
     """The issuer's signing keys (``TRADELOOP_OAUTH_JWKS_URL``; default: the ``jwks_uri`` of the
     issuer's discovery document)."""
-    oauth_read_scope: str = Field(default=DEFAULT_READ_SCOPE, min_length=1)
+    oauth_read_scope: str = Field(default=DEFAULT_READ_SCOPE, pattern=r"^\S+$")
     """The scope that lets a principal connect and read (``TRADELOOP_OAUTH_READ_SCOPE``)."""
-    oauth_trade_scope: str = Field(default=DEFAULT_TRADE_SCOPE, min_length=1)
+    oauth_trade_scope: str = Field(default=DEFAULT_TRADE_SCOPE, pattern=r"^\S+$")
     """The scope that lets a principal change things (``TRADELOOP_OAUTH_TRADE_SCOPE``)."""
 
     @model_validator(mode="before")
