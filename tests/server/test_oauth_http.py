@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from mcp import Client
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.server.oauth_issuer import (
@@ -213,3 +213,16 @@ async def test_the_resource_urls_host_is_accepted_behind_a_proxy_and_others_are_
     assert anonymous.status_code == 401
     assert let_in.status_code == 200
     assert foreign.status_code == 421
+
+
+async def test_a_client_session_with_a_bearer_jwt_lists_tools_and_calls_one(served) -> None:
+    """The SDK's ``ClientSession`` over streamable HTTP, as a third-party host would use it."""
+    headers = {"Authorization": f"Bearer {served.token(sub='auth0|session', scope=READ)}"}
+    async with httpx2.AsyncClient(headers=headers) as http:
+        async with streamable_http_client(served.url, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                tools = await session.list_tools()
+                listed = await session.call_tool("list_strategies", {})
+    assert "list_strategies" in {tool.name for tool in tools.tools}
+    assert not listed.is_error

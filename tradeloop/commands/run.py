@@ -124,8 +124,6 @@ def handle(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(db_path=args.db, replay_dir=args.replay)
-    if settings.db_url is not None:  # until the services open PostgreSQL stores (issue 14)
-        raise ConfigError("a postgresql:// database is not supported by this command yet")
     if args.speed is not None and settings.replay_dir is None:
         raise ConfigError("--speed paces a replay: it needs --replay DIR (or TRADELOOP_REPLAY_DIR)")
     strategies = [_load_config(path) for path in args.config]

@@ -113,8 +113,6 @@ def run(args: argparse.Namespace) -> int:
             **{f"oauth_{flag.replace('-', '_')}": _flag(args, flag) for flag in OAUTH_FLAGS},
         }
         settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
-        if settings.db_url is not None:  # until the services open PostgreSQL stores (issue 14)
-            raise ConfigError("a postgresql:// database is not supported by this command yet")
         if settings.replay_dir is not None:
             given = check_replay_dir(settings.replay_dir.expanduser())  # named as given
             settings = settings.model_copy(update={"replay_dir": given.resolve()})

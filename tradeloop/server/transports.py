@@ -23,6 +23,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from tradeloop.server.app import TradeloopServer
 from tradeloop.server.dashboard_http import dashboard_routes
+from tradeloop.server.health import health_routes
 from tradeloop.server.hosts import is_loopback
 from tradeloop.server.oauth_config import protected_resource_routes
 from tradeloop.trading.errors import ConfigError
@@ -93,6 +94,7 @@ def http_app(
     )
     if isinstance(server, TradeloopServer):
         app.router.routes.extend(dashboard_routes(server, security, closing))
+        app.router.routes.extend(health_routes(server))
         if oauth is not None:  # first: they replace the SDK's metadata route
             app.router.routes[0:0] = protected_resource_routes(oauth)
     return app

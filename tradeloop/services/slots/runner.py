@@ -64,6 +64,7 @@ class SlotRunner:
             await self._registry.move(loaded, S.PAUSED, pause, action=action, allowed=allowed)
             return
         await self._registry.move(loaded, S.RUNNING, None, action=action, allowed=allowed)
+        await self.ownership.claim(loaded.strategy_id)
         self.schedule(loaded)
 
     async def run_now(self, loaded: LoadedStrategy) -> CycleOutcome:
@@ -109,8 +110,15 @@ class SlotRunner:
         """Schedule the strategies stored as running that this process owns, each where it left
         off; one that cannot run is paused (a fixable cause) or moved to error, saying why."""
         running = await self._registry.strategies.all(S.RUNNING)
-        for row in self.ownership.take(running):
+        await self.resume(self.ownership.take(running))
+
+    async def resume(self, rows: Sequence[StrategyRow]) -> None:
+        """Schedule each of ``rows`` where it left off (at open, or taken over from a replica
+        whose lease expired: missed slots become one skipped cycle)."""
+        for row in rows:
             async with self._registry.lock(row.id):
+                if row.id in self._registry.loaded:
+                    await self._registry.unload(row.id)  # rebuilt from the store: it moved on
                 missing = missing_llm_key(row.request)
                 if missing is not None:
                     await self._keep_paused(row, missing)
