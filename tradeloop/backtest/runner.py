@@ -61,6 +61,7 @@ from tradeloop.trading.data.replay import FileSeriesCache, ReplayMarketDataSourc
 from tradeloop.trading.decision.interfaces import BaseComposer
 from tradeloop.trading.decision.prompt_based.by_provider import build_client
 from tradeloop.trading.decision.prompt_based.composer import LlmComposer
+from tradeloop.trading.decision.prompt_based.pricing import known_price
 from tradeloop.trading.decision.prompt_based.providers import resolve_api_key
 from tradeloop.trading.errors import ConfigError, NotFound, OperationalError, TemporaryError
 from tradeloop.trading.history.recorder import InMemoryHistoryRecorder
@@ -693,8 +694,6 @@ def check_cost_cap(request: UserRequest, max_cost_usd: float | None) -> None:
     model (``llm_model_config.price``, 0 for a local one) makes it countable."""
     if max_cost_usd is None or request.trading_config.composer != "llm":
         return
-    from tradeloop.trading.decision.prompt_based.pricing import known_price
-
     cfg = request.llm_model_config
     if cfg.price is None and known_price(cfg.model_id) is None:
         raise ConfigError(
