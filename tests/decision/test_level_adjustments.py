@@ -215,3 +215,25 @@ async def test_an_adjustment_of_a_position_the_plan_also_closes_is_dropped(
     assert [(n.outcome, n.reason) for n in second.guard_notes] == [
         ("dropped", "the BTC-USDT position is closed in this cycle")
     ]
+
+
+async def test_a_dry_run_shows_the_adjustment_it_would_apply_and_changes_nothing(
+    provider: Provider,
+) -> None:
+    composer, _ = provider.composer([OPEN, plan(adjust(stop_loss=99_000))])
+    clock = SimulatedClock(TS)
+    parts = Components(
+        pipeline=StaticPipeline([{"BTC-USDT": 100_000.0, "ETH-USDT": 3_500.0}]),
+        composer=composer,
+        gateway=PaperExecutionGateway(clock=clock),
+        clock=clock,
+    )
+    runtime = await DefaultStrategyAgent().create_runtime(provider.request(), components=parts)
+    await runtime.coordinator.run_once()
+
+    preview = await runtime.coordinator.dry_run()
+
+    [would] = preview.adjustments
+    assert (would.stop_loss, would.previous_stop_loss) == (99_000, 95_000)
+    btc = (await runtime.coordinator.portfolio.get_view()).positions["BTC-USDT"]
+    assert btc.stop_loss == 95_000
