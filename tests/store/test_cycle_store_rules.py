@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tradeloop.store.backend import Store
+from tradeloop.store.backend import NewStrategy, Store
 from tradeloop.store.cycles import CycleRecord, CycleStore, PageCursor
 from tradeloop.trading.models import (
     CycleResult,
@@ -17,6 +17,7 @@ from tradeloop.trading.models import (
     GuardNote,
     InstrumentRef,
     MarketType,
+    StrategyStatus,
     StrategySummary,
     TradeHistoryEntry,
     TradeInstruction,
@@ -334,3 +335,37 @@ async def test_chart_rows_are_every_cycle_s_time_equity_and_features_as_one_json
     assert closes == [[1.5, 2.5], [], [1.5]]
     assert rows[1][2] == "[]"
     assert await cycles.chart_rows("nobody") == []
+
+
+async def test_a_whole_strategy_is_stored_with_all_its_cycles_and_their_failure_count(
+    store: Store,
+) -> None:
+    sid = "s_whole"
+    request = UserRequest(trading_config=TradingConfig(initial_capital=1000, symbols=["BTC-USDT"]))
+    new = NewStrategy(
+        strategy_id=sid,
+        name=sid,
+        agent_kind="default",
+        request=request,
+        replay=None,
+        status=StrategyStatus.STOPPED,
+        reason=None,
+    )
+    richer = Ledger.open_account(MarketType.PERPETUAL, Decimal("1001"))
+    ran = [
+        (cycle(1, 1_000, txs=[tx(TxStatus.FILLED, 1.0)]), "decision", LEDGER),
+        (cycle(2, 2_000, CycleStatus.ERROR), "failure", LEDGER),
+        (cycle(3, 3_000, CycleStatus.ERROR), "failure", richer),
+    ]
+    await store.insert_whole(
+        new, [(c.model_copy(update={"strategy_id": sid}), k, ledger) for c, k, ledger in ran]
+    )
+    records = await store.cycles.page(sid, PageCursor(None, 10))
+    assert [(r.compose_id, r.kind, r.fills) for r in records] == [
+        ("c1", "decision", 1),
+        ("c2", "failure", 0),
+        ("c3", "failure", 0),
+    ]
+    assert await store.cycles.latest_ledger(sid) == (richer, 3_000)
+    stored = await store.strategies.get(sid)
+    assert stored is not None and (stored.consecutive_failures, stored.last_slot_ts) == (2, 3_000)
