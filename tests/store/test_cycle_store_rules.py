@@ -10,6 +10,7 @@ import pytest
 
 from tradeloop.store.backend import NewStrategy, Store
 from tradeloop.store.cycles import CycleRecord, CycleStore, PageCursor
+from tradeloop.store.db import SlotTaken
 from tradeloop.trading.models import (
     CycleResult,
     CycleStatus,
@@ -369,3 +370,31 @@ async def test_a_whole_strategy_is_stored_with_all_its_cycles_and_their_failure_
     assert await store.cycles.latest_ledger(sid) == (richer, 3_000)
     stored = await store.strategies.get(sid)
     assert stored is not None and (stored.consecutive_failures, stored.last_slot_ts) == (2, 3_000)
+
+
+async def test_a_trade_page_filters_by_symbol_and_from_since_and_gives_row_ids_in_order(
+    cycles,
+) -> None:
+    eth = trade(3, 1_500, 2_500).model_copy(update={"instrument": InstrumentRef(symbol="ETH-USDT")})
+    trades = [trade(1, 500, 999), trade(2, 900, 2_000), eth]
+    await cycles.insert(cycle(1, 5_000, trades=trades), kind="decision", ledger=LEDGER)
+    since = await cycles.trade_page(SID, PageCursor(None, 10), since_ms=1_000)
+    assert [t.trade_id for _, t in since] == ["t2", "t3"]
+    btc = await cycles.trade_page(SID, PageCursor(None, 10), symbol="BTC-USDT")
+    assert [t.trade_id for _, t in btc] == ["t1", "t2"]
+    ids = [row_id for row_id, _ in await cycles.trade_page(SID, PageCursor(None, 10))]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    after_first = await cycles.trade_page(SID, PageCursor(ids[0], 10))
+    assert [t.trade_id for _, t in after_first] == ["t2", "t3"]
+
+
+async def test_a_second_cycle_for_a_slot_is_refused_naming_the_strategy_slot_and_cycle(
+    cycles,
+) -> None:
+    await cycles.insert(cycle(1, 1_000), kind="decision", ledger=LEDGER)
+    again = cycle(1, 1_000).model_copy(update={"compose_id": "c1-again"})
+    with pytest.raises(SlotTaken) as caught:
+        await cycles.insert(again, kind="decision", ledger=LEDGER)
+    assert str(caught.value) == (
+        f"strategy {SID} already has a cycle for slot 1000 (or compose_id c1-again)"
+    )
