@@ -398,3 +398,11 @@ async def test_a_second_cycle_for_a_slot_is_refused_naming_the_strategy_slot_and
     assert str(caught.value) == (
         f"strategy {SID} already has a cycle for slot 1000 (or compose_id c1-again)"
     )
+
+
+async def test_a_cycle_reusing_a_compose_id_is_refused_as_a_taken_slot(cycles) -> None:
+    await cycles.insert(cycle(1, 1_000), kind="decision", ledger=LEDGER)
+    reused = cycle(1, 2_000)  # another slot, the same compose_id c1
+    with pytest.raises(SlotTaken, match=r"\(or compose_id c1\)$"):
+        await cycles.insert(reused, kind="decision", ledger=LEDGER)
+    assert await cycles.count(SID) == 1
