@@ -20,7 +20,8 @@ from tests.server.oauth_issuer import (
     tampered,
     unsigned,
 )
-from tradeloop.server.jwt_auth import JwksKeys, JwtVerifier, OAuthConfig
+from tradeloop.server.jwt_auth import JwksKeys, JwtVerifier
+from tradeloop.server.oauth_config import OAuthConfig
 from tradeloop.services.principals import OWNER_NAME, ScopeNames, principal_from_token
 from tradeloop.settings import Settings
 from tradeloop.trading.errors import ConfigError

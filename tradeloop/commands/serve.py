@@ -99,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
     from tradeloop.commands._loop import run_then_leave
     from tradeloop.server import transports
     from tradeloop.server.app import build_server
-    from tradeloop.server.jwt_auth import OAuthConfig
     from tradeloop.server.market import check_replay_dir
+    from tradeloop.server.oauth_config import OAuthConfig
     from tradeloop.settings import Settings
     from tradeloop.trading.errors import ConfigError
 

@@ -29,7 +29,7 @@ from tradeloop.server.strict import StrictServer
 
 if TYPE_CHECKING:
     from tradeloop.backtest.runner import BacktestRuns
-    from tradeloop.server.jwt_auth import OAuthConfig
+    from tradeloop.server.oauth_config import OAuthConfig
     from tradeloop.services.strategies import StrategyService
     from tradeloop.settings import Settings
     from tradeloop.store.db import StoreInUse

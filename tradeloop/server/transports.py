@@ -91,7 +91,7 @@ def http_app(
     the dashboard at ``/dashboard``; ``closing`` says when to end the dashboard's event streams."""
     from tradeloop.server.app import TradeloopServer
     from tradeloop.server.dashboard_http import dashboard_routes
-    from tradeloop.server.jwt_auth import protected_resource_routes
+    from tradeloop.server.oauth_config import protected_resource_routes
 
     security = transport_security(host, allowed_hosts, allowed_origins)
     app = server.streamable_http_app(
