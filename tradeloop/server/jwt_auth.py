@@ -23,6 +23,7 @@ from mcp.server.auth.provider import AccessToken
 
 from tradeloop.server.oauth_config import OAuthConfig, web_url
 from tradeloop.services.principals import OWNER_NAME
+from tradeloop.trading.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,10 @@ async def _discover_jwks_url(http: httpx2.AsyncClient, issuer: str) -> str:
         jwks_uri = document.get("jwks_uri")
         if not isinstance(jwks_uri, str):
             raise RefusedToken(f"the discovery document at {url} has no jwks_uri")
-        return web_url("jwks_uri", jwks_uri)
+        try:
+            return web_url("jwks_uri", jwks_uri)
+        except ConfigError as exc:
+            raise RefusedToken(f"the discovery document at {url}: {exc}") from None
     raise RefusedToken("; ".join(failures))
 
 
@@ -154,6 +158,9 @@ class JwtVerifier:
             return await self._verify(token)
         except (RefusedToken, jwt.PyJWTError) as exc:
             logger.info("bearer token refused: %s", _reason(exc))
+            return None
+        except Exception as exc:  # fail closed: an unforeseen shape of token or key set is a 401
+            logger.warning("bearer token refused: unexpected %s", type(exc).__name__)
             return None
 
     async def _verify(self, token: str) -> AccessToken:

@@ -14,7 +14,7 @@ from mcp.server.auth.settings import AuthSettings
 from pydantic import BaseModel, ConfigDict
 from starlette.routing import Route
 
-from tradeloop.server.transports import is_loopback
+from tradeloop.server.hosts import is_loopback
 from tradeloop.services.principals import ScopeNames
 from tradeloop.settings import Settings
 from tradeloop.trading.errors import ConfigError
@@ -86,11 +86,22 @@ class OAuthConfig(BaseModel):
             }
         )
 
-    def resource_host(self) -> str:
-        """The ``Host`` clients send to reach the resource URL (``host:port``)."""
+    def resource_hosts(self) -> list[str]:
+        """The ``Host`` values clients send to reach the resource URL (with and without a
+        default port), which the DNS-rebinding check must accept."""
         parts = urlsplit(self.resource)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return f"{parts.hostname}:{port}"
+        default = 443 if parts.scheme == "https" else 80
+        hosts = [parts.netloc.lower()]
+        if parts.port is None:
+            hosts.append(f"{parts.netloc.lower()}:{default}")
+        elif parts.port == default:
+            hosts.append(parts.netloc.lower().rsplit(":", 1)[0])
+        return hosts
+
+    def resource_origin(self) -> str:
+        """The ``Origin`` of a page served from the resource's host (the dashboard)."""
+        parts = urlsplit(self.resource)
+        return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
 def web_url(name: str, value: str) -> str:

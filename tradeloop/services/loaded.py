@@ -34,7 +34,7 @@ from tradeloop.services.live import (
 )
 from tradeloop.services.models import ReplaySpec
 from tradeloop.services.replay import ReplayLibrary, ReplayTimeline
-from tradeloop.store.cycles import CycleRepository
+from tradeloop.store.cycles import CycleStore
 from tradeloop.store.sqlite_digest import SqliteDigestBuilder
 from tradeloop.store.sqlite_portfolio import SqlitePortfolioService
 from tradeloop.store.sqlite_recorder import SqliteHistoryRecorder
@@ -315,7 +315,7 @@ async def load_strategy(
     row: StrategyRow,
     *,
     agent: BaseStrategyAgent,
-    cycles: CycleRepository,
+    cycles: CycleStore,
     replays: ReplayLibrary,
     clock: Clock,
     live: LiveLink | None = None,
