@@ -26,13 +26,19 @@ TREE = {
         "@decorated\n"
         "class Big:\n"
         "    def start(self):\n"
-        "        import json  # here: a reason\n"
-        "\n"
-        "        # kept lazy: a reason on the line above\n"
+        "        # kept lazy: one reason for the run of imports below\n"
+        "        import json\n"
         "        import csv\n"
         "\n"
+        "        value = 1\n"
         "        import os\n"
-        "        return json, csv, os\n"
+        "        return json, csv, os, value\n"
+        "\n"
+        "\n"
+        "def load():\n"
+        "    import sys  # here: a reason\n"
+        "\n"
+        "    return sys\n"
     ),
 }
 
@@ -51,10 +57,10 @@ def test_reports_largest_class_module_lazy_imports_and_circles_of_a_checkout(tmp
     lines = run_on(tmp_path).splitlines()
 
     assert lines[0] == "largest class: tradeloop.high.app:Big (10 lines)"
-    assert lines[1] == "largest module: tradeloop/high/app.py (13 lines)"
+    assert lines[1] == "largest module: tradeloop/high/app.py (19 lines)"
     assert lines[2] == (
         "function-level imports: 2 without a reason in 2 files; "
-        "2 lazy with a reason comment in 1 files"
+        "3 lazy with a reason comment in 1 files"
     )
     assert lines[3] == "import circles between subpackages: 2"
     circles = [line.strip() for line in lines[4:] if "->" in line]

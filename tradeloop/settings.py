@@ -50,6 +50,9 @@ class Settings(BaseModel):
     """On shutdown, cycles in flight get this long to finish before they are abandoned (safe: a
     cycle's transaction commits whole or not at all). Short, so that the process is gone within
     2 s of SIGTERM, before a service manager kills it."""
+    lease_ttl_s: float = Field(default=15.0, ge=1.0, le=600.0)
+    """PostgreSQL replicas: a strategy whose owner has not renewed its lease for this long is
+    taken over by another replica (``TRADELOOP_LEASE_TTL_S``; renewed every third of it)."""
     live_trading_enabled: bool = False
     live_backoff_s: float = Field(default=0.25, gt=0, le=60)
     """First wait between lookups of a live order whose outcome is unknown (doubling each time,
@@ -67,9 +70,9 @@ class Settings(BaseModel):
     oauth_jwks_url: str | None = None
     """The issuer's signing keys (``TRADELOOP_OAUTH_JWKS_URL``; default: the ``jwks_uri`` of the
     issuer's discovery document)."""
-    oauth_read_scope: str = Field(default=DEFAULT_READ_SCOPE, min_length=1)
+    oauth_read_scope: str = Field(default=DEFAULT_READ_SCOPE, pattern=r"^\S+$")
     """The scope that lets a principal connect and read (``TRADELOOP_OAUTH_READ_SCOPE``)."""
-    oauth_trade_scope: str = Field(default=DEFAULT_TRADE_SCOPE, min_length=1)
+    oauth_trade_scope: str = Field(default=DEFAULT_TRADE_SCOPE, pattern=r"^\S+$")
     """The scope that lets a principal change things (``TRADELOOP_OAUTH_TRADE_SCOPE``)."""
 
     @model_validator(mode="before")
@@ -95,6 +98,7 @@ class Settings(BaseModel):
             "replay_dir": env.get("TRADELOOP_REPLAY_DIR"),
             "live_trading_enabled": env.get("TRADELOOP_LIVE_TRADING", "").strip().lower() in _TRUE,
             "live_backoff_s": env.get("TRADELOOP_LIVE_BACKOFF_S"),
+            "lease_ttl_s": env.get("TRADELOOP_LEASE_TTL_S"),
             "anthropic_api_key": env.get("ANTHROPIC_API_KEY"),
             "http_token": env.get("TRADELOOP_HTTP_TOKEN"),
             "oauth_issuer": env.get("TRADELOOP_OAUTH_ISSUER"),

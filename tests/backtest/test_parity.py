@@ -8,7 +8,7 @@ import asyncio
 
 from tests.backtest.helpers import BTC, DATA, HOUR, rsi_request
 from tradeloop.backtest.runner import BacktestSpec, run_backtest
-from tradeloop.backtest.service import equity_chart_png
+from tradeloop.services.backtests import equity_chart_png
 from tradeloop.services.models import ReplaySpec
 from tradeloop.services.strategies import REPLAY_FINISHED, StrategyService
 from tradeloop.settings import Settings

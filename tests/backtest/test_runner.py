@@ -7,7 +7,7 @@ import pytest
 from tests.backtest.helpers import BTC, DATA, ETH, HOUR, rsi_request
 from tradeloop.backtest.data import resolve_data_files
 from tradeloop.backtest.runner import BacktestRuns, BacktestSpec, run_backtest
-from tradeloop.backtest.service import equity_chart_png
+from tradeloop.services.backtests import equity_chart_png
 from tradeloop.trading.errors import ConfigError, NotFound
 from tradeloop.trading.models import TradingMode
 

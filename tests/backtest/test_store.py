@@ -6,24 +6,18 @@ import pytest
 
 from tests.backtest.helpers import BTC, rsi_request
 from tradeloop.backtest.runner import BacktestSpec, run_backtest
-from tradeloop.backtest.service import equity_chart_png
+from tradeloop.services.backtests import equity_chart_png
 from tradeloop.services.strategies import StrategyService
 from tradeloop.settings import Settings
-from tradeloop.store.db import Database
 from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import StrategyStatus
 
 
 async def test_a_stored_backtest_has_the_trades_digest_and_equity_of_the_run(tmp_path) -> None:
-    path = tmp_path / "t.db"
-    db = await Database.open(path)
-    try:
-        run = await run_backtest(
-            BacktestSpec(request=rsi_request(), data=[str(BTC)]), store=db, run_id="bt_stored"
-        )
-    finally:
-        await db.close()
-    async with StrategyService.open(Settings(db_path=path)) as service:
+    spec = BacktestSpec(request=rsi_request(), data=[str(BTC)])
+    run = await run_backtest(spec, storable=True, run_id="bt_stored")
+    async with StrategyService.open(Settings(db_path=tmp_path / "t.db")) as service:
+        await service.import_backtest(run)
         info = await service.get("bt_stored")
         assert info.status is StrategyStatus.STOPPED and info.agent_kind == "backtest"
         assert info.cycles == run.cycles_done and info.equity == run.equity_curve[-1].equity

@@ -13,8 +13,8 @@ from tradeloop.trading.clock import SimulatedClock
 from tradeloop.trading.data.exchanges import ExchangeKey, build_exchange
 from tradeloop.trading.execution.ccxt_trading import CCXTExecutionGateway, LiveOrderConfig
 from tradeloop.trading.execution.intents import InMemoryIntentStore, IntentStore
-from tradeloop.trading.execution.venues import venue_profile
 from tradeloop.trading.models import MarketType
+from tradeloop.trading.venues import venue_profile
 
 SENTINEL_KEY = "SENTINEL-apikey-5c1e0d9a"
 SENTINEL_SECRET = "SENTINEL-secret-8b72f4e1"

@@ -13,8 +13,8 @@ from tradeloop.trading.errors import OperationalError
 from tradeloop.trading.execution.ccxt_trading import LiveOrderConfig
 from tradeloop.trading.execution.client_ids import client_order_id, order_keys
 from tradeloop.trading.execution.intents import IntentStatus
-from tradeloop.trading.execution.venues import venue_profile
 from tradeloop.trading.models import MarketType, TradeAction, TradeSide, TxStatus
+from tradeloop.trading.venues import venue_profile
 
 D = Decimal
 BUY, SELL = TradeSide.BUY, TradeSide.SELL

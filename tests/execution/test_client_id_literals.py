@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 
 from tradeloop.trading.execution.client_ids import OrderKey, client_order_id
-from tradeloop.trading.execution.venues import VENUES
 from tradeloop.trading.models import TradeSide
+from tradeloop.trading.venues import VENUES
 
 KEY = OrderKey(
     strategy_id="s_1",

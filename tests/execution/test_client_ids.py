@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from tests.fakes import instruction
 from tests.hypothesis_budget import examples
 from tradeloop.trading.execution.client_ids import OrderKey, client_order_id, order_keys
-from tradeloop.trading.execution.venues import VENUES
 from tradeloop.trading.models import TradeAction, TradeSide
+from tradeloop.trading.venues import VENUES
 
 PROFILES = list(VENUES.values())
 

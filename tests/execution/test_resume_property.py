@@ -18,8 +18,8 @@ from tradeloop.trading.errors import IntentMismatch
 from tradeloop.trading.execution.ccxt_trading import LiveOrderConfig
 from tradeloop.trading.execution.client_ids import client_order_id, order_keys
 from tradeloop.trading.execution.intents import IntentStatus, OrderIntent
-from tradeloop.trading.execution.venues import venue_profile
 from tradeloop.trading.models import MarketType, TradeAction, TradeInstruction, TradeSide, TxStatus
+from tradeloop.trading.venues import venue_profile
 
 D = Decimal
 PERP = MarketType.PERPETUAL

@@ -40,7 +40,6 @@ from tradeloop.trading.data.exchanges import (
     register_exchange,
 )
 from tradeloop.trading.execution.ccxt_trading import CCXTExecutionGateway, LiveOrderConfig
-from tradeloop.trading.execution.venues import venue_profile
 from tradeloop.trading.models import (
     FeatureVector,
     InstrumentRef,
@@ -49,6 +48,7 @@ from tradeloop.trading.models import (
     TradeInstruction,
     TradeSide,
 )
+from tradeloop.trading.venues import venue_profile
 
 STRATEGY_ID = "s_crash"
 SYMBOL = "BTC-USDT"

@@ -4,11 +4,9 @@ answered in process): the gate, live capital, cycles, restarts, reconciliation a
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +15,7 @@ from tests.execution.fake_exchange.engine import FakeAccount
 from tests.execution.harness import SENTINEL_KEY, SENTINEL_SECRET, fake_account
 from tests.live.helpers import LIVE_ENV, live_request, registered_fake
 from tests.services.helpers import ScriptedAgent, scripted
+from tests.store_backends import StoreTarget, fetch, stored_bytes
 from tradeloop.services.live_gate import (
     ConfirmationDeclined,
     ConfirmationMismatch,
@@ -65,8 +64,9 @@ async def venue(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeAccount]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(db_path=tmp_path / "live.db", live_trading_enabled=True, shutdown_grace_s=5)
+def settings(store_target: StoreTarget) -> Settings:
+    """On both backends: reconciliation at restart reads the store, whichever it is."""
+    return store_target.settings(live_trading_enabled=True, shutdown_grace_s=5)
 
 
 @asynccontextmanager
@@ -97,13 +97,8 @@ async def start_live(svc: StrategyService, strategy_id: str) -> StrategyInfo:
     return await svc.start(strategy_id, approval=svc.live_gate.redeem(token, "start", params))
 
 
-def intents(db: Path) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("SELECT * FROM live_intents ORDER BY created_ts, rowid").fetchall()
-    finally:
-        conn.close()
+async def intents(settings: Settings) -> list[dict[str, Any]]:
+    return await fetch(settings, "SELECT * FROM live_intents ORDER BY created_ts, rowid")
 
 
 async def test_a_live_testnet_strategy_is_created_with_the_accounts_available_cash(
@@ -154,7 +149,7 @@ async def test_a_cycle_sends_one_order_per_instruction_and_a_restart_resumes_it(
     constraints = result.portfolio.constraints
     assert constraints is not None
     assert (constraints.quantity_step, constraints.min_notional) == (0.001, 5.0)  # venue rules
-    stored = intents(settings.db_path)
+    stored = await intents(settings)
     assert [(r["status"], r["applied"]) for r in stored] == [("filled", 1), ("filled", 1)]
     assert {r["client_order_id"] for r in stored} == {
         tx.client_order_id for tx in result.tx_results
@@ -182,14 +177,14 @@ async def test_fills_of_a_cycle_whose_commit_failed_are_taken_over_at_restart(
             await svc.run_cycle_now(sid)  # same slot: the order filled, its commit was refused
         assert (await svc.get_portfolio(sid)).positions["BTC-USDT"].quantity == 0.01
     assert venue.base_position("BTCUSDT") == D("0.03")
-    assert [r["applied"] for r in intents(settings.db_path)] == [1, 0]
+    assert [r["applied"] for r in await intents(settings)] == [1, 0]
 
     async with service(settings, clock) as svc:
         info = await svc.get(sid)
         portfolio = await svc.get_portfolio(sid)
     assert (info.status, info.reason) == (S.RUNNING, None)  # handed over, not paused
     assert portfolio.positions["BTC-USDT"].quantity == pytest.approx(0.03)
-    assert [r["applied"] for r in intents(settings.db_path)] == [1, 1]
+    assert [r["applied"] for r in await intents(settings)] == [1, 1]
     assert len(venue.orders) == 2
 
 
@@ -330,9 +325,7 @@ async def test_a_sentinel_key_appears_in_no_service_output_database_byte_or_log_
         outputs.append((await svc.list_cycles(sid)).model_dump_json())
         outputs.append((await svc.list_trades(sid)).model_dump_json())
         outputs.append(repr(await svc.list()))
-    stored = b"".join(
-        path.read_bytes() for path in settings.db_path.parent.iterdir() if path.is_file()
-    )
+    stored = await stored_bytes(settings)
     assert len(venue.orders) == 2 and any("Request" in r.getMessage() for r in caplog.records)
     for secret in (SENTINEL_KEY, SENTINEL_SECRET):
         assert all(secret not in text for text in outputs)

@@ -61,6 +61,8 @@ class Issuer:
     discovery_issuer: str | None = None
     """What the discovery document says the issuer is (default: ``url``)."""
     extra_jwks: list[dict[str, Any]] = field(default_factory=list)
+    discovery_jwks_uri: str | None = None
+    """What the discovery document says the JWKS URL is (default: ``jwks_url``)."""
 
     @property
     def jwks_url(self) -> str:
@@ -126,7 +128,7 @@ def local_issuer(*keys: SigningKey) -> Iterator[Issuer]:
             if self.path == "/.well-known/openid-configuration":
                 body: dict[str, Any] = {
                     "issuer": issuer.discovery_issuer or issuer.url,
-                    "jwks_uri": issuer.jwks_url,
+                    "jwks_uri": issuer.discovery_jwks_uri or issuer.jwks_url,
                     "authorization_endpoint": f"{issuer.url}/authorize",
                     "token_endpoint": f"{issuer.url}/token",
                 }

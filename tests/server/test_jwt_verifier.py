@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import jwt
 import pytest
@@ -20,7 +21,9 @@ from tests.server.oauth_issuer import (
     tampered,
     unsigned,
 )
-from tradeloop.server.jwt_auth import JwksKeys, JwtVerifier, OAuthConfig
+from tradeloop.commands.serve import OAUTH_FLAGS
+from tradeloop.server.jwt_auth import JwksKeys, JwtVerifier
+from tradeloop.server.oauth_config import OAuthConfig
 from tradeloop.services.principals import OWNER_NAME, ScopeNames, principal_from_token
 from tradeloop.settings import Settings
 from tradeloop.trading.errors import ConfigError
@@ -174,6 +177,12 @@ async def test_a_discovery_document_naming_another_issuer_is_refused(issuer) -> 
     assert issuer.jwks_fetches == 0
 
 
+async def test_a_discovered_plain_http_jwks_url_off_loopback_is_refused(issuer) -> None:
+    issuer.discovery_jwks_uri = "http://keys.example.com/jwks.json"
+    assert await verifier(issuer).verify_token(issuer.mint(issuer.claims(AUDIENCE))) is None
+    assert issuer.jwks_fetches == 0
+
+
 async def test_a_configured_jwks_url_is_used_without_discovery(issuer) -> None:
     issuer.discovery_issuer = "https://evil.example.com"  # would be refused if read
     cfg = config(issuer, jwks_url=issuer.jwks_url)
@@ -214,7 +223,8 @@ def test_the_audience_defaults_to_the_resource_and_can_be_set_apart() -> None:
     assert OAuthConfig.of(Settings.from_env(env)).audience == AUDIENCE  # type: ignore[union-attr]
     named = OAuthConfig.of(Settings.from_env(env | {"TRADELOOP_OAUTH_AUDIENCE": "tradeloop-api"}))
     assert named is not None and named.audience == "tradeloop-api"
-    assert named.resource_host() == "trade.example.com:443"
+    assert named.resource_hosts() == ["trade.example.com", "trade.example.com:443"]
+    assert named.resource_origin() == "https://trade.example.com"
 
 
 @pytest.mark.parametrize(
@@ -247,3 +257,11 @@ def test_the_audience_defaults_to_the_resource_and_can_be_set_apart() -> None:
 def test_incomplete_or_unsafe_oauth_settings_are_refused_by_name(env, named) -> None:
     with pytest.raises(ConfigError, match=named):
         OAuthConfig.of(Settings.from_env(env))
+
+
+def test_the_readme_documents_every_oauth_flag_with_its_environment_variable() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### OAuth 2.1:", 1)[1].split("\n## ", 1)[0]
+    for flag in OAUTH_FLAGS:
+        env = f"TRADELOOP_OAUTH_{flag.replace('-', '_').upper()}"
+        assert f"| `{env}` | `--oauth-{flag}` |" in section, flag

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from mcp import Client
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.server.oauth_issuer import (
@@ -30,7 +30,8 @@ from tests.server.oauth_issuer import (
     tampered,
     unsigned,
 )
-from tests.server.test_http import HEADERS, INITIALIZE, _free_port, _wait_for_line
+from tests.server.test_http import HEADERS, INITIALIZE, _free_port, _wait_for_line, http_client
+from tradeloop.settings import Settings
 
 OPERATOR_TOKEN = "operator-t0ken-for-tests-only"
 KEY = SigningKey.rsa("rsa-1")
@@ -180,3 +181,48 @@ async def test_the_operator_token_still_works_beside_oauth(served) -> None:
                 "create_strategy", {"symbols": ["ETH-USDT"], "initial_capital": 500}
             )
     assert not created.is_error, created.content
+
+
+@pytest.mark.parametrize("host", ["trade.example.com", "trade.example.com:443"])
+async def test_the_resource_urls_host_is_accepted_behind_a_proxy_and_others_are_not(
+    tmp_path, host
+) -> None:
+    """Bound to loopback behind a TLS proxy: requests for the public resource URL pass the
+    DNS-rebinding check, a foreign Host still gets 421 (the operator's token gets past the
+    bearer check, which comes first)."""
+    settings = Settings.from_env(
+        {
+            "TRADELOOP_DB": str(tmp_path / "t.db"),
+            "TRADELOOP_HTTP_TOKEN": OPERATOR_TOKEN,
+            "TRADELOOP_OAUTH_ISSUER": "https://id.example.com/",
+            "TRADELOOP_OAUTH_RESOURCE": "https://trade.example.com/mcp",
+        }
+    )
+    token = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    public = {"Host": host, "Origin": "https://trade.example.com"}
+    async with http_client(settings) as client:
+        metadata = await client.get("/.well-known/oauth-protected-resource/mcp", headers=public)
+        anonymous = await client.post("/mcp", json=INITIALIZE, headers=HEADERS | public)
+        let_in = await client.post("/mcp", json=INITIALIZE, headers=HEADERS | token | public)
+        foreign = await client.post(
+            "/mcp", json=INITIALIZE, headers=HEADERS | token | {"Host": "evil.example:443"}
+        )
+    assert metadata.status_code == 200
+    assert metadata.json()["resource"] == "https://trade.example.com/mcp"
+    assert metadata.json()["authorization_servers"] == ["https://id.example.com/"]
+    assert anonymous.status_code == 401
+    assert let_in.status_code == 200
+    assert foreign.status_code == 421
+
+
+async def test_a_client_session_with_a_bearer_jwt_lists_tools_and_calls_one(served) -> None:
+    """The SDK's ``ClientSession`` over streamable HTTP, as a third-party host would use it."""
+    headers = {"Authorization": f"Bearer {served.token(sub='auth0|session', scope=READ)}"}
+    async with httpx2.AsyncClient(headers=headers) as http:
+        async with streamable_http_client(served.url, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                tools = await session.list_tools()
+                listed = await session.call_tool("list_strategies", {})
+    assert "list_strategies" in {tool.name for tool in tools.tools}
+    assert not listed.is_error

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from tests.server.stub_service import FailingService, failing_opener, opener
 from tradeloop.server.app import build_server
-from tradeloop.server.errors import scrub
+from tradeloop.services.scrub import scrub
 from tradeloop.settings import Settings
 from tradeloop.trading.errors import (
     ConfigError,

@@ -15,6 +15,7 @@ from tradeloop.services.principals import (
     principal_from_token,
 )
 from tradeloop.settings import Settings
+from tradeloop.trading.errors import ConfigError
 
 DEFAULT = ScopeNames()
 
@@ -66,3 +67,8 @@ def test_the_request_token_in_context_is_the_current_principal() -> None:
 def test_a_principal_is_frozen() -> None:
     with pytest.raises(ValueError):
         OWNER.name = "someone"  # type: ignore[misc]
+
+
+def test_a_scope_name_with_a_space_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="oauth_trade_scope"):
+        Settings.from_env({"TRADELOOP_OAUTH_TRADE_SCOPE": "tradeloop trade"})

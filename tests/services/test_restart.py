@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.services.helpers import ScriptedAgent, live_request, replay_request, scripted
+from tests.store_backends import StoreTarget, execute, fetch
 from tradeloop.services.models import ServiceEvent
 from tradeloop.services.strategies import StrategyService
 from tradeloop.settings import Settings
 from tradeloop.trading.models import CycleStatus, StrategyStatus
 
 WAIT_S = 10.0
+
+
+@pytest.fixture
+def settings(store_target: StoreTarget) -> Settings:
+    """On both backends: a restart resumes from the store, whichever it is."""
+    return store_target.settings(shutdown_grace_s=5)
 
 
 async def next_cycle(events: asyncio.Queue[ServiceEvent], sid: str) -> ServiceEvent:
@@ -86,8 +94,7 @@ async def test_a_running_replay_resumes_on_open_at_the_slot_after_the_last_store
         await svc.pause(sid)
     assert event.cycle is not None and event.cycle.slot_ts is not None
     assert event.cycle.slot_ts > last  # type: ignore[operator]
-    with sqlite3.connect(settings.db_path) as conn:
-        slots = [r[0] for r in conn.execute("SELECT slot_ts FROM cycles ORDER BY id")]
+    slots = [r["slot_ts"] for r in await fetch(settings, "SELECT slot_ts FROM cycles ORDER BY id")]
     assert slots == list(range(slots[0], slots[-1] + 3_600_000, 3_600_000))
 
 
@@ -102,8 +109,7 @@ async def test_slots_missed_while_the_process_was_down_are_recorded_as_one_skipp
         ran = (await next_cycle(events, sid)).cycle
     assert ran is not None and ran.slot_ts is not None
     down_from = ran.slot_ts - 100_000  # as if the process had been down for 100 slots
-    with sqlite3.connect(settings.db_path) as conn:
-        conn.execute("UPDATE strategies SET last_slot_ts = ?", (down_from,))
+    await execute(settings, "UPDATE strategies SET last_slot_ts = ?", (down_from,))
     async with StrategyService.open(settings, agents={"default": agent}) as svc:
         events = svc.subscribe()
         skipped = (await next_cycle(events, sid)).cycle

@@ -76,13 +76,16 @@ async def test_a_held_lease_is_not_taken_and_an_expired_one_is_taken_over_and_lo
     }
 
 
-async def test_the_fair_share_splits_running_strategies_over_live_replicas_and_release_frees(
+async def test_the_fair_share_splits_running_strategies_over_replicas_alive_and_release_frees(
     pg: tuple[Store, PgLeases],
 ) -> None:
     store, leases = pg
     ids = await running(store, 7)
+    await leases.present("a", TTL_MS)
     assert await leases.fair_share("a") == 7
-    await leases.take("a", TTL_MS, await leases.fair_share("a"))
+    await leases.present("b", TTL_MS)
+    await leases.present("gone", 0)  # its row expired: not counted
+    await leases.take("a", TTL_MS, 7)
     assert await leases.fair_share("b") == 4  # ceil(7 / 2)
     await leases.release("a", ids[:4])
     assert await leases.take("b", TTL_MS, 4) == ids[:4]

@@ -32,6 +32,7 @@ def equity_chart_png(
 ) -> bytes:
     """PNG of equity (with entries ▲/▼ and exits ● green or red by net PnL) over its drawdown;
     ``benchmarks`` (e.g. buy-and-hold) are drawn as labelled lines beside it."""
+    # lazy: matplotlib costs about a second; only a chart needs it
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -139,6 +140,7 @@ def comparison_chart_png(
     height_px: int = 800,
 ) -> bytes:
     """PNG of several equity curves on one axis (buy-and-hold among them), drawdowns below."""
+    # lazy: matplotlib costs about a second; only a chart needs it
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

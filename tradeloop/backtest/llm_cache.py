@@ -28,10 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from platformdirs import user_cache_dir
+
 from tradeloop.backtest.models import CostEstimate
+from tradeloop.trading.decision.prompt_based.by_provider import reply_tokens
 from tradeloop.trading.decision.prompt_based.context_json import render_context
 from tradeloop.trading.decision.prompt_based.plan import plan_tool
 from tradeloop.trading.decision.prompt_based.pricing import cost_usd
+from tradeloop.trading.decision.prompt_based.providers import text_attr
 from tradeloop.trading.decision.prompt_based.system_prompt import (
     estimate_tokens,
     render_system_prompt,
@@ -157,8 +161,6 @@ class CachedLlmClient:
         key = request_key(params, provider=self.provider, base_url=self.base_url)
         entry = self.cache.get(key)
         if entry is not None:
-            from tradeloop.trading.decision.prompt_based.providers import reply_tokens
-
             self.stats.hits += 1
             self.stats.saved_usd += float(entry.get("cost_usd") or 0.0)
             if entry.get("cost_usd") is None and "cost_usd" in entry:
@@ -195,8 +197,6 @@ class CachedLlmClient:
         return await client.messages.create(**params)
 
     def _reply_cost(self, reply: Any, model: str) -> float | None:
-        from tradeloop.trading.decision.prompt_based.providers import reply_tokens, text_attr
-
         name = text_attr(reply, "model") or model
         return cost_usd(name, price=self.price, **reply_tokens(self.provider, reply))
 
@@ -231,10 +231,10 @@ CachedAnthropicClient = CachedLlmClient
 def _reply(provider: str, stored: dict[str, Any]) -> Any:
     """The stored reply as the SDK's reply type, usage as billed when it was stored."""
     if provider == "openai":
-        from openai.types.chat import ChatCompletion
+        from openai.types.chat import ChatCompletion  # lazy: an SDK costs a second; one is used
 
         return ChatCompletion.model_validate(stored)
-    from anthropic.types import Message
+    from anthropic.types import Message  # lazy: as above
 
     return Message.model_validate(stored)
 
@@ -242,11 +242,11 @@ def _reply(provider: str, stored: dict[str, Any]) -> Any:
 def _unbilled(provider: str, stored: dict[str, Any]) -> Any:
     """The stored reply as the SDK's reply type, with zero usage: a cache hit costs nothing."""
     if provider == "openai":
-        from openai.types.chat import ChatCompletion
+        from openai.types.chat import ChatCompletion  # lazy: as in _reply
 
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         return ChatCompletion.model_validate(stored | {"usage": usage})
-    from anthropic.types import Message
+    from anthropic.types import Message  # lazy: as in _reply
 
     return Message.model_validate(stored | {"usage": {field: 0 for field in _TOKEN_FIELDS}})
 
@@ -303,6 +303,4 @@ def estimate_cost(
 
 
 def default_cache_dir() -> Path:
-    from platformdirs import user_cache_dir
-
     return Path(user_cache_dir("tradeloop")) / "llm-replies"

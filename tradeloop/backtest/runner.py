@@ -23,13 +23,21 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from tradeloop.backtest.baselines import (
+    BUY_AND_HOLD,
+    DEFAULT_RULES,
+    DESCRIPTIONS,
+    hold_curve,
+    snapshot_prices,
+)
 from tradeloop.backtest.data import resolve_data_files
 from tradeloop.backtest.fast_forward import FastForward
+from tradeloop.backtest.honesty import cutoff_warning
 from tradeloop.backtest.llm_cache import (
     CachedLlmClient,
     CostCapReached,
@@ -48,10 +56,14 @@ from tradeloop.backtest.models import (
 from tradeloop.backtest.stats import EquityPoint, compute_stats, equity_point
 from tradeloop.trading._internal.runtime import Components, StrategyRuntime
 from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
-from tradeloop.trading.clock import SimulatedClock
+from tradeloop.trading.clock import SimulatedClock, slot_at_or_after, slot_step_ms
 from tradeloop.trading.data.replay import FileSeriesCache, ReplayMarketDataSource
 from tradeloop.trading.decision.interfaces import BaseComposer
-from tradeloop.trading.errors import ConfigError, OperationalError, TemporaryError
+from tradeloop.trading.decision.prompt_based.by_provider import build_client
+from tradeloop.trading.decision.prompt_based.composer import LlmComposer
+from tradeloop.trading.decision.prompt_based.pricing import known_price
+from tradeloop.trading.decision.prompt_based.providers import resolve_api_key
+from tradeloop.trading.errors import ConfigError, NotFound, OperationalError, TemporaryError
 from tradeloop.trading.history.recorder import InMemoryHistoryRecorder
 from tradeloop.trading.models import (
     CycleResult,
@@ -66,9 +78,6 @@ from tradeloop.trading.models import (
 from tradeloop.trading.portfolio.in_memory import InMemoryPortfolioService
 from tradeloop.trading.portfolio.ledger import Ledger
 from tradeloop.trading.utils import new_id
-
-if TYPE_CHECKING:
-    from tradeloop.store.db import Database
 
 logger = logging.getLogger(__name__)
 
@@ -259,8 +268,6 @@ class BacktestRuns:
             del self._runs[old.run_id]
 
     def get(self, run_id: str) -> BacktestRun:
-        from tradeloop.trading.errors import NotFound
-
         run = self._runs.get(run_id)
         if run is None:
             raise NotFound(f"no backtest run {run_id!r}")
@@ -300,7 +307,6 @@ async def run_backtest(
     llm_client: object | None = None,
     runs: BacktestRuns | None = None,
     run_id: str | None = None,
-    store: Database | None = None,
     storable: bool = False,
 ) -> BacktestRun:
     """Run ``spec`` to the end (or its cost cap) and return the finished run.
@@ -309,10 +315,11 @@ async def run_backtest(
     custom agent its own composer is used, without the reply cache). ``llm_client``: the Anthropic
     client to call on cache misses (default: built from ``llm_model_config`` and the environment).
     ``runs``: registered there at start, so its chart can be drawn while it runs.
-    ``store``: the server's database; the finished run is stored there as a stopped strategy
-    with id ``run_id`` (all its cycles are then kept in memory until the end).
-    ``storable``: keep every cycle with its ledger, for ``StrategyService.import_backtest(run)``.
+    ``storable``: keep every cycle with its ledger, for ``StrategyService.import_backtest(run)``
+    (the backtest service stores every run it is asked for that way).
     """
+    if agent is None:
+        check_cost_cap(spec.request, spec.max_cost_usd)
     request = paper_request(spec.request)
     clock = SimulatedClock(0)
     source = replay_source(spec, request, clock)
@@ -322,23 +329,24 @@ async def run_backtest(
     llm = _llm_client(request, spec, llm_client) if agent is None else None
     recorder = (
         _StoringRecorder()
-        if store or storable
+        if storable
         else InMemoryHistoryRecorder(keep_cycles=KEEP_CYCLES_IN_MEMORY)
     )
     runtime = await (agent or DefaultStrategyAgent()).create_runtime(
         request,
         strategy_id=run_id,
         components=Components(
-            market_data=source, clock=clock, recorder=recorder, composer=_composer(request, llm)
+            market_data=source,
+            clock=clock,
+            recorder=recorder,
+            composer=_composer(request, llm),
+            log_cycles=False,  # the run logs its summary; progress reports the rest
         ),
     )
-    runtime.coordinator.log_cycles = False  # the run logs its summary; progress reports the rest
     if isinstance(recorder, _StoringRecorder):
         recorder.portfolio = _in_memory_portfolio(runtime)
     run = BacktestRun(run_id=run_id, request=request, window=window, recorder=recorder)
     if request.trading_config.composer == "llm":
-        from tradeloop.backtest.honesty import cutoff_warning
-
         warning = cutoff_warning(request.llm_model_config, window.start_ms)
         run.warnings += [warning] if warning else []
     if runs is not None:
@@ -350,8 +358,6 @@ async def run_backtest(
         with _fewer_collections():
             await _drive(run, runtime, clock, progress, estimate, source if fast else None)
         await _finish(run, runtime, llm, estimate)
-        if store is not None:
-            await _store(store, run)
     except BaseException as exc:
         run.status, run.stop_reason = "failed", f"{type(exc).__name__}: {exc}"
         raise
@@ -377,18 +383,6 @@ def _in_memory_portfolio(runtime: StrategyRuntime) -> InMemoryPortfolioService:
     if not isinstance(portfolio, InMemoryPortfolioService):
         raise ConfigError("storing a backtest needs the default (in-memory ledger) portfolio")
     return portfolio
-
-
-async def _store(db: Database, run: BacktestRun) -> None:
-    from tradeloop.backtest.store import store_run, stored_reason
-
-    await store_run(
-        db,
-        run_id=run.run_id,
-        request=run.request,
-        cycles=run.take_cycles_to_store(),
-        reason=stored_reason(run.status, run.stop_reason),
-    )
 
 
 _FILES = {strict: FileSeriesCache() for strict in (False, True)}
@@ -470,14 +464,13 @@ def plan_window(source: ReplayMarketDataSource, request: UserRequest, spec: Back
             spec.warmup_candles,
         )
         start = warm
-    step_ms = cfg.decide_interval * 1000
-    start = -(-start // step_ms) * step_ms  # slots are multiples of decide_interval, as live
+    start = slot_at_or_after(start, cfg.decide_interval)  # slots as live strategies have them
     end = source.last_ts() if spec.end_ms is None else min(spec.end_ms, source.last_ts())
     if end < start:
         raise ConfigError(
             f"no cycle fits: the window ends at {end}, before the first warm cycle at {start}"
         )
-    return Window(start_ms=start, end_ms=end, step_ms=step_ms)
+    return Window(start_ms=start, end_ms=end, step_ms=slot_step_ms(cfg.decide_interval))
 
 
 async def _drive(
@@ -635,14 +628,6 @@ async def add_baselines(
 ) -> None:
     """Buy-and-hold at the run's cycle times and the default rules strategy on its window;
     ``memo`` shares default-rules runs between runs of one comparison."""
-    from tradeloop.backtest.baselines import (
-        BUY_AND_HOLD,
-        DEFAULT_RULES,
-        DESCRIPTIONS,
-        hold_curve,
-        snapshot_prices,
-    )
-
     request, times = run.request, [p.ts for p in run.equity_curve]
     if not times:
         return
@@ -703,13 +688,27 @@ async def _default_rules_stats(
 # --------------------------------------------------------------------------- LLM runs
 
 
+def check_cost_cap(request: UserRequest, max_cost_usd: float | None) -> None:
+    """Refuse ``max_cost_usd`` for a model without a price: every call of such a model costs
+    'unknown', nothing adds up, and the cap could never stop the run. A price given with the
+    model (``llm_model_config.price``, 0 for a local one) makes it countable."""
+    if max_cost_usd is None or request.trading_config.composer != "llm":
+        return
+    cfg = request.llm_model_config
+    if cfg.price is None and known_price(cfg.model_id) is None:
+        raise ConfigError(
+            f"max_cost_usd: model {cfg.model_id!r} has no known price, so what it spends cannot "
+            "be counted and the cap could never stop the run; give the model a price "
+            "(llm_model_config.price, or a tool's llm_model price_input_per_mtok and "
+            "price_output_per_mtok; 0 for a local model), or leave max_cost_usd out"
+        )
+
+
 def _llm_client(
     request: UserRequest, spec: BacktestSpec, client: object | None
 ) -> CachedLlmClient | None:
     if request.trading_config.composer != "llm":
         return None
-    from tradeloop.trading.decision.prompt_based.providers import build_client, resolve_api_key
-
     cfg = request.llm_model_config
     cache = ReplyCache(Path(spec.llm_cache_dir) if spec.llm_cache_dir else default_cache_dir())
     return CachedLlmClient(
@@ -726,8 +725,6 @@ def _llm_client(
 def _composer(request: UserRequest, llm: CachedLlmClient | None) -> BaseComposer | None:
     if llm is None:
         return None
-    from tradeloop.trading.decision.prompt_based.composer import LlmComposer
-
     return LlmComposer(request, client=llm)  # type: ignore[arg-type]  # duck-typed client
 
 
@@ -763,8 +760,6 @@ async def _estimate(
 
 async def _first_cached(request: UserRequest, llm: CachedLlmClient, context: object) -> bool:
     """Compose the first cycle against the cache alone: a hit means a re-run."""
-    from tradeloop.trading.decision.prompt_based.composer import LlmComposer
-
     probe = CachedLlmClient(
         llm.cache, client_factory=None, provider=llm.provider, base_url=llm.base_url
     )

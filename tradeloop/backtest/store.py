@@ -9,14 +9,9 @@ stored backtest cannot be started by mistake.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Sequence
-from typing import Literal
 
-from tradeloop.store.cycles import insert_cycle
-from tradeloop.store.db import Database
-from tradeloop.store.strategies import insert_strategy
-from tradeloop.trading.errors import ConfigError
+from tradeloop.store.backend import NewStrategy, Store, StoredCycle
 from tradeloop.trading.models import CycleResult, CycleStatus, StrategyStatus, UserRequest
 from tradeloop.trading.portfolio.ledger import Ledger
 
@@ -31,7 +26,7 @@ def stored_reason(status: str, stop_reason: str | None) -> str:
 
 
 async def store_run(
-    db: Database,
+    store: Store,
     *,
     run_id: str,
     request: UserRequest,
@@ -41,26 +36,18 @@ async def store_run(
     """Insert the run as a stopped strategy with all its cycles: stored whole or not at all.
     Raises ConfigError when a strategy with that id is already stored."""
     name = f"{request.trading_config.strategy_name or 'backtest'} [{run_id}]"
-
-    def write(conn: sqlite3.Connection) -> None:
-        insert_strategy(
-            conn,
-            strategy_id=run_id,
-            name=name,
-            agent_kind=BACKTEST_AGENT_KIND,
-            request=request,
-            replay=None,
-            status=StrategyStatus.STOPPED,
-            reason=reason,
-        )
-        for result, ledger in cycles:  # encoded here, on the writer thread, off the event loop
-            kind: Literal["decision", "failure"] = (
-                "failure" if result.status is CycleStatus.ERROR else "decision"
-            )
-            insert_cycle(conn, result, kind=kind, ledger=ledger)
-
-    try:
-        await db.write(write)
-    except sqlite3.IntegrityError as exc:
-        raise ConfigError(f"backtest {run_id} could not be stored: {exc}") from exc
+    strategy = NewStrategy(
+        strategy_id=run_id,
+        name=name,
+        agent_kind=BACKTEST_AGENT_KIND,
+        request=request,
+        replay=None,
+        status=StrategyStatus.STOPPED,
+        reason=reason,
+    )
+    stored: list[StoredCycle] = [
+        (result, "failure" if result.status is CycleStatus.ERROR else "decision", ledger)
+        for result, ledger in cycles
+    ]
+    await store.insert_whole(strategy, stored)
     logger.info("stored backtest run_id=%s cycles=%d", run_id, len(cycles))

@@ -31,8 +31,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from tradeloop.backtest.models import BacktestStats
+from tradeloop.backtest.runner import run_backtest, spec_window
 from tradeloop.backtest.sweep_models import ParamValue, SweepResult, SweepRow, WalkForwardFold
 from tradeloop.trading.errors import ConfigError
+from tradeloop.trading.features.warmup import warm_up
 from tradeloop.trading.models import RuleComposerConfig, UserRequest
 
 MAX_PARAMETER_SETS = 10_000
@@ -303,8 +305,6 @@ def _walk_forward(
 
 def _parts(spec: Any, folds: int) -> list[tuple[int, int]]:
     """``folds + 1`` consecutive equal parts of the run's cycles, as (first, last) cycle times."""
-    from tradeloop.backtest.runner import spec_window
-
     if folds < 1:
         raise ConfigError("walk_forward: needs at least 1 fold")
     window = spec_window(spec)
@@ -339,8 +339,6 @@ def _context() -> Any:
     stack, since forking threads can deadlock; spawn where neither exists."""
     methods = multiprocessing.get_all_start_methods()
     if sys.platform == "linux" and threading.active_count() == 1 and "fork" in methods:
-        from tradeloop.trading.features.warmup import warm_up
-
         warm_up()
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
@@ -357,15 +355,11 @@ def _quiet_worker() -> None:
 
 def _run_jobs(spec: Any, jobs: list[Job]) -> list[tuple[int, BacktestStats]]:
     """A worker's share: one backtest per job, in this process."""
-    from tradeloop.trading.features.warmup import warm_up
-
     warm_up()
     return asyncio.run(_run_all(spec, jobs))
 
 
 async def _run_all(spec: Any, jobs: list[Job]) -> list[tuple[int, BacktestStats]]:
-    from tradeloop.backtest.runner import run_backtest
-
     out = []
     for job_id, params, start_ms, end_ms in jobs:
         update: dict[str, Any] = {"request": with_params(spec.request, params)}

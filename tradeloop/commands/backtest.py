@@ -30,9 +30,13 @@ from tradeloop.backtest.runner import (
     estimate_backtest,
     run_backtest,
 )
+from tradeloop.backtest.table import llm_rows, side_by_side
 from tradeloop.backtest.times import format_ts, parse_time_ms
 from tradeloop.commands import sweep
-from tradeloop.trading.errors import TradeloopError
+from tradeloop.services.backtests import backtest_chart_png
+from tradeloop.services.strategies import StrategyService
+from tradeloop.settings import Settings
+from tradeloop.trading.errors import ConfigError, TradeloopError
 from tradeloop.trading.models import UserRequest
 
 logger = logging.getLogger(__name__)
@@ -134,8 +138,6 @@ def _spec(args: argparse.Namespace) -> BacktestSpec:
 
 def load_request(path: Path) -> UserRequest:
     """A request file, or a bare trading_config file."""
-    from tradeloop.trading.errors import ConfigError
-
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -178,9 +180,6 @@ async def _run(spec: BacktestSpec, db: Path | None = None) -> BacktestRun:
 
 
 async def _import(run: BacktestRun, db: Path) -> None:
-    from tradeloop.services.strategies import StrategyService
-    from tradeloop.settings import Settings
-
     async with StrategyService.open(Settings(db_path=db), resume=False) as service:
         info = await service.import_backtest(run)
     logger.info("stored backtest run_id=%s in %s as %r", run.run_id, db, info.name)
@@ -216,15 +215,11 @@ class ProgressBar:
 
 
 def _write_chart(run: BacktestRun, path: Path) -> None:
-    from tradeloop.backtest.service import backtest_chart_png
-
     path.write_bytes(backtest_chart_png(run))
 
 
 def summary_table(run: BacktestRun, chart: Path | None = None, stored: Path | None = None) -> str:
     """The run's status, then its metrics side by side with buy-and-hold and the default rules."""
-    from tradeloop.backtest.table import llm_rows, side_by_side
-
     s = run.summary()
     stats = s.stats
     head = (

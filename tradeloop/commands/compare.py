@@ -18,6 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tradeloop.backtest.chart import comparison_chart_png
+from tradeloop.backtest.compare import compare, metric_cell
+from tradeloop.backtest.table import METRICS, llm_rows, render
 from tradeloop.backtest.times import format_ts, parse_time_ms
 from tradeloop.commands.backtest import load_request
 from tradeloop.trading.errors import TradeloopError
@@ -56,9 +59,6 @@ def register(subparsers: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from tradeloop.backtest.chart import comparison_chart_png
-    from tradeloop.backtest.compare import compare
-
     try:
         entries = labelled(args.config)
 
@@ -107,9 +107,6 @@ def labelled(paths: list[Path]) -> list[tuple[str, UserRequest]]:
 
 def comparison_report(result: Any, chart: Path | None = None) -> str:
     """The comparison as text: the side-by-side table, repeats, regimes, warnings."""
-    from tradeloop.backtest.compare import metric_cell
-    from tradeloop.backtest.table import METRICS, llm_rows, render
-
     head = f"Comparison  {format_ts(result.start_ms)} -> {format_ts(result.end_ms)}" + (
         f"  ({result.repeats} runs per LLM strategy, cache off)" if result.repeats > 1 else ""
     )

@@ -6,6 +6,10 @@ import argparse
 import asyncio
 import sys
 
+from tradeloop.settings import Settings, db_setting
+from tradeloop.store.backend import TABLES, open_store, schema_version
+from tradeloop.trading.errors import ConfigError, OperationalError
+
 HELP = """\
 Database operations. 'migrate' brings a database (SQLite file or PostgreSQL URL) to the schema
 this tradeloop knows and prints its version. 'copy' moves a SQLite installation into an empty
@@ -35,8 +39,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from tradeloop.trading.errors import ConfigError, OperationalError
-
     try:
         if args.action == "migrate":
             return asyncio.run(_migrate(args.db))
@@ -47,9 +49,6 @@ def handle(args: argparse.Namespace) -> int:
 
 
 async def _migrate(db: str | None) -> int:
-    from tradeloop.settings import Settings
-    from tradeloop.store.backend import open_store, schema_version
-
     settings = Settings.from_env(db_path=db)
     url = None if settings.db_url is None else settings.db_url.get_secret_value()
     async with open_store(settings.db_path, url, exclusive=False) as store:
@@ -59,10 +58,7 @@ async def _migrate(db: str | None) -> int:
 
 
 async def _copy(source: str, target: str) -> int:
-    from tradeloop.settings import db_setting
-    from tradeloop.store.backend import TABLES, open_store
-    from tradeloop.store.postgres.copy import copy_into, verify
-    from tradeloop.trading.errors import ConfigError
+    from tradeloop.store.postgres.copy import copy_into, verify  # lazy: asyncpg only here
 
     given_from, given_to = db_setting(source), db_setting(target)
     if "db_url" in given_from:

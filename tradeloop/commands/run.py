@@ -25,14 +25,19 @@ import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from tradeloop.backtest.stats import EquityPoint, compute_stats, equity_point
 from tradeloop.backtest.table import side_by_side
 from tradeloop.commands._loop import run_then_leave
-from tradeloop.server.market import check_replay_dir
+from tradeloop.services.live_gate import live_params
+from tradeloop.services.market import check_replay_dir
+from tradeloop.services.models import ReplaySpec, ServiceEvent, StrategyInfo
+from tradeloop.services.replay import ReplayLibrary
+from tradeloop.services.scrub import validation_clauses
+from tradeloop.services.strategies import StrategyService
+from tradeloop.settings import Settings
 from tradeloop.trading.errors import ConfigError, OperationalError
 from tradeloop.trading.models import (
     CycleResult,
@@ -41,10 +46,6 @@ from tradeloop.trading.models import (
     TradingMode,
     UserRequest,
 )
-
-if TYPE_CHECKING:
-    from tradeloop.services.models import ReplaySpec, ServiceEvent, StrategyInfo
-    from tradeloop.services.strategies import StrategyService
 
 logger = logging.getLogger(__name__)
 QUIETED = ("apscheduler", "tradeloop.trading._internal.coordinator")
@@ -122,13 +123,7 @@ def handle(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from tradeloop.services.models import ReplaySpec
-    from tradeloop.services.strategies import StrategyService
-    from tradeloop.settings import Settings
-
     settings = Settings.from_env(db_path=args.db, replay_dir=args.replay)
-    if settings.db_url is not None:  # until the services open PostgreSQL stores (issue 14)
-        raise ConfigError("a postgresql:// database is not supported by this command yet")
     if args.speed is not None and settings.replay_dir is None:
         raise ConfigError("--speed paces a replay: it needs --replay DIR (or TRADELOOP_REPLAY_DIR)")
     strategies = [_load_config(path) for path in args.config]
@@ -210,8 +205,6 @@ def _load_config(path: Path) -> tuple[str, UserRequest]:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except ValidationError as exc:
-        from tradeloop.server.errors import validation_clauses
-
         problems = "".join(f"\n  {clause}" for clause in validation_clauses(exc))
         raise ConfigError(f"{path} is not a valid strategy config:{problems}") from exc
     return request.trading_config.strategy_name or path.stem, request
@@ -220,8 +213,6 @@ def _load_config(path: Path) -> tuple[str, UserRequest]:
 def _check_replay_data(spec: ReplaySpec, strategies: list[tuple[str, UserRequest]]) -> None:
     """Every config finds its symbols and intervals in the replay folder, checked before the
     database is opened (or created) so that a typo leaves nothing behind."""
-    from tradeloop.services.replay import ReplayLibrary
-
     library = ReplayLibrary()
     for name, request in strategies:
         try:
@@ -262,8 +253,6 @@ async def _create_or_resume(
     spec: ReplaySpec | None,
     max_cycles: int | None,
 ) -> str:
-    from tradeloop.services.live_gate import live_params
-
     live = _is_live(request)
     gate = svc.live_gate
     info = await svc.find(name)

@@ -11,6 +11,8 @@ import logging
 import sys
 from pathlib import Path
 
+from tradeloop.trading.errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 8765
@@ -96,13 +98,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: `tradeloop --help` imports every command; the server and mcp cost it seconds
     from tradeloop.commands._loop import run_then_leave
     from tradeloop.server import transports
     from tradeloop.server.app import build_server
-    from tradeloop.server.jwt_auth import OAuthConfig
-    from tradeloop.server.market import check_replay_dir
+    from tradeloop.server.oauth_config import OAuthConfig
+    from tradeloop.services.market import check_replay_dir
     from tradeloop.settings import Settings
-    from tradeloop.trading.errors import ConfigError
 
     try:
         overrides = {
@@ -111,8 +113,6 @@ def run(args: argparse.Namespace) -> int:
             **{f"oauth_{flag.replace('-', '_')}": _flag(args, flag) for flag in OAUTH_FLAGS},
         }
         settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
-        if settings.db_url is not None:  # until the services open PostgreSQL stores (issue 14)
-            raise ConfigError("a postgresql:// database is not supported by this command yet")
         if settings.replay_dir is not None:
             given = check_replay_dir(settings.replay_dir.expanduser())  # named as given
             settings = settings.model_copy(update={"replay_dir": given.resolve()})
@@ -126,11 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if args.http:
         run_then_leave(
             transports.serve_http(
-                server,
-                args.host,
-                args.port,
-                [*args.allowed_host, *([oauth.resource_host()] if oauth else [])],
-                args.allowed_origin,
+                server, args.host, args.port, args.allowed_host, args.allowed_origin
             )
         )
     else:

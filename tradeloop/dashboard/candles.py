@@ -13,15 +13,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from tradeloop.services.models import StrategyInfo
+from tradeloop.services.replay import resolve_venue
+from tradeloop.trading.clock import SimulatedClock, SystemClock
+from tradeloop.trading.data.ccxt_source import CcxtMarketDataSource
+from tradeloop.trading.data.interfaces import BaseMarketDataSource
+from tradeloop.trading.data.replay import FileSeriesCache, ReplayMarketDataSource, SeriesCache
+from tradeloop.trading.errors import ConfigError
+from tradeloop.trading.models import Candle, MarketType
 from tradeloop.trading.utils import parse_interval_seconds
-
-if TYPE_CHECKING:
-    from tradeloop.services.models import StrategyInfo
-    from tradeloop.trading.data.interfaces import BaseMarketDataSource
-    from tradeloop.trading.data.replay import SeriesCache
-    from tradeloop.trading.models import Candle
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,6 @@ async def chart_candles(
         return ChartCandles(None, {}, f"candles unavailable: {exc}")
     if source is None:
         return ChartCandles(None, {}, "candles unavailable: the server has no replay folder")
-    from tradeloop.trading.errors import ConfigError
-
     try:
         for interval in interval_candidates(info.decide_interval, last_ms - first_ms):
             lookback = (newest - first_ms) // (parse_interval_seconds(interval) * 1000) + 2
@@ -100,20 +99,13 @@ def _source(
 ) -> tuple[BaseMarketDataSource | None, int]:
     """The candle source and the time its newest candles close by (a venue answers with its
     newest, so the lookback counts back from now, not from the last cycle)."""
-    from tradeloop.trading.clock import SimulatedClock, SystemClock
-    from tradeloop.trading.data.replay import FileSeriesCache, ReplayMarketDataSource
-
     if info.replay is not None:
-        from tradeloop.services.replay import resolve_venue
-
         folder: Path | None = Path(info.replay.data_dir)
         venue = resolve_venue(info.replay, info.request)
         lenient = info.replay.skip_bad_rows
     elif info.agent_kind == BACKTEST_KIND:
         folder, venue, lenient = server_replay_dir, _venue(info), False
     else:
-        from tradeloop.trading.data.ccxt_source import CcxtMarketDataSource
-
         ex = info.request.exchange_config
         source = CcxtMarketDataSource(ex.exchange_id, ex.market_type, ex.testnet)
         return source, max(last_ms, SystemClock().now_ms())
@@ -135,7 +127,5 @@ def _source(
 
 
 def _venue(info: StrategyInfo) -> str:
-    from tradeloop.trading.models import MarketType
-
     ex = info.request.exchange_config
     return f"{ex.exchange_id}_{'spot' if ex.market_type is MarketType.SPOT else 'linear'}"

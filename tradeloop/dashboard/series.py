@@ -63,6 +63,7 @@ def buy_and_hold(
     """Buy-and-hold as every backtest's baseline defines it (``backtest.baselines.hold_curve``:
     equal weight bought at the first price with the fee and slippage, marked at each price, sold
     at the last with them again), over the cycles at which every symbol has a price."""
+    # here: the baselines import the replay source and pandas (1.5 s), kept out of server start-up
     from tradeloop.backtest.baselines import hold_curve
 
     if not prices:

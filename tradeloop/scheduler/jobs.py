@@ -27,6 +27,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from tradeloop.trading.clock import slot_step_ms
+
 logger = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -102,7 +104,7 @@ class StrategyScheduler:
     def every(self, key: str, interval_s: float, job: SlotJob) -> None:
         """Run ``job(slot_ms)`` at every multiple of ``interval_s`` since the epoch."""
         self.cancel(key)
-        interval_ms = max(1, round(interval_s * 1000))
+        interval_ms = slot_step_ms(interval_s)
         self._scheduler.add_job(
             self._run_interval,
             IntervalTrigger(seconds=interval_ms / 1000, start_date=EPOCH, timezone=UTC),

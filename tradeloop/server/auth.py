@@ -11,7 +11,7 @@ from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from pydantic import AnyHttpUrl
 
-from tradeloop.server.jwt_auth import JwtVerifier, OAuthConfig
+from tradeloop.server.oauth_config import OAuthConfig
 from tradeloop.services.principals import OWNER_NAME, ScopeNames
 from tradeloop.settings import Settings
 
@@ -77,6 +77,8 @@ def token_gate(settings: Settings) -> TokenGate:
     if settings.http_token is not None:
         verifiers.append(StaticTokenVerifier(settings.http_token.get_secret_value(), scopes))
     if oauth is not None:
+        from tradeloop.server.jwt_auth import JwtVerifier  # PyJWT and crypto: only for OAuth
+
         verifiers.append(JwtVerifier(oauth))
     if not verifiers:
         return TokenGate(None, None, None)

@@ -2,7 +2,7 @@
 
 The server never issues tokens: an authorization server (Auth0, Keycloak, Okta, ...) does, and
 remote connectors find it through the RFC 9728 protected-resource metadata this server publishes
-(``protected_resource_routes``). A token is accepted only when it is signed with an asymmetric
+(``oauth_config``). A token is accepted only when it is signed with an asymmetric
 algorithm by a key of the issuer's JWKS whose type fits that algorithm (no ``alg: none``, no HS256
 "signed" with the public key), and carries this server's audience, the issuer, ``exp`` in the
 future, ``nbf`` not in the future and a subject. The subject is the principal and the scopes say
@@ -20,14 +20,9 @@ from urllib.parse import urlsplit
 import httpx2
 import jwt
 from mcp.server.auth.provider import AccessToken
-from mcp.server.auth.routes import create_protected_resource_routes
-from mcp.server.auth.settings import AuthSettings
-from pydantic import BaseModel, ConfigDict
-from starlette.routing import Route
 
-from tradeloop.server.transports import is_loopback
-from tradeloop.services.principals import OWNER_NAME, ScopeNames
-from tradeloop.settings import Settings
+from tradeloop.server.oauth_config import OAuthConfig, web_url
+from tradeloop.services.principals import OWNER_NAME
 from tradeloop.trading.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -48,103 +43,6 @@ RETRY_AFTER_FAILURE_S = 5.0
 """After a failed fetch (the issuer unreachable), the next token tries again this much later."""
 FETCH_TIMEOUT_S = 10.0
 MAX_TOKEN_CHARS = 16384
-
-
-class OAuthConfig(BaseModel):
-    """Which tokens this server accepts (``TRADELOOP_OAUTH_*`` / ``serve --oauth-*``)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    issuer: str
-    resource: str
-    audience: str
-    jwks_url: str | None
-    scopes: ScopeNames
-
-    @classmethod
-    def of(cls, settings: Settings) -> OAuthConfig | None:
-        """The OAuth settings, checked; None when no issuer is configured."""
-        if settings.oauth_issuer is None:
-            stray = [
-                name
-                for name, value in (
-                    ("TRADELOOP_OAUTH_RESOURCE / --oauth-resource", settings.oauth_resource),
-                    ("TRADELOOP_OAUTH_AUDIENCE / --oauth-audience", settings.oauth_audience),
-                    ("TRADELOOP_OAUTH_JWKS_URL / --oauth-jwks-url", settings.oauth_jwks_url),
-                )
-                if value is not None
-            ]
-            if stray:
-                raise ConfigError(
-                    f"{stray[0]} is set but TRADELOOP_OAUTH_ISSUER / --oauth-issuer is not: "
-                    "OAuth needs the issuer's URL"
-                )
-            return None
-        if settings.oauth_resource is None:
-            raise ConfigError(
-                "TRADELOOP_OAUTH_RESOURCE / --oauth-resource is required with an OAuth issuer: "
-                "the URL clients use for this server's MCP endpoint "
-                "(e.g. https://trade.example.com/mcp)"
-            )
-        if settings.oauth_read_scope == settings.oauth_trade_scope:
-            raise ConfigError(
-                "TRADELOOP_OAUTH_READ_SCOPE and TRADELOOP_OAUTH_TRADE_SCOPE must differ "
-                f"(both are {settings.oauth_read_scope!r})"
-            )
-        issuer = _web_url("TRADELOOP_OAUTH_ISSUER / --oauth-issuer", settings.oauth_issuer)
-        resource = _web_url("TRADELOOP_OAUTH_RESOURCE / --oauth-resource", settings.oauth_resource)
-        jwks_url = settings.oauth_jwks_url
-        if jwks_url is not None:
-            jwks_url = _web_url("TRADELOOP_OAUTH_JWKS_URL / --oauth-jwks-url", jwks_url)
-        return cls(
-            issuer=issuer,
-            resource=resource,
-            audience=settings.oauth_audience or resource,
-            jwks_url=jwks_url,
-            scopes=ScopeNames.of(settings),
-        )
-
-    def auth_settings(self) -> AuthSettings:
-        """The SDK's resource-server settings: 401 with ``WWW-Authenticate`` pointing at the
-        metadata, 403 without the read scope. The audience is checked here, not by the SDK."""
-        return AuthSettings.model_validate(  # from strings: an empty path stays empty
-            {
-                "issuer_url": self.issuer,
-                "resource_server_url": self.resource,
-                "required_scopes": [self.scopes.read],
-                "validate_token_resource": False,
-            }
-        )
-
-    def resource_host(self) -> str:
-        """The ``Host`` clients send to reach the resource URL (``host:port``)."""
-        parts = urlsplit(self.resource)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return f"{parts.hostname}:{port}"
-
-
-def _web_url(name: str, value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{name}: {value!r} is not an http(s) URL")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError(f"{name}: {value!r} must use https (plain http only on loopback)")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"{name}: {value!r} must have no query or fragment")
-    return value
-
-
-def protected_resource_routes(config: OAuthConfig) -> list[Route]:
-    """The SDK's RFC 9728 metadata route, advertising both scopes (the SDK's own lists only the
-    required read scope, so a connector would never ask for the trade scope)."""
-    auth = config.auth_settings()  # its URLs keep an empty path empty: the issuer exactly
-    assert auth.resource_server_url is not None
-    return create_protected_resource_routes(
-        resource_url=auth.resource_server_url,
-        authorization_servers=[auth.issuer_url],
-        scopes_supported=config.scopes.all(),
-        resource_name="tradeloop",
-    )
 
 
 class RefusedToken(Exception):
@@ -225,7 +123,10 @@ async def _discover_jwks_url(http: httpx2.AsyncClient, issuer: str) -> str:
         jwks_uri = document.get("jwks_uri")
         if not isinstance(jwks_uri, str):
             raise RefusedToken(f"the discovery document at {url} has no jwks_uri")
-        return _web_url("jwks_uri", jwks_uri)
+        try:
+            return web_url("jwks_uri", jwks_uri)
+        except ConfigError as exc:
+            raise RefusedToken(f"the discovery document at {url}: {exc}") from None
     raise RefusedToken("; ".join(failures))
 
 
@@ -257,6 +158,9 @@ class JwtVerifier:
             return await self._verify(token)
         except (RefusedToken, jwt.PyJWTError) as exc:
             logger.info("bearer token refused: %s", _reason(exc))
+            return None
+        except Exception as exc:  # fail closed: an unforeseen shape of token or key set is a 401
+            logger.warning("bearer token refused: unexpected %s", type(exc).__name__)
             return None
 
     async def _verify(self, token: str) -> AccessToken:

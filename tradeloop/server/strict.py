@@ -20,9 +20,9 @@ from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 from pydantic import ValidationError
 
-from tradeloop.server.errors import describe_validation_error
 from tradeloop.server.scope_gate import check_tool_scope
 from tradeloop.services.principals import ScopeNames
+from tradeloop.services.scrub import describe_validation_error
 
 
 class StrictServer(MCPServer[Any]):

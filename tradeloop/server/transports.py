@@ -8,7 +8,6 @@ unless a bearer token is configured; with a token every request without it gets 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import signal
@@ -18,9 +17,15 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
+import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
+from tradeloop.server.app import TradeloopServer
+from tradeloop.server.dashboard_http import dashboard_routes
+from tradeloop.server.health import health_routes
+from tradeloop.server.hosts import is_loopback
+from tradeloop.server.oauth_config import protected_resource_routes
 from tradeloop.trading.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -31,16 +36,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
-_LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_bind(host: str, token_configured: bool) -> None:
@@ -89,18 +84,19 @@ def http_app(
 ) -> Starlette:
     """The streamable HTTP ASGI app at ``/mcp`` (its lifespan runs the server's lifespan), with
     the dashboard at ``/dashboard``; ``closing`` says when to end the dashboard's event streams."""
-    from tradeloop.server.app import TradeloopServer
-    from tradeloop.server.dashboard_http import dashboard_routes
-    from tradeloop.server.jwt_auth import protected_resource_routes
-
+    oauth = server.oauth if isinstance(server, TradeloopServer) else None
+    if oauth is not None:  # the public URL clients reach through a proxy is ours by definition
+        allowed_hosts = [*allowed_hosts, *oauth.resource_hosts()]
+        allowed_origins = [*allowed_origins, oauth.resource_origin()]
     security = transport_security(host, allowed_hosts, allowed_origins)
     app = server.streamable_http_app(
         streamable_http_path=MCP_PATH, transport_security=security, host=host
     )
     if isinstance(server, TradeloopServer):
         app.router.routes.extend(dashboard_routes(server, security, closing))
-        if server.oauth is not None:  # first: they replace the SDK's metadata route
-            app.router.routes[0:0] = protected_resource_routes(server.oauth)
+        app.router.routes.extend(health_routes(server))
+        if oauth is not None:  # first: they replace the SDK's metadata route
+            app.router.routes[0:0] = protected_resource_routes(oauth)
     return app
 
 
@@ -111,8 +107,6 @@ async def serve_http(
     allowed_hosts: Sequence[str] = (),
     allowed_origins: Sequence[str] = (),
 ) -> None:
-    import uvicorn
-
     runner: uvicorn.Server | None = None
     app = http_app(
         server,

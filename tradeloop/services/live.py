@@ -41,7 +41,6 @@ from tradeloop.trading.execution.intents import (
     positions_from_intents,
 )
 from tradeloop.trading.execution.interfaces import BaseExecutionGateway
-from tradeloop.trading.execution.venues import venue_profile
 from tradeloop.trading.models import (
     Constraints,
     FeatureVector,
@@ -57,6 +56,7 @@ from tradeloop.trading.models import (
 )
 from tradeloop.trading.portfolio.views import constraints_for
 from tradeloop.trading.utils import to_decimal
+from tradeloop.trading.venues import venue_profile
 
 if TYPE_CHECKING:
     from tradeloop.trading.execution.ccxt_trading import CCXTExecutionGateway

@@ -41,10 +41,10 @@ from tradeloop.services.models import ReplaySpec
 from tradeloop.services.queries import stored_portfolio
 from tradeloop.services.registry import StrategyRegistry
 from tradeloop.settings import Settings
-from tradeloop.store.intents import SqliteIntentStore
 from tradeloop.store.strategies import StrategyRow
 from tradeloop.trading.clock import Clock
 from tradeloop.trading.errors import ConfigError, TemporaryError
+from tradeloop.trading.execution.intents import IntentStore
 from tradeloop.trading.models import StrategyStatus, UserRequest
 from tradeloop.trading.utils import to_decimal
 
@@ -65,7 +65,7 @@ class LiveDesk:
         registry: StrategyRegistry,
         settings: Settings,
         gate: LiveGate,
-        intents: SqliteIntentStore,
+        intents: IntentStore,
         clock: Clock,
     ) -> None:
         self._registry = registry

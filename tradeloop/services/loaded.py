@@ -7,7 +7,9 @@ drives (``CycleTarget``).
 
 A live strategy that was started carries its ``LiveLink``: every cycle first takes over the fills
 no stored cycle carries (an order that filled while its cycle's commit failed), and forced closes
-go through ``close_own_positions`` (``LiveClose``) instead of the composer.
+go through ``close_own_positions`` (``LiveClose``) instead of the composer; a paper strategy's
+forced close is one cycle decided by ``ClosePositionsComposer`` (``ComposedClose``). ``preview``
+is the coordinator's dry run, leaving the portfolio and the replay clock as they were.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from tradeloop.services.live import (
 )
 from tradeloop.services.models import ReplaySpec
 from tradeloop.services.replay import ReplayLibrary, ReplayTimeline
-from tradeloop.store.cycles import CycleRepository
+from tradeloop.store.cycles import CycleStore
 from tradeloop.store.sqlite_digest import SqliteDigestBuilder
 from tradeloop.store.sqlite_portfolio import SqlitePortfolioService
 from tradeloop.store.sqlite_recorder import SqliteHistoryRecorder
@@ -313,7 +315,7 @@ async def load_strategy(
     row: StrategyRow,
     *,
     agent: BaseStrategyAgent,
-    cycles: CycleRepository,
+    cycles: CycleStore,
     replays: ReplayLibrary,
     clock: Clock,
     live: LiveLink | None = None,

@@ -13,10 +13,10 @@ from typing import Any
 from tradeloop.scheduler.jobs import StrategyScheduler
 from tradeloop.services.loaded import LoadedStrategy
 from tradeloop.services.models import CyclePage, ReplaySpec, StrategyInfo, TradePage
-from tradeloop.store.cycles import CycleRepository, PageCursor
+from tradeloop.store.cycles import CycleStore, PageCursor
 from tradeloop.store.sqlite_digest import FoldedDigest, fold_stored
 from tradeloop.store.sqlite_portfolio import SqlitePortfolioService
-from tradeloop.store.strategies import StrategyRepository, StrategyRow
+from tradeloop.store.strategies import StrategyRow, StrategyStore
 from tradeloop.trading.errors import ConfigError, NotFound
 from tradeloop.trading.history.digest import to_digest
 from tradeloop.trading.models import (
@@ -34,8 +34,8 @@ MAX_PAGE = 500
 class StrategyQueries:
     def __init__(
         self,
-        strategies: StrategyRepository,
-        cycles: CycleRepository,
+        strategies: StrategyStore,
+        cycles: CycleStore,
         scheduler: StrategyScheduler,
         loaded: dict[str, LoadedStrategy],
     ) -> None:
@@ -169,7 +169,7 @@ class StrategyQueries:
         )
 
 
-async def stored_portfolio(cycles: CycleRepository, row: StrategyRow) -> PortfolioView:
+async def stored_portfolio(cycles: CycleStore, row: StrategyRow) -> PortfolioView:
     """The strategy's portfolio as stored after its latest cycle."""
     portfolio = await SqlitePortfolioService.load(
         cycles, row.id, row.request, opened_ts=row.created_at

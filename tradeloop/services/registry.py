@@ -22,8 +22,8 @@ from tradeloop.services.live import LiveLink
 from tradeloop.services.loaded import LoadedStrategy, load_strategy
 from tradeloop.services.models import ServiceEvent
 from tradeloop.services.replay import ReplayLibrary
-from tradeloop.store.cycles import CycleRepository
-from tradeloop.store.strategies import StrategyRepository, StrategyRow
+from tradeloop.store.cycles import CycleStore
+from tradeloop.store.strategies import StrategyRow, StrategyStore
 from tradeloop.trading.base_agent import BaseStrategyAgent
 from tradeloop.trading.clock import Clock
 from tradeloop.trading.errors import ConfigError
@@ -37,8 +37,8 @@ Allowed = frozenset[StrategyStatus] | set[StrategyStatus]
 class StrategyRegistry:
     def __init__(
         self,
-        strategies: StrategyRepository,
-        cycles: CycleRepository,
+        strategies: StrategyStore,
+        cycles: CycleStore,
         scheduler: StrategyScheduler,
         *,
         agents: Mapping[str, BaseStrategyAgent],

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tradeloop.services.models import ReplaySpec
-from tradeloop.trading.clock import SimulatedClock
+from tradeloop.trading.clock import SimulatedClock, slot_at_or_after, slot_step_ms
 from tradeloop.trading.data.replay import ReplayMarketDataSource, SeriesCache
 from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import MarketType, UserRequest
@@ -32,7 +32,7 @@ class ReplayTimeline:
         """The slot following ``after`` (the first slot when nothing ran yet)."""
         if after is None:
             return self.first_slot
-        return max(self.first_slot, after + interval_s * 1000)
+        return max(self.first_slot, after + slot_step_ms(interval_s))
 
     def finished(self, slot: int) -> bool:
         return slot > self.last_slot
@@ -67,7 +67,7 @@ class ReplayLibrary:
             start = source.start_ms(
                 cfg.candle_lookback, intervals=cfg.feature_intervals, symbols=cfg.symbols
             )
-        first = align_up(start, cfg.decide_interval)
+        first = slot_at_or_after(start, cfg.decide_interval)
         last = spec.end_ms if spec.end_ms is not None else source.last_ts()
         if first > last:
             raise ConfigError(
@@ -87,8 +87,3 @@ def resolve_venue(spec: ReplaySpec, request: UserRequest) -> str | None:
     pattern = re.compile(rf"^{re.escape(guess)}_[A-Za-z0-9-]+_\d+[smhdw]\.csv$")
     has_files = any(pattern.match(p.name) for p in Path(spec.data_dir).glob("*.csv"))
     return guess if has_files else None
-
-
-def align_up(ts_ms: int, interval_s: int) -> int:
-    step = interval_s * 1000
-    return -(-ts_ms // step) * step

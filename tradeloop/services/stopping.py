@@ -22,7 +22,7 @@ from tradeloop.services.registry import StrategyRegistry
 from tradeloop.services.slots.boundary import CycleOutcome
 from tradeloop.services.slots.runner import CAN_STOP, SlotRunner
 from tradeloop.store.strategies import StrategyRow, check_allowed
-from tradeloop.testing import crashpoints
+from tradeloop.trading import crashpoints
 from tradeloop.trading.models import StrategyStatus
 
 S = StrategyStatus

@@ -11,7 +11,7 @@ It owns the store and the scheduler and hands each job to its room::
     desk.py        paper or live, chosen once per strategy; live_desk.py: gate, capital,
                    connection and reconciliation of live strategies
     queries.py     reads and pages
-    changes.py     what ``update`` may change
+    changes.py     what ``update`` may change; stopping.py: stop, closing positions first
 
 Statuses: created -> running <-> paused; any but stopped -> stopped; a failing cycle may move a
 running strategy to error; start works from created, stopped and error. Every method that changes
@@ -40,13 +40,12 @@ from tradeloop.services.llm_keys import require_llm_key
 from tradeloop.services.models import ReplaySpec, StrategyInfo
 from tradeloop.services.queries import StrategyQueries
 from tradeloop.services.registry import StrategyRegistry
+from tradeloop.services.slots.leases import LeaseKeeper
 from tradeloop.services.slots.runner import REPLAY_FINISHED, SlotRunner
 from tradeloop.services.stopping import StopOutcome, stop_strategy
 from tradeloop.settings import Settings
-from tradeloop.store.cycles import CycleRepository
-from tradeloop.store.db import Database, ProcessLock
-from tradeloop.store.intents import SqliteIntentStore
-from tradeloop.store.strategies import StrategyRepository, check_allowed
+from tradeloop.store.backend import Store, open_store
+from tradeloop.store.strategies import check_allowed
 from tradeloop.trading.base_agent import BaseStrategyAgent, DefaultStrategyAgent
 from tradeloop.trading.clock import Clock, SystemClock
 from tradeloop.trading.errors import ConfigError, OperationalError
@@ -71,29 +70,34 @@ class StrategyService:
     def __init__(
         self,
         settings: Settings,
-        db: Database,
+        store: Store,
         *,
         agents: Mapping[str, BaseStrategyAgent],
         clock: Clock,
     ) -> None:
         self.settings = settings
-        self._db = db
-        self._strategies = StrategyRepository(db)
-        cycles = CycleRepository(db)
+        self.store = store
+        self._strategies = store.strategies
+        cycles = store.cycles
         self.scheduler = StrategyScheduler(misfire_grace_s=settings.misfire_grace_s)
         self.live_gate = LiveGate(enabled=settings.live_trading_enabled, clock=clock)
         """Makes and checks live approvals; its operator setting is fixed (``settings``)."""
         self.registry = StrategyRegistry(
             self._strategies, cycles, self.scheduler, agents=agents, clock=clock
         )
-        live = LiveDesk(self.registry, settings, self.live_gate, SqliteIntentStore(db), clock)
+        live = LiveDesk(self.registry, settings, self.live_gate, store.intents, clock)
         self.desks = Desks(PaperDesk(self.registry, settings), live)
+        self.leases = LeaseKeeper.for_store(store, self.registry, ttl_s=settings.lease_ttl_s)
+        """Replicas on one PostgreSQL database share the running strategies by leases."""
         self.slots = SlotRunner(
             self.registry,
             self.scheduler,
             self.desks,
             max_consecutive_failures=settings.max_consecutive_failures,
+            ownership=None if self.leases is None else self.leases.ownership,
         )
+        if self.leases is not None:
+            self.leases.bind(self.slots)
         self.queries = StrategyQueries(
             self._strategies, cycles, self.scheduler, self.registry.loaded
         )
@@ -120,22 +124,27 @@ class StrategyService:
         """Open the store, resume the strategies stored as running (unless ``resume`` is False:
         the store only, e.g. to import a backtest), run the scheduler; on exit let cycles in
         flight finish (``shutdown_grace_s``), then close everything."""
-        with ProcessLock(settings.db_path):
-            db = await Database.open(settings.db_path)
+        url = None if settings.db_url is None else settings.db_url.get_secret_value()
+        async with open_store(settings.db_path, url) as store:
             service = cls(
                 settings,
-                db,
+                store,
                 agents=agents or {"default": DefaultStrategyAgent()},
                 clock=clock or SystemClock(),
             )
             try:
                 service.scheduler.start()
                 if resume:
+                    if service.leases is not None:
+                        await service.leases.ownership.acquire()
                     await service._resume_all()
+                    if service.leases is not None:
+                        await service.leases.start()
                 yield service
             finally:
+                if service.leases is not None:
+                    await service.leases.stop()
                 await service._close()
-                await db.close()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -252,7 +261,7 @@ class StrategyService:
         history and digest then read like any strategy's; it can never be started or run.
         Raises ConfigError when the run has nothing to store or its id is taken."""
         await store_run(
-            self._db,
+            self.store,
             run_id=run.run_id,
             request=run.request,
             cycles=run.take_cycles_to_store(),
@@ -274,6 +283,8 @@ class StrategyService:
             run_from = self.desks.of(row.request).run_now_from
             check_allowed(row.id, row.status, "run a cycle of", run_from)
             require_llm_key(row.request)
+            if self.leases is not None:
+                await self.leases.before_command(strategy_id)
             outcome = await self.slots.run_now(await self.registry.load(row))
         return _stored(outcome.result, strategy_id)
 
@@ -292,6 +303,8 @@ class StrategyService:
             raise ConfigError(str(exc)) from exc
         async with self.registry.lock(strategy_id):
             row = await self._strategies.require(strategy_id)
+            if self.leases is not None:
+                await self.leases.before_command(strategy_id)
             loaded = await self.desks.of(row.request).for_closing(row)
             if symbol not in (await loaded.portfolio.get_view()).positions:
                 raise ConfigError(f"strategy {strategy_id} has no open {symbol} position")
@@ -303,6 +316,17 @@ class StrategyService:
 
     async def _resume_all(self) -> None:
         await self.slots.resume_all()
+
+    async def readiness(self) -> str | None:
+        """None when this process can serve and run strategies (its database answers and, on a
+        shared database, its leases renew); else why not (``/readyz``)."""
+        try:
+            await self.store.rows.fetchone("SELECT 1")
+        except Exception as exc:
+            return f"database unreachable ({type(exc).__name__})"
+        if self.leases is not None and not self.leases.ownership.renewing:
+            return "leases not renewing"
+        return None
 
     async def _close(self) -> None:
         """Scheduled cycles first, then cycles run on demand, get the grace to finish."""

@@ -1,10 +1,10 @@
 """One store, two backends: ``open_store`` gives the same repositories over SQLite (a file) or
 PostgreSQL (a ``postgresql://`` URL), so nothing above the store knows which one it runs on.
 
-``exclusive`` (what running strategies needs until leases share them between replicas): on SQLite
-the ``ProcessLock`` on ``<db>.lock``; on PostgreSQL a session advisory lock held on a connection
-of its own for as long as the store is open. Either way a second process that would run the same
-strategies is refused with ``StoreInUse``.
+``exclusive`` (what running strategies from a SQLite file needs): the ``ProcessLock`` on
+``<db>.lock``, so a second process that would run the same strategies is refused with
+``StoreInUse``. A PostgreSQL store is ``shared``: any number of processes run from it, each
+strategy by the one holding its lease (``services.slots.leases``).
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ class Store:
     strategies: StrategyStore
     cycles: CycleStore
     intents: IntentStore
+    shared: bool
+    """Several processes may run strategies from it at once, sharing them by leases
+    (PostgreSQL); a SQLite file is one process's (``ProcessLock``)."""
     insert_whole: Callable[[NewStrategy, Sequence[StoredCycle]], Awaitable[None]]
     """A strategy with all its cycles in one transaction (a finished backtest); ``ConfigError``
     when its id or name is taken, and then nothing is stored."""
@@ -59,7 +62,7 @@ class Store:
 
 TABLES = (
     "strategies", "cycles", "payloads", "instructions", "guard_notes", "tx_results", "trades",
-    "live_intents", "leases",
+    "live_intents", "leases", "replicas",
 )  # fmt: skip
 """Every table of a tradeloop store, parents before children."""
 
@@ -87,7 +90,7 @@ async def open_store(
         if url is not None:
             from tradeloop.store.postgres.backend import open_postgres  # asyncpg only when used
 
-            yield await stack.enter_async_context(open_postgres(url, exclusive=exclusive))
+            yield await stack.enter_async_context(open_postgres(url))
             return
         if exclusive:
             stack.enter_context(ProcessLock(path))
@@ -115,7 +118,9 @@ def sqlite_store(db: Database) -> Store:
         try:
             await db.write(write)
         except sqlite3.IntegrityError as exc:
-            raise ConfigError(f"{strategy.strategy_id} could not be stored: {exc}") from exc
+            raise ConfigError(
+                f"strategy {strategy.strategy_id} could not be stored: {exc}"
+            ) from exc
 
     return Store(
         backend="sqlite",
@@ -124,5 +129,6 @@ def sqlite_store(db: Database) -> Store:
         strategies=StrategyRepository(db),
         cycles=CycleRepository(db),
         intents=SqliteIntentStore(db),
+        shared=False,
         insert_whole=insert_whole,
     )

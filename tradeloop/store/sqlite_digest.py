@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tradeloop.store.cycles import CycleRepository
+from tradeloop.store.cycles import CycleStore
 from tradeloop.trading.history.digest import DigestAccumulator, DigestState, RollingDigestBuilder
 from tradeloop.trading.models import UserRequest
 
@@ -34,7 +34,7 @@ def empty_state(request: UserRequest) -> DigestState:
 
 
 async def fold_stored(
-    cycles: CycleRepository,
+    cycles: CycleStore,
     strategy_id: str,
     request: UserRequest,
     since: FoldedDigest | None = None,
@@ -58,7 +58,7 @@ def _config(state: DigestState) -> tuple[int, int, float]:
 class SqliteDigestBuilder(RollingDigestBuilder):
     @classmethod
     async def load(
-        cls, cycles: CycleRepository, strategy_id: str, request: UserRequest
+        cls, cycles: CycleStore, strategy_id: str, request: UserRequest
     ) -> SqliteDigestBuilder:
         cfg = request.trading_config
         builder = cls(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from tradeloop.store.cycles import CycleRepository
+from tradeloop.store.cycles import CycleStore
 from tradeloop.trading.models import UserRequest
 from tradeloop.trading.portfolio.in_memory import InMemoryPortfolioService
 
@@ -14,7 +14,7 @@ from tradeloop.trading.portfolio.in_memory import InMemoryPortfolioService
 class SqlitePortfolioService(InMemoryPortfolioService):
     def __init__(
         self,
-        cycles: CycleRepository,
+        cycles: CycleStore,
         strategy_id: str,
         request: UserRequest,
         *,
@@ -30,7 +30,7 @@ class SqlitePortfolioService(InMemoryPortfolioService):
     @classmethod
     async def load(
         cls,
-        cycles: CycleRepository,
+        cycles: CycleStore,
         strategy_id: str,
         request: UserRequest,
         *,

@@ -1,9 +1,9 @@
 """The history recorder backed by the store: each cycle, its children and the after-cycle ledger
-in one transaction (see ``CycleRepository.insert``)."""
+in one transaction (see ``CycleStore.insert``)."""
 
 from __future__ import annotations
 
-from tradeloop.store.cycles import CycleRepository
+from tradeloop.store.cycles import CycleStore
 from tradeloop.trading.history.interfaces import BaseHistoryRecorder
 from tradeloop.trading.models import CycleResult, TradeHistoryEntry
 from tradeloop.trading.portfolio.in_memory import InMemoryPortfolioService
@@ -11,7 +11,7 @@ from tradeloop.trading.portfolio.in_memory import InMemoryPortfolioService
 
 class SqliteHistoryRecorder(BaseHistoryRecorder):
     def __init__(
-        self, cycles: CycleRepository, strategy_id: str, portfolio: InMemoryPortfolioService
+        self, cycles: CycleStore, strategy_id: str, portfolio: InMemoryPortfolioService
     ) -> None:
         self._cycles = cycles
         self._strategy_id = strategy_id

@@ -22,6 +22,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tradeloop.trading.utils import parse_interval_seconds
+
 logger = logging.getLogger(__name__)
 PLAN_TOOL = "submit_trade_plan"
 
@@ -74,8 +76,6 @@ def plan_for(system: str, context: dict[str, Any], rng: random.Random, noise: fl
 
 def _span(key: str) -> int:
     """Seconds in a context key such as ``change_pct_4d``, for picking the longest change."""
-    from tradeloop.trading.utils import parse_interval_seconds
-
     try:
         return parse_interval_seconds(key.removeprefix("change_pct_"))
     except ValueError:

@@ -9,8 +9,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from tradeloop.server.app import AppState
-from tradeloop.server.errors import tool_boundary
+from tradeloop.services.app_state import AppState
+from tradeloop.tools.errors import tool_boundary
 
 if TYPE_CHECKING:
     from tradeloop.services.strategies import StrategyService

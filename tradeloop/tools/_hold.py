@@ -28,7 +28,7 @@ class BuyAndHold(BaseModel):
 
 async def buy_and_hold(service: StrategyService, strategy_id: str) -> BuyAndHold | None:
     """None before two priced cycles."""
-    from tradeloop.backtest.baselines import hold_return_pct
+    from tradeloop.backtest.baselines import hold_return_pct  # here: it imports pandas
 
     info = await service.get(strategy_id)
     symbols = list(info.request.trading_config.symbols)

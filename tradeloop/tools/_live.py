@@ -15,18 +15,22 @@ service checks again before anything reaches the venue.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Elicit, ElicitationResult, Resolve
 from mcp.server.mcpserver.resolve import AcceptedElicitation
 from pydantic import BaseModel, Field
 
+from tradeloop.services.live_gate import (
+    Action,
+    LiveApproval,
+    LiveGate,
+    describe,
+    live_params,
+)
 from tradeloop.tools._common import Ctx, service, state
 from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import TradingMode, UserRequest
-
-if TYPE_CHECKING:
-    from tradeloop.services.live_gate import Action, LiveApproval, LiveGate
 
 
 class LiveConfirmation(BaseModel):
@@ -58,8 +62,6 @@ def can_elicit(ctx: Ctx) -> bool:
 
 
 def _question(action: Action, request: UserRequest, strategy_id: str | None) -> str:
-    from tradeloop.services.live_gate import describe, live_params
-
     summary = describe(action, live_params(action, request, strategy_id))
     return f"Confirm live trading: {summary}. Capital {request.trading_config.initial_capital:g}."
 
@@ -111,8 +113,6 @@ async def approve(
     token: str | None = None,
 ) -> LiveApproval | None:
     """None for paper trading; else the gate's approval, or a ConfigError saying what to do."""
-    from tradeloop.services.live_gate import live_params
-
     if request.exchange_config.trading_mode is not TradingMode.LIVE:
         if token:
             raise ConfigError("confirmation_token: only live trading needs a confirmation")

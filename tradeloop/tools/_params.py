@@ -1,8 +1,9 @@
-"""Argument types shared by the tools that take a strategy configuration."""
+"""The strategy configuration's argument types, each declared once (with its description and
+bounds); ``tools._config.StrategyParams`` is the one model built from them."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -235,13 +236,15 @@ def optional(arg: Any) -> Any:
     return Annotated[(base | None, *metadata)]
 
 
-MaybeName = optional(Name)
-MaybeStrategyPrompt = optional(StrategyPrompt)
-MaybeFeatureIntervals = optional(FeatureIntervals)
-MaybeDrawdownPct = optional(DrawdownPct)
-MaybeOrderValue = optional(OrderValue)
-MaybeDecideInterval = optional(DecideInterval)
-MaybeMaxLeverage = optional(MaxLeverage)
-MaybeMaxPositions = optional(MaxPositions)
-MaybeComposer = optional(Composer)
-MaybeTemplate = optional(Template)
+if TYPE_CHECKING:  # what mypy sees; at run time each keeps its Field (description, bounds)
+    MaybeName = str | None
+    MaybeStrategyPrompt = str | None
+    MaybeFeatureIntervals = list[str] | None
+    MaybeDrawdownPct = float | None
+    MaybeOrderValue = float | None
+else:
+    MaybeName = optional(Name)
+    MaybeStrategyPrompt = optional(StrategyPrompt)
+    MaybeFeatureIntervals = optional(FeatureIntervals)
+    MaybeDrawdownPct = optional(DrawdownPct)
+    MaybeOrderValue = optional(OrderValue)

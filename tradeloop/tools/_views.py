@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from tradeloop.server.errors import describe_validation_error, scrub
 from tradeloop.services.close_report import SymbolClose
+from tradeloop.services.scrub import scrub
 from tradeloop.tools.models import (
     BacktestResult,
     ClosedPosition,
@@ -31,10 +29,8 @@ from tradeloop.tools.models import (
     TradePage,
     iso,
 )
-from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import (
     CycleResult,
-    MarketType,
     PortfolioView,
     TradeDigest,
     TradeInstruction,
@@ -45,84 +41,6 @@ from tradeloop.trading.utils import normalize_symbol
 
 if TYPE_CHECKING:
     from tradeloop.services.models import StrategyInfo
-
-_ARGUMENT_OF = {
-    ("exchange_config", "exchange_id"): "exchange",
-    ("exchange_config", "market_type"): "market_type",
-    ("exchange_config", "trading_mode"): "trading_mode",
-    ("trading_config", "custom_prompt"): "strategy_prompt",
-}
-
-
-def _argument_name(loc: tuple[Any, ...]) -> str:
-    """``('trading_config', 'symbols', 0)`` -> ``symbols[0]``: the tool argument at fault."""
-    if len(loc) < 2:
-        return "arguments"
-    head = _ARGUMENT_OF.get((loc[0], loc[1]), str(loc[1]))
-    return head + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[2:])
-
-
-def user_request(
-    *,
-    symbols: list[str],
-    initial_capital: float,
-    decide_interval: int,
-    max_leverage: float,
-    max_positions: int,
-    composer: str,
-    strategy_prompt: str | None,
-    template: str,
-    feature_intervals: list[str] | None,
-    exchange: str,
-    market_type: str,
-    trading_mode: str,
-    max_drawdown_pct: float | None,
-    max_order_value: float | None,
-    testnet: bool = False,
-    credentials_name: str | None = None,
-    strategy_name: str | None = None,
-    llm_model: dict[str, Any] | None = None,
-    rules: dict[str, Any] | None = None,
-) -> UserRequest:
-    """The UserRequest for create_strategy; a bad value is a ConfigError naming the argument."""
-    if market_type == MarketType.SPOT.value and max_leverage > 1:
-        raise ConfigError(
-            f"max_leverage: spot markets allow only 1 (got {max_leverage:g}); "
-            "use market_type='perpetual' for leverage up to 125"
-        )
-    trading = {
-        "symbols": symbols,
-        "initial_capital": initial_capital,
-        "decide_interval": decide_interval,
-        "max_leverage": max_leverage,
-        "max_positions": max_positions,
-        "composer": composer,
-        "custom_prompt": strategy_prompt,
-        "template": template,
-        "feature_intervals": feature_intervals,
-        "max_drawdown_pct": max_drawdown_pct,
-        "max_order_value": max_order_value,
-        "strategy_name": strategy_name,
-        **({"rules": rules} if rules else {}),
-    }
-    mode = TradingMode.LIVE if trading_mode == "live" else TradingMode.VIRTUAL
-    try:
-        return UserRequest.model_validate(
-            {
-                **({"llm_model_config": llm_model} if llm_model else {}),
-                "exchange_config": {
-                    "exchange_id": exchange,
-                    "market_type": market_type,
-                    "trading_mode": mode,
-                    "testnet": testnet,
-                    "credentials_name": credentials_name,
-                },
-                "trading_config": {k: v for k, v in trading.items() if v is not None},
-            }
-        )
-    except ValidationError as exc:
-        detail = describe_validation_error(exc, _argument_name)
-        raise ConfigError(f"invalid arguments: {detail}") from None
 
 
 def config(request: UserRequest) -> StrategyConfig:
@@ -297,6 +215,8 @@ def cycle_outcome(result: CycleResult, *, executed: bool = True) -> CycleOutcome
             for tx in result.tx_results
         ],
         trades=list(result.trades),
+        proposed_adjustments=list(result.proposed_adjustments),
+        adjustments=list(result.adjustments),
         equity=s.equity,
         realized_pnl=s.realized_pnl,
         unrealized_pnl=s.unrealized_pnl,

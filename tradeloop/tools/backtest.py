@@ -12,28 +12,12 @@ from typing import Annotated, Literal
 from mcp.server.mcpserver import Image, MCPServer
 from pydantic import Field
 
+from tradeloop.backtest.times import parse_time_ms
 from tradeloop.dashboard.page import LINKED_META
 from tradeloop.tools import _views as views
-from tradeloop.tools._common import READ_ONLY, Ctx, add_tool, changes, service, state
-from tradeloop.tools._params import (
-    Composer,
-    DecideInterval,
-    Exchange,
-    InitialCapital,
-    LlmModel,
-    MarketTypeArg,
-    MaxLeverage,
-    MaxPositions,
-    MaybeDrawdownPct,
-    MaybeFeatureIntervals,
-    MaybeName,
-    MaybeOrderValue,
-    MaybeStrategyPrompt,
-    Symbols,
-    Template,
-)
+from tradeloop.tools._common import READ_ONLY, Ctx, add_tool, changes, state
+from tradeloop.tools._config import StrategyParams, config_arguments
 from tradeloop.tools.models import BacktestResult
-from tradeloop.trading import constants as C
 from tradeloop.trading.errors import ConfigError
 
 Time = Annotated[
@@ -45,23 +29,30 @@ Time = Annotated[
 ]
 
 
+CONFIG = (
+    "symbols",
+    "initial_capital",
+    "decide_interval",
+    "max_leverage",
+    "max_positions",
+    "composer",
+    "strategy_prompt",
+    "template",
+    "llm_model",
+    "feature_intervals",
+    "exchange",
+    "market_type",
+    "name",
+    "max_drawdown_pct",
+    "max_order_value",
+)
+"""The configuration run_backtest takes (create_strategy's, without rules: sweep varies them)."""
+
+
+@config_arguments(*CONFIG)
 async def run_backtest(
-    symbols: Symbols,
-    initial_capital: InitialCapital,
+    config: StrategyParams,
     ctx: Ctx,
-    decide_interval: DecideInterval = 3600,
-    max_leverage: MaxLeverage = C.DEFAULT_MAX_LEVERAGE,
-    max_positions: MaxPositions = C.DEFAULT_MAX_POSITIONS,
-    composer: Composer = "rules",
-    strategy_prompt: MaybeStrategyPrompt = None,
-    template: Template = "default",
-    llm_model: LlmModel = None,
-    feature_intervals: MaybeFeatureIntervals = None,
-    exchange: Exchange = C.DEFAULT_EXCHANGE_ID,
-    market_type: MarketTypeArg = "spot",
-    name: MaybeName = None,
-    max_drawdown_pct: MaybeDrawdownPct = None,
-    max_order_value: MaybeOrderValue = None,
     start: Time = None,
     end: Time = None,
     warmup_candles: Annotated[
@@ -119,10 +110,6 @@ async def run_backtest(
     Reports progress; returns the statistics. The run is stored as a stopped strategy under its
     run_id: list_trades, list_cycles, get_digest, get_strategy and get_equity_chart read it; it
     cannot be started."""
-    from tradeloop.backtest.runner import BacktestSpec
-    from tradeloop.backtest.runner import run_backtest as run
-    from tradeloop.backtest.times import parse_time_ms
-
     app = state(ctx)
     if app.settings.replay_dir is None:
         raise ConfigError(
@@ -131,55 +118,31 @@ async def run_backtest(
         )
     if sweep is None and walk_forward is not None:
         raise ConfigError("walk_forward: needs sweep (the parameters to choose between)")
-    if sweep is not None and composer == "llm":
+    if sweep is not None and config.composer == "llm":
         raise ConfigError(
             "sweep: an llm strategy cannot be swept: its decisions are model replies, not "
             "functions of the rules parameters; use composer 'rules'"
         )
-    if composer == "llm" and max_cost_usd is None:
+    if config.composer == "llm" and max_cost_usd is None:
         raise ConfigError("max_cost_usd: required when composer is 'llm' (an LLM call per cycle)")
-    request = views.user_request(
-        symbols=symbols,
-        initial_capital=initial_capital,
-        decide_interval=decide_interval,
-        max_leverage=max_leverage,
-        max_positions=max_positions,
-        composer=composer,
-        strategy_prompt=strategy_prompt,
-        template=template,
-        feature_intervals=feature_intervals,
-        llm_model=llm_model.to_config() if llm_model else None,
-        exchange=exchange,
-        market_type=market_type,
-        trading_mode="paper",
-        max_drawdown_pct=max_drawdown_pct,
-        max_order_value=max_order_value,
-        strategy_name=name,
-    )
-    spec = BacktestSpec(
-        request=request,
-        data=[str(app.settings.replay_dir)],
-        start_ms=parse_time_ms(start) if start else None,
-        end_ms=parse_time_ms(end) if end else None,
-        warmup_candles=warmup_candles,
-        max_cost_usd=max_cost_usd,
-    )
+    request = config.request(strategy_name=config.name)
 
     async def progress(done: int, total: int, message: str) -> None:
         await ctx.report_progress(done, total, message)
 
-    swept = None
-    if sweep is not None:
-        from tradeloop.backtest.sweep import best_spec, parse_grid, run_sweep_async
-
-        grid = parse_grid(sweep)
-        swept = await run_sweep_async(spec, grid, sort_by=sort_by, walk_forward=walk_forward)
-        spec = best_spec(spec, swept)
-    svc = await service(ctx)
-    result = await run(spec, progress=progress, runs=app.backtests(), storable=True)
-    await svc.import_backtest(result)
-    reply = views.backtest(result.summary())
-    return reply.model_copy(update={"sweep": swept}) if swept is not None else reply
+    result = await app.backtests().run(
+        request,
+        start_ms=parse_time_ms(start) if start else None,
+        end_ms=parse_time_ms(end) if end else None,
+        warmup_candles=warmup_candles,
+        max_cost_usd=max_cost_usd,
+        sweep=sweep,
+        sort_by=sort_by,
+        walk_forward=walk_forward,
+        progress=progress,
+    )
+    reply = views.backtest(result.run.summary())
+    return reply.model_copy(update={"sweep": result.sweep}) if result.sweep is not None else reply
 
 
 async def get_equity_chart(
@@ -197,10 +160,7 @@ async def get_equity_chart(
 ) -> Image:
     """A PNG chart of the equity curve (with trades marked, and the drawdown below) of a backtest
     run or of any strategy, running or finished."""
-    from tradeloop.backtest.service import equity_chart_png
-
-    runs = state(ctx).backtests()
-    png = await equity_chart_png(strategy_id, runs=runs, service=await service(ctx))
+    png = await state(ctx).backtests().chart_png(strategy_id)
     return Image(data=png, format="png")
 
 

@@ -10,9 +10,11 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradeloop.backtest.models import Comparison
+from tradeloop.backtest.times import parse_time_ms
 from tradeloop.dashboard.page import LINKED_META
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import Ctx, add_tool, changes, state
+from tradeloop.tools._config import StrategyParams
 from tradeloop.tools._params import (
     Composer,
     DecideInterval,
@@ -25,7 +27,6 @@ from tradeloop.tools._params import (
     Template,
 )
 from tradeloop.tools.backtest import Time
-from tradeloop.trading import constants as C
 from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import UserRequest
 
@@ -57,24 +58,9 @@ class StrategyArg(BaseModel):
     market_type: MarketTypeArg = "spot"
 
     def request(self) -> UserRequest:
-        request = views.user_request(
-            symbols=self.symbols,
-            initial_capital=self.initial_capital,
-            decide_interval=self.decide_interval,
-            max_leverage=C.DEFAULT_MAX_LEVERAGE,
-            max_positions=C.DEFAULT_MAX_POSITIONS,
-            composer=self.composer,
-            strategy_prompt=self.strategy_prompt,
-            template=self.template,
-            feature_intervals=self.feature_intervals or ["1h"],
-            llm_model=self.llm_model.to_config() if self.llm_model else None,
-            exchange=C.DEFAULT_EXCHANGE_ID,
-            market_type=self.market_type,
-            trading_mode="paper",
-            max_drawdown_pct=None,
-            max_order_value=None,
-            strategy_name=self.label,
-        )
+        shared = self.model_dump(exclude={"label", "rules", "feature_intervals"})
+        params = StrategyParams(**shared, feature_intervals=self.feature_intervals or ["1h"])
+        request = params.request(strategy_name=self.label)
         if self.rules is None:
             return request
         trading = request.trading_config.model_copy(
@@ -118,10 +104,6 @@ async def compare_strategies(
     rules strategy: total return, CAGR, Sharpe, Sortino, Calmar, drawdown, exposure, turnover,
     trades, win rate, payoff, fees, LLM cost; per-regime returns; training-cutoff warnings.
     get_equity_chart(comparison_id) draws every equity curve with buy-and-hold."""
-    from tradeloop.backtest.compare import compare
-    from tradeloop.backtest.times import parse_time_ms
-    from tradeloop.trading.utils import new_id
-
     app = state(ctx)
     if app.settings.replay_dir is None:
         raise ConfigError(
@@ -135,17 +117,14 @@ async def compare_strategies(
     async def progress(label: str, index: int, runs: int) -> None:
         await ctx.report_progress(index, runs, f"running {label} ({index + 1}/{runs})")
 
-    done = await compare(
+    comparison_id, done = await app.backtests().compare(
         entries,
-        [str(app.settings.replay_dir)],
         start_ms=parse_time_ms(start) if start else None,
         end_ms=parse_time_ms(end) if end else None,
         repeats=repeats,
         max_cost_usd=max_cost_usd,
         progress=progress,
     )
-    comparison_id = new_id("cmp")
-    app.backtests().add_comparison(comparison_id, done)
     result = done.result
     return ComparisonResult(
         **result.model_dump(),

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from tradeloop.dashboard import series
 from tradeloop.dashboard.page import APP_ONLY_META, DASHBOARD_URI, dashboard_html
 from tradeloop.tools._common import READ_ONLY, Ctx, StrategyId, add_tool, service, state
+from tradeloop.tools.dashboard_runs import get_run_series
+from tradeloop.tools.dashboard_watch import wait_for_change
 
 
 class _Result(BaseModel):
@@ -57,6 +59,7 @@ class ChartSeries(_Result):
 async def get_chart_series(strategy_id: StrategyId, ctx: Ctx) -> ChartSeries:
     """Chart series of a strategy (equity, drawdown, buy-and-hold, prices and candles per symbol)
     for the dashboard page."""
+    # here: candles import the service models and so the store (aiosqlite): kept out of start-up
     from tradeloop.dashboard.candles import chart_candles
 
     svc = await service(ctx)
@@ -109,9 +112,6 @@ def apps_extension() -> Apps:
 
 
 def register(server: MCPServer) -> None:
-    from tradeloop.tools.dashboard_runs import get_run_series
-    from tradeloop.tools.dashboard_watch import wait_for_change
-
     for fn, title in (
         (get_chart_series, "Chart series (dashboard)"),
         (get_run_series, "Run and comparison series (dashboard)"),

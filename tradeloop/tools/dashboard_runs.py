@@ -62,12 +62,9 @@ HOLD_LABEL = "buy and hold"
 
 async def get_run_series(run_id: RunId, ctx: Ctx) -> RunSeries:
     """Curves and statistics of a backtest run or a comparison, for the dashboard page."""
-    runs = state(ctx).backtests()
-    done = runs.comparisons.get(run_id)
+    backtests = state(ctx).backtests()
+    done = backtests.comparison(run_id)
     if done is not None:
-        from tradeloop.backtest.compare import ComparisonRun
-
-        assert isinstance(done, ComparisonRun)
         return RunSeries(
             run_id=run_id,
             kind="comparison",
@@ -76,7 +73,7 @@ async def get_run_series(run_id: RunId, ctx: Ctx) -> RunSeries:
             comparison=done.result,
         )
     try:
-        run = runs.get(run_id)
+        run = backtests.runs.get(run_id)
     except NotFound:
         raise NotFound(
             f"no backtest run or comparison {run_id!r} in this server's memory: it keeps the "

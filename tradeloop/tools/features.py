@@ -64,7 +64,7 @@ async def query_features(
 
 async def list_features() -> FeatureKeysResult:
     """List every feature key a strategy decides on (and query_features returns), with its meaning."""
-    from tradeloop.trading.features.keys import FEATURE_KEYS, SNAPSHOT_KEYS
+    from tradeloop.trading.features.keys import FEATURE_KEYS, SNAPSHOT_KEYS  # here: pandas
 
     keys = [FeatureKey(key=k, group="candle", meaning=v) for k, v in FEATURE_KEYS.items()]
     keys += [FeatureKey(key=k, group="snapshot", meaning=v) for k, v in SNAPSHOT_KEYS.items()]

@@ -10,6 +10,7 @@ from pydantic import Field
 from tradeloop.dashboard.page import LINKED_META
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import READ_ONLY, Ctx, Cursor, PageLimit, StrategyId, add_tool, service
+from tradeloop.tools._hold import buy_and_hold
 from tradeloop.tools.models import CyclePage, CycleRecord, DigestResult, TradePage
 from tradeloop.trading.models import CycleStatus
 
@@ -20,8 +21,6 @@ async def get_digest(strategy_id: StrategyId, ctx: Ctx) -> DigestResult:
     the whole history (as a backtest of the same span reports them); sharpe_ratio_recent covers
     only the last recent_window cycles. buy_and_hold: what holding the strategy's symbols over
     the same period would have returned."""
-    from tradeloop.tools._hold import buy_and_hold
-
     svc = await service(ctx)
     digest = await svc.get_digest(strategy_id)
     result = views.digest(strategy_id, digest)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
 from tradeloop.dashboard.page import LINKED_META
-from tradeloop.server.market import check_listed
+from tradeloop.services.market import check_listed
 from tradeloop.tools import _live as live
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import (
@@ -20,29 +20,7 @@ from tradeloop.tools._common import (
     service,
     state,
 )
-from tradeloop.tools._params import (
-    Composer,
-    DecideInterval,
-    Exchange,
-    InitialCapital,
-    LlmModel,
-    MarketTypeArg,
-    MaxLeverage,
-    MaxPositions,
-    MaybeComposer,
-    MaybeDecideInterval,
-    MaybeDrawdownPct,
-    MaybeFeatureIntervals,
-    MaybeMaxLeverage,
-    MaybeMaxPositions,
-    MaybeName,
-    MaybeOrderValue,
-    MaybeStrategyPrompt,
-    MaybeTemplate,
-    Rules,
-    Symbols,
-    Template,
-)
+from tradeloop.tools._config import StrategyParams, config_arguments
 from tradeloop.tools.models import (
     CycleOutcome,
     Deleted,
@@ -51,7 +29,6 @@ from tradeloop.tools.models import (
     StrategyDetail,
     StrategyList,
 )
-from tradeloop.trading import constants as C
 from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import StrategyStatus
 
@@ -59,30 +36,53 @@ if TYPE_CHECKING:
     from tradeloop.services.models import StrategyInfo
 
 
+CONFIG = (
+    "symbols",
+    "initial_capital",
+    "decide_interval",
+    "max_leverage",
+    "max_positions",
+    "composer",
+    "strategy_prompt",
+    "template",
+    "llm_model",
+    "rules",
+    "feature_intervals",
+    "exchange",
+    "market_type",
+    "name",
+    "max_drawdown_pct",
+    "max_order_value",
+)
+"""The configuration create_strategy takes."""
+
+CHANGES = (
+    "name",
+    "decide_interval",
+    "max_leverage",
+    "max_positions",
+    "composer",
+    "strategy_prompt",
+    "template",
+    "feature_intervals",
+    "max_drawdown_pct",
+    "max_order_value",
+    "rules",
+    "llm_model",
+)
+"""What update_strategy can change."""
+
+
+@config_arguments(*CONFIG)
 async def create_strategy(
-    symbols: Symbols,
-    initial_capital: InitialCapital,
+    config: StrategyParams,
     ctx: Ctx,
-    decide_interval: DecideInterval = 3600,
-    max_leverage: MaxLeverage = C.DEFAULT_MAX_LEVERAGE,
-    max_positions: MaxPositions = C.DEFAULT_MAX_POSITIONS,
-    composer: Composer = "rules",
-    strategy_prompt: MaybeStrategyPrompt = None,
-    template: Template = "default",
-    llm_model: LlmModel = None,
-    rules: Rules = None,
-    feature_intervals: MaybeFeatureIntervals = None,
-    exchange: Exchange = C.DEFAULT_EXCHANGE_ID,
-    market_type: MarketTypeArg = "spot",
     trading_mode: Annotated[
         Literal["paper", "live"],
         Field(
             description="'paper' simulates fills (default); 'live' needs the operator's live gate."
         ),
     ] = "paper",
-    name: MaybeName = None,
-    max_drawdown_pct: MaybeDrawdownPct = None,
-    max_order_value: MaybeOrderValue = None,
     testnet: Annotated[
         bool, Field(description="Live trading on the exchange's testnet (no real funds).")
     ] = False,
@@ -105,25 +105,8 @@ async def create_strategy(
             "trading_mode: live trading is disabled on this server; only the operator can enable "
             "it (TRADELOOP_LIVE_TRADING=1 in the server's environment). Use trading_mode='paper'."
         )
-    request = views.user_request(
-        symbols=symbols,
-        initial_capital=initial_capital,
-        decide_interval=decide_interval,
-        max_leverage=max_leverage,
-        max_positions=max_positions,
-        composer=composer,
-        strategy_prompt=strategy_prompt,
-        template=template,
-        feature_intervals=feature_intervals,
-        llm_model=llm_model.to_config() if llm_model else None,
-        rules=rules.given() if rules else None,
-        exchange=exchange,
-        market_type=market_type,
-        trading_mode=trading_mode,
-        max_drawdown_pct=max_drawdown_pct,
-        max_order_value=max_order_value,
-        testnet=testnet,
-        credentials_name=credentials_name,
+    request = config.request(
+        trading_mode=trading_mode, testnet=testnet, credentials_name=credentials_name
     )
     if not state(ctx).replay:
         ex = request.exchange_config
@@ -131,7 +114,7 @@ async def create_strategy(
     approval = await live.approve(
         ctx, "create", request, answer=confirmation, token=confirmation_token
     )
-    info = await (await service(ctx)).create(request, name=name, approval=approval)
+    info = await (await service(ctx)).create(request, name=config.name, approval=approval)
     return views.created(info)
 
 
@@ -189,45 +172,28 @@ async def stop_strategy(
     return views.status_change(info, message, closed_positions=closed, closing=outcome.closing)
 
 
+@config_arguments(*CHANGES, all_optional=True)
 async def update_strategy(
-    strategy_id: StrategyId,
-    ctx: Ctx,
-    name: MaybeName = None,
-    decide_interval: MaybeDecideInterval = None,
-    max_leverage: MaybeMaxLeverage = None,
-    max_positions: MaybeMaxPositions = None,
-    composer: MaybeComposer = None,
-    strategy_prompt: MaybeStrategyPrompt = None,
-    template: MaybeTemplate = None,
-    feature_intervals: MaybeFeatureIntervals = None,
-    max_drawdown_pct: MaybeDrawdownPct = None,
-    max_order_value: MaybeOrderValue = None,
-    rules: Rules = None,
+    strategy_id: StrategyId, config: StrategyParams, ctx: Ctx
 ) -> StrategyDetail:
     """Change a strategy's settings; pass only what changes (rules: only the thresholds given
     change). Takes effect at its next cycle."""
     svc = await service(ctx)
-    given: dict[str, Any] = {
-        "name": name,
-        "decide_interval": decide_interval,
-        "max_leverage": max_leverage,
-        "max_positions": max_positions,
-        "composer": composer,
-        "custom_prompt": strategy_prompt,
-        "template": template,
-        "feature_intervals": feature_intervals,
-        "max_drawdown_pct": max_drawdown_pct,
-        "max_order_value": max_order_value,
-    }
-    updates = {k: v for k, v in given.items() if v is not None}
+    updates = config.given()
+    if "strategy_prompt" in updates:
+        updates["custom_prompt"] = updates.pop("strategy_prompt")
+    rules = updates.pop("rules", None)
     if rules is not None and rules.given():
         current = (await svc.get(strategy_id)).request.trading_config.rules
         updates["rules"] = {**current.model_dump(), **rules.given()}
+    llm_model = updates.pop("llm_model", None)
+    if llm_model is not None:
+        updates["llm_model_config"] = llm_model.to_config()  # the whole model, as at create
     if not updates:
         raise ConfigError(
             "update_strategy needs at least one setting to change: name, decide_interval, "
             "max_leverage, max_positions, composer, strategy_prompt, template, feature_intervals, "
-            "max_drawdown_pct, max_order_value or rules"
+            "max_drawdown_pct, max_order_value, rules or llm_model"
         )
     info = await svc.update(strategy_id, **updates)
     return views.detail(info)

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import Resource
 
-from tradeloop.server.errors import resource_boundary
+from tradeloop.services.app_state import AppState
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import Ctx, service
-
-if TYPE_CHECKING:
-    from tradeloop.server.app import AppState
+from tradeloop.tools.errors import resource_boundary
 
 BASE = "tradeloop://strategies/{strategy_id}"
 

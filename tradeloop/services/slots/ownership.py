@@ -20,6 +20,11 @@ class SlotOwnership:
         """Of the strategies stored as running, those this process runs (all: it owns the store)."""
         return list(running)
 
+    async def claim(self, strategy_id: str) -> bool:
+        """Run ``strategy_id`` here from now on (it was just started or resumed here): whether
+        this process owns it (always: it owns the store)."""
+        return True
+
     def may_run(self, loaded: LoadedStrategy, slot: int | None = None) -> bool:
         """Whether a slot that fired for a loaded strategy may run here now: it is running, and
         ``slot`` (when known before the cycle) comes after its last one; an earlier or equal

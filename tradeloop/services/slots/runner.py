@@ -26,6 +26,7 @@ from tradeloop.services.slots.ownership import SlotOwnership
 from tradeloop.services.slots.risk import day_start_ms, risk_stop_reason
 from tradeloop.store.db import SlotTaken
 from tradeloop.store.strategies import StrategyRow
+from tradeloop.trading.clock import slot_step_ms
 from tradeloop.trading.errors import ConfigError, OperationalError
 from tradeloop.trading.models import CycleResult, CycleStatus, StrategyStatus
 
@@ -63,6 +64,7 @@ class SlotRunner:
             await self._registry.move(loaded, S.PAUSED, pause, action=action, allowed=allowed)
             return
         await self._registry.move(loaded, S.RUNNING, None, action=action, allowed=allowed)
+        await self.ownership.claim(loaded.strategy_id)
         self.schedule(loaded)
 
     async def run_now(self, loaded: LoadedStrategy) -> CycleOutcome:
@@ -108,8 +110,15 @@ class SlotRunner:
         """Schedule the strategies stored as running that this process owns, each where it left
         off; one that cannot run is paused (a fixable cause) or moved to error, saying why."""
         running = await self._registry.strategies.all(S.RUNNING)
-        for row in self.ownership.take(running):
+        await self.resume(self.ownership.take(running))
+
+    async def resume(self, rows: Sequence[StrategyRow]) -> None:
+        """Schedule each of ``rows`` where it left off (at open, or taken over from a replica
+        whose lease expired: missed slots become one skipped cycle)."""
+        for row in rows:
             async with self._registry.lock(row.id):
+                if row.id in self._registry.loaded:
+                    await self._registry.unload(row.id)  # rebuilt from the store: it moved on
                 missing = missing_llm_key(row.request)
                 if missing is not None:
                     await self._keep_paused(row, missing)
@@ -186,7 +195,7 @@ class SlotRunner:
             self.scheduler.soon(strategy_id, partial(self._on_replay_slot, strategy_id))
 
     async def _record_gap(self, loaded: LoadedStrategy, slot: int) -> None:
-        last, step = loaded.last_slot, loaded.interval_s * 1000
+        last, step = loaded.last_slot, slot_step_ms(loaded.interval_s)
         if last is None or slot - last <= step:
             return
         first, missed = last + step, (slot - last) // step - 1

@@ -26,6 +26,7 @@ _ORDER = {
     "live_intents": "rowid",
     "strategies": "created_at, id",
     "leases": "strategy_id",
+    "replicas": "id",
 }
 _PACKED = ("raw", "portfolio", "ledger", "summary")
 _IDENTITIES = {

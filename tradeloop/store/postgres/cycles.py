@@ -25,7 +25,7 @@ from tradeloop.store.cycles import (
 from tradeloop.store.db import StoreError
 from tradeloop.store.postgres.db import PgDatabase, dollar_params
 from tradeloop.store.postgres.intents import mark_applied_pg
-from tradeloop.testing.crashpoints import crash_point
+from tradeloop.trading.crashpoints import crash_point
 from tradeloop.trading.models import CycleResult
 from tradeloop.trading.portfolio.ledger import Ledger
 

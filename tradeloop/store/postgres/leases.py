@@ -9,16 +9,17 @@ are the database's clock in ms, so replicas' clocks need not agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from tradeloop.store.postgres.db import PgDatabase
+from tradeloop.store.postgres.strategies import CHANGED
 
 _NOW = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 _TAKE = f"""
 WITH free AS (
     SELECT s.id FROM strategies s
-    WHERE s.status = 'running'
+    WHERE s.status = 'running' AND ($4::text IS NULL OR s.id = $4)
       AND NOT EXISTS (
           SELECT 1 FROM leases l
           WHERE l.strategy_id = s.id AND l.expires_at > {_NOW}
@@ -35,6 +36,7 @@ ON CONFLICT (strategy_id) DO UPDATE
 RETURNING strategy_id"""
 _RENEW = f"""UPDATE leases SET expires_at = {_NOW} + $2
 WHERE owner = $1 AND expires_at > {_NOW} AND strategy_id = ANY($3::text[])
+  AND strategy_id IN (SELECT id FROM strategies WHERE status = 'running')
 RETURNING strategy_id"""
 
 
@@ -50,18 +52,19 @@ class PgLeases:
     def __init__(self, db: PgDatabase) -> None:
         self._db = db
 
-    async def take(self, owner: str, ttl_ms: int, limit: int) -> list[str]:
+    async def take(self, owner: str, ttl_ms: int, limit: int, only: str | None = None) -> list[str]:
         """Up to ``limit`` running strategies nobody holds (or whose lease expired), now
-        ``owner``'s for ``ttl_ms``."""
+        ``owner``'s for ``ttl_ms``; with ``only``, that strategy if it is free."""
         if limit <= 0:
             return []
         async with self._db.transaction() as conn:
-            rows = await conn.fetch(_TAKE, owner, ttl_ms, limit)
+            rows = await conn.fetch(_TAKE, owner, ttl_ms, limit, only)
         return [row[0] for row in rows]
 
     async def renew(self, owner: str, strategy_ids: Iterable[str], ttl_ms: int) -> set[str]:
-        """Extend ``owner``'s unexpired leases among ``strategy_ids``; returns those it still
-        holds (the rest are lost: expired, taken over, or their strategy deleted)."""
+        """Extend ``owner``'s unexpired leases among ``strategy_ids`` of running strategies;
+        returns those it still holds (the rest are lost: expired, taken over, or their strategy
+        paused, stopped or deleted, by a command given to any replica)."""
         ids = list(strategy_ids)
         if not ids:
             return set()
@@ -78,19 +81,59 @@ class PgLeases:
                 list(strategy_ids),
             )
 
+    async def owner_of(self, strategy_id: str) -> str | None:
+        """The replica holding an unexpired lease of ``strategy_id``, if any."""
+        row = await self._db.fetchone(
+            f"SELECT owner FROM leases WHERE strategy_id = ? AND expires_at > {_NOW}",
+            (strategy_id,),
+        )
+        return None if row is None else str(row[0])
+
+    async def listen(self, on_change: Callable[[str], None]) -> Callable[[], Awaitable[None]]:
+        """Call ``on_change(strategy_id)`` whenever a replica commits a change to a strategy
+        (``CHANGED``, sent by ``PgStrategyRepository``); returns the function that stops it."""
+        conn = await self._db.pool.acquire()
+
+        def heard(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+            on_change(payload)
+
+        await conn.add_listener(CHANGED, heard)
+
+        async def stop() -> None:
+            try:
+                await conn.remove_listener(CHANGED, heard)
+            finally:
+                await self._db.pool.release(conn)
+
+        return stop
+
     async def all(self) -> list[Lease]:
         rows = await self._db.fetchall(
             "SELECT strategy_id, owner, expires_at FROM leases ORDER BY strategy_id"
         )
         return [Lease(row[0], row[1], int(row[2])) for row in rows]
 
+    async def present(self, owner: str, ttl_ms: int) -> None:
+        """``owner`` is alive for ``ttl_ms`` more (counted in everyone's fair share)."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                f"INSERT INTO replicas (id, seen_until) VALUES ($1, {_NOW} + $2)"
+                " ON CONFLICT (id) DO UPDATE SET seen_until = EXCLUDED.seen_until",
+                owner,
+                ttl_ms,
+            )
+            await conn.execute(f"DELETE FROM replicas WHERE seen_until < {_NOW} - 60000")
+
+    async def absent(self, owner: str) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute("DELETE FROM replicas WHERE id = $1", owner)
+
     async def fair_share(self, owner: str) -> int:
-        """How many running strategies ``owner`` should hold: an even split over the replicas
-        holding live leases, ``owner`` included (the least loaded take what is free)."""
+        """How many running strategies ``owner`` should hold: an even split (rounded up) over
+        the replicas alive, ``owner`` included."""
         row = await self._db.fetchone(
             f"SELECT (SELECT COUNT(*) FROM strategies WHERE status = 'running'),"
-            f" (SELECT COUNT(DISTINCT owner) FROM leases"
-            f"  WHERE expires_at > {_NOW} AND owner <> ?)",
+            f" (SELECT COUNT(*) FROM replicas WHERE seen_until > {_NOW} AND id <> ?)",
             (owner,),
         )
         running, others = (int(row[0]), int(row[1])) if row is not None else (0, 0)

@@ -21,6 +21,10 @@ from tradeloop.store.strategies import (
 from tradeloop.trading.errors import ConfigError, NotFound
 from tradeloop.trading.models import StrategyStatus, UserRequest
 
+CHANGED = "tradeloop_strategy_changed"
+"""The NOTIFY channel a status, config or name change is announced on (payload: the id), so the
+replica running the strategy hears a command given to another at once."""
+
 
 class PgStrategyRepository(StrategyStore):
     def __init__(self, db: PgDatabase) -> None:
@@ -68,6 +72,7 @@ class PgStrategyRepository(StrategyStore):
                 now_ms(),
                 strategy_id,
             )
+            await _announce(conn, strategy_id)
         return await self.require(strategy_id)
 
     async def rename(self, strategy_id: str, name: str) -> StrategyRow:
@@ -87,6 +92,7 @@ class PgStrategyRepository(StrategyStore):
                 strategy_id, await _locked_status(conn, strategy_id), "delete", allowed_from
             )
             await conn.execute("DELETE FROM strategies WHERE id = $1", strategy_id)
+            await _announce(conn, strategy_id)
 
     async def _update(self, strategy_id: str, column: str, value: Any) -> None:
         async with self._pg.transaction() as conn:
@@ -97,6 +103,7 @@ class PgStrategyRepository(StrategyStore):
                 now_ms(),
                 strategy_id,
             )
+            await _announce(conn, strategy_id)
 
 
 async def _locked_status(conn: asyncpg.Connection, strategy_id: str) -> StrategyStatus:
@@ -106,3 +113,8 @@ async def _locked_status(conn: asyncpg.Connection, strategy_id: str) -> Strategy
     if status is None:
         raise NotFound(f"no strategy with id {strategy_id!r}")
     return StrategyStatus(status)
+
+
+async def _announce(conn: asyncpg.Connection, strategy_id: str) -> None:
+    """Delivered to the listening replicas when the transaction commits (never if it rolls back)."""
+    await conn.execute("SELECT pg_notify($1, $2)", CHANGED, strategy_id)

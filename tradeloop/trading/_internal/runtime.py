@@ -5,13 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tradeloop.trading._internal.coordinator import DefaultDecisionCoordinator
-from tradeloop.trading.clock import Clock, SimulatedClock, SystemClock
+from tradeloop.trading.clock import Clock, SimulatedClock, SystemClock, slot_step_ms
 from tradeloop.trading.data.interfaces import BaseMarketDataSource
+from tradeloop.trading.data.replay import ReplayMarketDataSource
+from tradeloop.trading.decision.factory import create_composer
 from tradeloop.trading.decision.interfaces import BaseComposer
+from tradeloop.trading.execution.factory import create_execution_gateway
 from tradeloop.trading.execution.interfaces import BaseExecutionGateway
 from tradeloop.trading.features.interfaces import BaseFeaturesPipeline
+from tradeloop.trading.features.pipeline import DefaultFeaturesPipeline
+from tradeloop.trading.history.digest import RollingDigestBuilder
 from tradeloop.trading.history.interfaces import BaseDigestBuilder, BaseHistoryRecorder
+from tradeloop.trading.history.recorder import InMemoryHistoryRecorder
 from tradeloop.trading.models import UserRequest
+from tradeloop.trading.portfolio.in_memory import InMemoryPortfolioService
 from tradeloop.trading.portfolio.interfaces import BasePortfolioService
 from tradeloop.trading.utils import new_id
 
@@ -28,6 +35,7 @@ class Components:
     recorder: BaseHistoryRecorder | None = None
     digest: BaseDigestBuilder | None = None
     clock: Clock | None = None
+    log_cycles: bool = True  # one INFO line per cycle; a backtest logs its own summary instead
 
 
 @dataclass
@@ -46,7 +54,8 @@ class StrategyRuntime:
     def advance(self) -> None:
         """On simulated time, move to the next decision slot."""
         if isinstance(self.clock, SimulatedClock):
-            self.clock.advance(self.request.trading_config.decide_interval)
+            interval_s = self.request.trading_config.decide_interval
+            self.clock.set(self.clock.now_ms() + slot_step_ms(interval_s))
 
     def update_request(self, request: UserRequest) -> None:
         """A changed config takes effect at the next cycle."""
@@ -63,8 +72,6 @@ class StrategyRuntime:
 
 def default_clock(market_data: BaseMarketDataSource | None, request: UserRequest) -> Clock:
     """Replayed data brings simulated time, starting once enough history is visible."""
-    from tradeloop.trading.data.replay import ReplayMarketDataSource
-
     if isinstance(market_data, ReplayMarketDataSource):
         return market_data.clock
     return SystemClock()
@@ -73,8 +80,6 @@ def default_clock(market_data: BaseMarketDataSource | None, request: UserRequest
 def _default_pipeline(
     request: UserRequest, parts: Components, clock: Clock
 ) -> BaseFeaturesPipeline:
-    from tradeloop.trading.features.pipeline import DefaultFeaturesPipeline
-
     return DefaultFeaturesPipeline(request, market_data=parts.market_data, clock=clock)
 
 
@@ -86,12 +91,6 @@ async def create_strategy_runtime(
     default_composer: BaseComposer | None = None,
     default_pipeline: BaseFeaturesPipeline | None = None,
 ) -> StrategyRuntime:
-    from tradeloop.trading.decision.factory import create_composer
-    from tradeloop.trading.execution.factory import create_execution_gateway
-    from tradeloop.trading.history.digest import RollingDigestBuilder
-    from tradeloop.trading.history.recorder import InMemoryHistoryRecorder
-    from tradeloop.trading.portfolio.in_memory import InMemoryPortfolioService
-
     parts = components or Components()
     sid = strategy_id or new_id("s")
     clock = parts.clock or default_clock(parts.market_data, request)
@@ -113,6 +112,7 @@ async def create_strategy_runtime(
         ),
         clock=clock,
         market_data=parts.market_data,
+        log_cycles=parts.log_cycles,
     )
     return StrategyRuntime(
         strategy_id=sid,

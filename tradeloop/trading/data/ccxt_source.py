@@ -104,7 +104,7 @@ class CcxtMarketDataSource(BaseMarketDataSource):
         """Funding and open interest exist only for perpetuals, and only where the venue has them.
         A failing read leaves that feature out (with a warning) instead of failing the cycle;
         rejected credentials still fail it."""
-        import ccxt
+        import ccxt  # lazy: ccxt costs seconds; replayed and CSV data never need it
 
         if not self._perpetual or not exchange.has.get(capability):
             return None

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from tradeloop.trading.data.exchange_urls import base_url_override, point_at
 from tradeloop.trading.errors import (
     ConfigError,
     MarketDataUnavailable,
@@ -38,6 +39,7 @@ from tradeloop.trading.errors import (
     TradeloopError,
 )
 from tradeloop.trading.models import MarketType
+from tradeloop.trading.venues import select_testnet
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +157,7 @@ async def close_all() -> None:
 
 def build_exchange(key: ExchangeKey, credentials: Mapping[str, str] | None = None) -> Any:
     """A new ``ccxt.async_support`` instance configured for ``key`` (no network traffic)."""
-    import ccxt.async_support as ccxt_async
+    import ccxt.async_support as ccxt_async  # lazy: ccxt costs seconds; see the docstring
 
     if key.exchange_id not in ccxt_async.exchanges:
         raise ConfigError(f"exchange_id {key.exchange_id!r} is not an exchange ccxt knows")
@@ -168,12 +170,8 @@ def build_exchange(key: ExchangeKey, credentials: Mapping[str, str] | None = Non
     config = {"enableRateLimit": True, "options": options, **dict(credentials or {})}
     exchange = getattr(ccxt_async, key.exchange_id)(config)
     if key.testnet:
-        from tradeloop.trading.execution.venues import select_testnet  # the venue table decides
-
         with translate_ccxt_errors(key.venue, exchange=exchange):
             select_testnet(exchange, key.exchange_id, key.market_type)
-    from tradeloop.trading.data.exchange_urls import base_url_override, point_at
-
     base_url = base_url_override(key.exchange_id)
     if base_url is not None:
         point_at(exchange, base_url)
@@ -185,7 +183,7 @@ def translate_ccxt_errors(
     venue: str, *, symbol: str | None = None, exchange: Any = None
 ) -> Iterator[None]:
     """Turn ccxt exceptions raised inside the block into tradeloop ones (see module docstring)."""
-    import ccxt
+    import ccxt  # lazy: ccxt costs seconds; see the docstring
 
     try:
         yield
@@ -197,7 +195,7 @@ def translate_ccxt_errors(
 def _translate(
     exc: Exception, venue: str, symbol: str | None, secrets: list[str]
 ) -> TradeloopError:
-    import ccxt
+    import ccxt  # lazy: ccxt costs seconds; see the docstring
 
     if isinstance(exc, ccxt.BadSymbol):
         return ConfigError(f"{venue} has no market {symbol or '(symbol not given)'}")
@@ -215,8 +213,8 @@ def unreachable(exc: Exception, venue: str, detail: str) -> MarketDataUnavailabl
     """Say what was tried and the likely cause: a host name that does not resolve or a refused
     connection means this machine's network (or DNS) is down, so "try again shortly" would
     mislead; a timeout or a 5xx answer is the exchange's side, and usually passes."""
-    import aiohttp
-    import ccxt
+    import aiohttp  # lazy, as ccxt (which brings it): see the docstring
+    import ccxt  # lazy: ccxt costs seconds; see the docstring
 
     tried = _host_of(str(exc)) or venue
     causes = list(_causes(exc))

@@ -1,3 +1,5 @@
+import importlib
+
 from tradeloop.trading.decision.guardrails import GuardLimits, GuardResult, apply_guardrails
 from tradeloop.trading.decision.interfaces import BaseComposer
 from tradeloop.trading.decision.rule_based import RuleBasedComposer
@@ -12,9 +14,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> object:
-    # The LLM composers import the anthropic SDK; load them only when asked for.
+    # Loaded when asked for: the LLM composers import this package's interfaces themselves.
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(name)

@@ -22,6 +22,9 @@ Errors, as the caller sees them::
     outcome unknown and the venue unreachable          -> TxResult ERROR (intent stays PENDING)
     venue rejected the credentials                     -> OperationalError: stop the strategy
     venue unreachable before anything was sent        -> TemporaryError: try next cycle
+
+This module sends orders; finding out what became of one lives in ``ccxt_outcomes`` (lookup by
+client id, following, settling), and the account reads with their retries in ``ccxt_reads``.
 """
 
 from __future__ import annotations
@@ -29,14 +32,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any
 
 import ccxt
 
-from tradeloop.testing.crashpoints import crash_point
 from tradeloop.trading.clock import Clock
+from tradeloop.trading.crashpoints import crash_point
 from tradeloop.trading.data.exchanges import translate_ccxt_errors
 from tradeloop.trading.errors import (
     ConfigError,
@@ -44,15 +46,22 @@ from tradeloop.trading.errors import (
     OperationalError,
     TemporaryError,
 )
+from tradeloop.trading.execution.ccxt_outcomes import (
+    OrderOutcomes,
+    Unresolved,
+    result_for,
+    tx_result_from_intent,
+)
+from tradeloop.trading.execution.ccxt_reads import AccountReads, ExchangeSource, describe_error
 from tradeloop.trading.execution.client_ids import OrderKey, client_order_id, order_keys
 from tradeloop.trading.execution.intents import (
     IntentStatus,
     IntentStore,
     OrderIntent,
-    Settlement,
     resume_mismatch,
 )
 from tradeloop.trading.execution.interfaces import BaseExecutionGateway
+from tradeloop.trading.execution.live_config import LiveOrderConfig
 from tradeloop.trading.execution.sizing import (
     Dropped,
     MarketRules,
@@ -60,28 +69,20 @@ from tradeloop.trading.execution.sizing import (
     limit_price,
     size_order,
 )
-from tradeloop.trading.execution.venues import LookupCall, VenueProfile
 from tradeloop.trading.models import (
     FeatureVector,
-    InstrumentRef,
     TradeInstruction,
     TradeSide,
     TxResult,
     TxStatus,
-    UserRequest,
 )
 from tradeloop.trading.portfolio.views import snapshot_prices
-from tradeloop.trading.utils import to_ccxt_symbol, to_decimal
+from tradeloop.trading.utils import to_decimal
+from tradeloop.trading.venues import VenueProfile
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-ExchangeSource = Callable[[], Awaitable[Any]]
-"""Returns the shared ccxt exchange for the account, markets loaded."""
-
 DAY_MS = 86_400_000
-ZERO = Decimal(0)
-_FINAL_ORDER_STATES = ("closed", "canceled", "cancelled", "expired", "rejected")
 _DEFINITE_REJECTIONS: tuple[type[Exception], ...] = (
     ccxt.InsufficientFunds,
     ccxt.InvalidOrder,
@@ -95,41 +96,6 @@ _DEFINITE_REJECTIONS: tuple[type[Exception], ...] = (
 
 CRASH_AFTER_INTENT = "after_intent_commit"
 CRASH_AFTER_ACCEPT = "after_exchange_accept"
-CRASH_AFTER_FILL = "after_fill_commit"
-
-
-@dataclass(frozen=True, slots=True)
-class LiveOrderConfig:
-    order_type: Literal["market", "limit"] = "market"
-    """``limit``: an immediate-or-cancel order at most ``max_slippage_bps`` from the price."""
-    margin_mode: Literal["cross", "isolated"] = "cross"
-    max_slippage_bps: int = 5
-    max_order_value: Decimal | None = None
-    max_daily_traded_value: Decimal | None = None
-    """UTC day; counts every intent that may have traded (conservative)."""
-    lookup_polls: int = 6
-    """Lookups by client order id before an unknown outcome is settled as not placed."""
-    fill_polls: int = 6
-    """Queries of an accepted order until it is final."""
-    read_attempts: int = 4
-    backoff_s: float = 0.25
-    max_backoff_s: float = 8.0
-
-    @classmethod
-    def from_request(cls, request: UserRequest, **overrides: Any) -> LiveOrderConfig:
-        cfg, ex = request.trading_config, request.exchange_config
-        values: dict[str, Any] = {
-            "margin_mode": ex.margin_mode,
-            "max_slippage_bps": ex.max_slippage_bps,
-            "max_order_value": _opt_dec(cfg.max_order_value),
-            "max_daily_traded_value": _opt_dec(cfg.max_daily_traded_value),
-        }
-        values.update(overrides)
-        return cls(**values)
-
-
-class _Unresolved(Exception):
-    """The venue could not be asked about an unknown outcome; the intent stays PENDING."""
 
 
 class CCXTExecutionGateway(BaseExecutionGateway):
@@ -150,11 +116,13 @@ class CCXTExecutionGateway(BaseExecutionGateway):
         self.strategy_id = strategy_id
         self.account = account
         self.venue = venue
-        self._exchange_source = exchange
         self.intents = intents
         self._clock = clock
         self.config = config or LiveOrderConfig()
-        self._sleep = sleep
+        self._reads = AccountReads(
+            strategy_id=strategy_id, venue=venue, exchange=exchange, config=self.config, sleep=sleep
+        )
+        self._outcomes = OrderOutcomes(reads=self._reads, intents=intents, clock=clock, sleep=sleep)
         self._lock = asyncio.Lock()
         self._prepared: set[tuple[str, int, str]] = set()
 
@@ -166,8 +134,8 @@ class CCXTExecutionGateway(BaseExecutionGateway):
         market_features: list[FeatureVector] | None = None,
     ) -> list[TxResult]:
         async with self._lock:
-            exchange = await self._exchange()
-            _, unresolved = await self._resolve_pending(exchange)
+            exchange = await self._reads.exchange()
+            _, unresolved = await self._outcomes.resolve_pending(exchange)
             blocked = _blocked_reason(unresolved)
             prices = snapshot_prices(market_features or [])
             results: list[TxResult] = []
@@ -195,58 +163,22 @@ class CCXTExecutionGateway(BaseExecutionGateway):
     async def resolve_pending(self) -> tuple[list[OrderIntent], list[OrderIntent]]:
         """Look up every unresolved intent of this strategy: (settled now, still unresolved)."""
         async with self._lock:
-            return await self._resolve_pending(await self._exchange())
+            return await self._outcomes.resolve_pending(await self._reads.exchange())
 
     async def fetch_positions(self, symbols: Sequence[str]) -> dict[str, Decimal]:
         """Signed base quantity per canonical symbol on the account (spot: total base balance).
         An unreachable venue raises ``TemporaryError``, rejected credentials ``OperationalError``."""
-        exchange = await self._exchange()
-        with translate_ccxt_errors(self.venue.name, exchange=exchange):
-            return await self._positions(exchange, symbols)
-
-    async def _positions(self, exchange: Any, symbols: Sequence[str]) -> dict[str, Decimal]:
-        if not self.venue.perpetual:
-            balance = await self._read(exchange, "fetch_balance", exchange.fetch_balance)
-            totals = balance.get("total") or {}
-            return {s: to_decimal(str(totals.get(s.split("-")[0]) or 0)) for s in symbols}
-        markets = [self._market_symbol(s) for s in symbols]
-        batches = [[m] for m in markets] if self.venue.positions_one_symbol_per_call else [markets]
-        rows = []
-        for batch in batches:
-            rows += await self._read(
-                exchange,
-                "fetch_positions",
-                lambda b=batch: exchange.fetch_positions(b),  # type: ignore[misc]
-            )
-        found = {s: ZERO for s in symbols}
-        by_market = dict(zip(markets, symbols, strict=True))
-        for row in rows:
-            symbol = by_market.get(row.get("symbol"))
-            if symbol is not None:
-                found[symbol] += _position_base(row, exchange)
-        return found
+        return await self._reads.fetch_positions(symbols)
 
     async def fetch_cash(self, currency: str) -> tuple[Decimal, Decimal]:
         """(free, total) balance of ``currency`` on the account (errors as ``fetch_positions``)."""
-        exchange = await self._exchange()
-        with translate_ccxt_errors(self.venue.name, exchange=exchange):
-            balance = await self._read(exchange, "fetch_balance", exchange.fetch_balance)
-        free = (balance.get("free") or {}).get(currency)
-        total = (balance.get("total") or {}).get(currency)
-        return to_decimal(str(free or 0)), to_decimal(str(total or 0))
+        return await self._reads.fetch_cash(currency)
 
     async def market_rules(self, symbol: str) -> MarketRules:
-        """The venue's rules for ``symbol`` (e.g. to give the guardrails ``Constraints`` in base
-        units: ``rules.base_step``, ``rules.base_min_amount``, ``rules.min_cost``)."""
-        exchange = await self._exchange()
-        market = exchange.markets.get(self._market_symbol(symbol))
-        if market is None:
-            raise ConfigError(f"{self.venue.name} has no market {self._market_symbol(symbol)}")
-        market_order = self.config.order_type == "market"
-        return MarketRules.from_ccxt(market, exchange.precisionMode, market_order=market_order)
+        """The venue's rules for ``symbol`` (see ``AccountReads.market_rules``)."""
+        return await self._reads.market_rules(symbol)
 
     # ------------------------------------------------------------------ one instruction
-
     async def _execute_one(
         self, exchange: Any, key: OrderKey, inst: TradeInstruction, prices: Mapping[str, Decimal]
     ) -> TxResult:
@@ -268,7 +200,7 @@ class CCXTExecutionGateway(BaseExecutionGateway):
     async def _new_intent(
         self, exchange: Any, cid: str, inst: TradeInstruction, prices: Mapping[str, Decimal]
     ) -> OrderIntent:
-        market_symbol = self._market_symbol(inst.instrument.symbol)
+        market_symbol = self._reads.market_symbol(inst.instrument.symbol)
         market = exchange.markets.get(market_symbol)
         if market is None:
             raise _Refused(f"{self.venue.name} has no market {market_symbol}")
@@ -341,41 +273,35 @@ class CCXTExecutionGateway(BaseExecutionGateway):
             return await self._create_failed(exchange, intent, inst, exc)
         crash_point(CRASH_AFTER_ACCEPT)
         try:
-            return await self._follow(exchange, intent, inst, order)
-        except _Unresolved as unresolved:
+            return await self._outcomes.follow(exchange, intent, inst, order)
+        except Unresolved as unresolved:
             reason = f"accepted; {unresolved}; resolved before the next order"
             stored = await self.intents.get(intent.client_order_id) or intent
-            return _result_for(stored, inst, TxStatus.ERROR, reason, self._clock.now_ms())
+            return result_for(stored, inst, TxStatus.ERROR, reason, self._clock.now_ms())
 
     async def _create_failed(
         self, exchange: Any, intent: OrderIntent, inst: TradeInstruction, exc: ccxt.BaseError
     ) -> TxResult:
-        detail = _describe(exc, exchange)
+        detail = describe_error(exc, exchange)
         if self._is_duplicate(exc):
             self._log(inst, "venue says client id %s exists: looking it up", intent.client_order_id)
-            return await self._resolve_or_error(exchange, intent, inst, "duplicate client id")
+            return await self._outcomes.resolve_or_error(
+                exchange, intent, inst, "duplicate client id"
+            )
         if isinstance(exc, ccxt.AuthenticationError):
-            await self._settle(intent, IntentStatus.REJECTED, f"credentials rejected: {detail}")
+            await self._outcomes.settle(
+                intent, IntentStatus.REJECTED, f"credentials rejected: {detail}"
+            )
             raise OperationalError(
                 f"{self.venue.name} rejected the API credentials ({type(exc).__name__})"
             ) from None
         if isinstance(exc, _DEFINITE_REJECTIONS):
             reason = f"rejected by {self.venue.name}: {detail}"
-            settled = await self._settle(intent, IntentStatus.REJECTED, reason)
+            settled = await self._outcomes.settle(intent, IntentStatus.REJECTED, reason)
             self._log(inst, "%s", reason)
-            return _from_intent(settled, inst)
+            return tx_result_from_intent(settled, inst)
         self._log(inst, "outcome unknown after sending (%s): looking it up", type(exc).__name__)
-        return await self._resolve_or_error(exchange, intent, inst, detail)
-
-    async def _resolve_or_error(
-        self, exchange: Any, intent: OrderIntent, inst: TradeInstruction, why: str
-    ) -> TxResult:
-        try:
-            return await self._resolve(exchange, intent, inst, why)
-        except _Unresolved as unresolved:
-            reason = f"outcome unknown ({why}); {unresolved}; resolved before the next order"
-            stored = await self.intents.get(intent.client_order_id) or intent
-            return _result_for(stored, inst, TxStatus.ERROR, reason, self._clock.now_ms())
+        return await self._outcomes.resolve_or_error(exchange, intent, inst, detail)
 
     async def _resume(self, exchange: Any, intent: OrderIntent, inst: TradeInstruction) -> TxResult:
         """An instruction already in the store: report it, or resolve it; never resend. Only ever
@@ -385,159 +311,10 @@ class CCXTExecutionGateway(BaseExecutionGateway):
             logger.error("strategy_id=%s %s", self.strategy_id, mismatch)
             raise IntentMismatch(mismatch)
         if intent.status.final:
-            return _from_intent(intent, inst)
-        return await self._resolve_or_error(exchange, intent, inst, "resumed after a restart")
-
-    # ------------------------------------------------------------------ resolving
-
-    async def _resolve(
-        self, exchange: Any, intent: OrderIntent, inst: TradeInstruction | None, why: str
-    ) -> TxResult:
-        """Find the order by client id (polling), follow it to a final state; or settle NOT_FOUND."""
-        for poll in range(self.config.lookup_polls):
-            order = await self._find(exchange, intent)
-            if order is not None:
-                return await self._follow(exchange, intent, inst, order)
-            if poll + 1 < self.config.lookup_polls:
-                await self._sleep(self._backoff(poll))
-        reason = (
-            f"not placed: outcome was unknown ({why}) and {self.config.lookup_polls} lookups by "
-            f"client id {intent.client_order_id} found no order"
+            return tx_result_from_intent(intent, inst)
+        return await self._outcomes.resolve_or_error(
+            exchange, intent, inst, "resumed after a restart"
         )
-        settled = await self._settle(intent, IntentStatus.NOT_FOUND, reason)
-        logger.warning(
-            "strategy_id=%s compose_id=%s %s", intent.strategy_id, intent.compose_id, reason
-        )
-        return _from_intent(settled, inst)
-
-    async def _find(self, exchange: Any, intent: OrderIntent) -> dict[str, Any] | None:
-        for call in self.venue.lookup:
-            try:
-                found = await self._read(
-                    exchange,
-                    f"lookup {call.method}",
-                    lambda c=call: _lookup(exchange, c, intent),  # type: ignore[misc]
-                )
-            except ccxt.OrderNotFound:
-                continue
-            except ccxt.AuthenticationError:
-                raise OperationalError(
-                    f"{self.venue.name} rejected the API credentials (order lookup)"
-                ) from None
-            except ccxt.BaseError as exc:
-                raise _Unresolved(f"lookup failed: {_describe(exc, exchange)}") from None
-            if found is not None:
-                return found
-        return None
-
-    async def _follow(
-        self,
-        exchange: Any,
-        intent: OrderIntent,
-        inst: TradeInstruction | None,
-        order: dict[str, Any],
-    ) -> TxResult:
-        order_id = str(order.get("id") or "") or None
-        if order_id and intent.exchange_order_id != order_id:
-            await self.intents.mark_sent(intent.client_order_id, order_id, self._clock.now_ms())
-            intent = intent.model_copy(update={"exchange_order_id": order_id})
-        for poll in range(self.config.fill_polls):
-            if _is_final(order) or order_id is None:
-                break
-            await self._sleep(self._backoff(poll))
-            order = await self._query(exchange, intent, order_id)
-        if not _is_final(order):
-            reason = f"accepted as {order_id}, not final after {self.config.fill_polls} queries"
-            return _result_for(intent, inst, TxStatus.ERROR, reason, self._clock.now_ms())
-        settlement = await self._settlement(exchange, intent, order)
-        settled = await self.intents.settle(intent.client_order_id, settlement)
-        _log_settled(settled)
-        crash_point(CRASH_AFTER_FILL)
-        return _from_intent(settled, inst)
-
-    async def _query(self, exchange: Any, intent: OrderIntent, order_id: str) -> dict[str, Any]:
-        try:
-            return await self._read(
-                exchange,
-                "fetch_order",
-                lambda: exchange.fetch_order(
-                    order_id, intent.market_symbol, dict(self.venue.fetch_order_params)
-                ),
-            )
-        except ccxt.BaseError as exc:
-            raise _Unresolved(
-                f"order {order_id} could not be read: {_describe(exc, exchange)}"
-            ) from None
-
-    async def _settlement(
-        self, exchange: Any, intent: OrderIntent, order: dict[str, Any]
-    ) -> Settlement:
-        market = exchange.markets.get(intent.market_symbol) or {}
-        size = _contract_size(market, self.venue)
-        filled = to_decimal(str(order.get("filled") or 0)) * size
-        average = _avg_price(order, filled, size)
-        fees = order.get("fees") or ([order["fee"]] if order.get("fee") else [])
-        if self.venue.fetch_fills_from_trades and filled > 0 and order.get("id"):
-            fees = await self._trade_fees(exchange, intent, str(order["id"])) or fees
-        base_fee, quote_fee = _split_fees(fees, market, average, intent)
-        net = max(ZERO, filled - base_fee)
-        status = _final_status(filled, intent.base_quantity)
-        reason = (
-            None
-            if status is not IntentStatus.REJECTED
-            else f"venue status {order.get('status')}, nothing filled"
-        )
-        return Settlement(
-            status=status,
-            filled_base=net,
-            avg_price=average,
-            fee_quote=quote_fee,
-            exchange_order_id=str(order.get("id")) if order.get("id") else None,
-            reason=reason,
-            ts=self._clock.now_ms(),
-        )
-
-    async def _trade_fees(
-        self, exchange: Any, intent: OrderIntent, order_id: str
-    ) -> list[dict[str, Any]]:
-        try:
-            trades = await self._read(
-                exchange,
-                "fetch_my_trades",
-                lambda: exchange.fetch_my_trades(
-                    intent.market_symbol, params={"orderId": order_id}
-                ),
-            )
-        except ccxt.BaseError as exc:
-            logger.warning(
-                "strategy_id=%s fees of %s unreadable (%s): recorded as 0",
-                intent.strategy_id,
-                order_id,
-                type(exc).__name__,
-            )
-            return []
-        return [t["fee"] for t in trades if t.get("fee") and str(t.get("order")) == order_id]
-
-    async def _resolve_pending(self, exchange: Any) -> tuple[list[OrderIntent], list[OrderIntent]]:
-        settled, unresolved = [], []
-        for intent in await self.intents.list_intents(self.strategy_id, unresolved_only=True):
-            try:
-                await self._resolve(exchange, intent, None, "found unresolved")
-            except _Unresolved as exc:
-                logger.warning(
-                    "strategy_id=%s intent %s still unresolved: %s",
-                    self.strategy_id,
-                    intent.client_order_id,
-                    exc,
-                )
-                unresolved.append(intent)
-                continue
-            after = await self.intents.get(intent.client_order_id)
-            if after is not None and after.status.final:
-                settled.append(after)
-            elif after is not None:
-                unresolved.append(after)
-        return settled, unresolved
 
     # ------------------------------------------------------------------ venue settings and reads
 
@@ -562,7 +339,7 @@ class CCXTExecutionGateway(BaseExecutionGateway):
     async def _setting(self, exchange: Any, what: str, call: Callable[[], Awaitable[Any]]) -> None:
         """An idempotent account setting: "already set" is success; a refusal refuses the order."""
         try:
-            await self._read(exchange, what, call)
+            await self._reads.read(exchange, what, call)
         except ccxt.NoChange:
             return
         except ccxt.AuthenticationError:
@@ -571,10 +348,10 @@ class CCXTExecutionGateway(BaseExecutionGateway):
             ) from None
         except ccxt.NetworkError as exc:
             raise TemporaryError(
-                f"{self.venue.name}: {what} failed: {_describe(exc, exchange)}"
+                f"{self.venue.name}: {what} failed: {describe_error(exc, exchange)}"
             ) from None
         except ccxt.BaseError as exc:
-            detail = _describe(exc, exchange)
+            detail = describe_error(exc, exchange)
             if any(marker in str(exc) for marker in self.venue.no_change_markers):
                 return
             raise _Refused(f"{what} refused by {self.venue.name}: {detail}") from None
@@ -582,7 +359,7 @@ class CCXTExecutionGateway(BaseExecutionGateway):
     async def _ticker_price(self, exchange: Any, market_symbol: str) -> Decimal:
         try:
             with translate_ccxt_errors(self.venue.name, symbol=market_symbol, exchange=exchange):
-                ticker = await self._read(
+                ticker = await self._reads.read(
                     exchange, "fetch_ticker", lambda: exchange.fetch_ticker(market_symbol)
                 )
         except ConfigError as exc:
@@ -592,30 +369,6 @@ class CCXTExecutionGateway(BaseExecutionGateway):
             raise _Refused(f"no current price for {market_symbol}")
         return to_decimal(str(price))
 
-    async def _read(self, exchange: Any, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """``call()``, retried with exponential backoff on ``ccxt.NetworkError`` only."""
-        attempts = self.config.read_attempts
-        for attempt in range(attempts):
-            try:
-                return await call()
-            except ccxt.NetworkError as exc:
-                if attempt + 1 >= attempts:
-                    raise
-                slow = isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection)
-                delay = self._backoff(attempt) * (4 if slow else 1)
-                logger.warning(
-                    "strategy_id=%s %s: %s failed (%s), retry %d/%d in %.2fs",
-                    self.strategy_id,
-                    self.venue.name,
-                    what,
-                    type(exc).__name__,
-                    attempt + 1,
-                    attempts - 1,
-                    delay,
-                )
-                await self._sleep(delay)
-        raise AssertionError("unreachable")
-
     async def _caps(self, inst: TradeInstruction) -> OrderCaps:
         cfg = self.config
         remaining = None
@@ -624,10 +377,6 @@ class CCXTExecutionGateway(BaseExecutionGateway):
             traded = await self.intents.traded_value_since(self.strategy_id, now - now % DAY_MS)
             remaining = cfg.max_daily_traded_value - traded
         return OrderCaps(max_order_value=cfg.max_order_value, remaining_daily_value=remaining)
-
-    async def _exchange(self) -> Any:
-        with translate_ccxt_errors(self.venue.name):
-            return await self._exchange_source()
 
     # ------------------------------------------------------------------ small helpers
 
@@ -648,22 +397,10 @@ class CCXTExecutionGateway(BaseExecutionGateway):
             price, self.config.max_slippage_bps, side is TradeSide.BUY, rules.price_step
         )
 
-    def _market_symbol(self, symbol: str) -> str:
-        return to_ccxt_symbol(symbol, perpetual=self.venue.perpetual)
-
     def _is_duplicate(self, exc: ccxt.BaseError) -> bool:
         text = str(exc)
         return isinstance(exc, ccxt.DuplicateOrderId) or any(
             marker in text for marker in self.venue.duplicate_client_id_markers
-        )
-
-    def _backoff(self, attempt: int) -> float:
-        return min(self.config.backoff_s * (2**attempt), self.config.max_backoff_s)
-
-    async def _settle(self, intent: OrderIntent, status: IntentStatus, reason: str) -> OrderIntent:
-        return await self.intents.settle(
-            intent.client_order_id,
-            Settlement(status=status, reason=reason, ts=self._clock.now_ms()),
         )
 
     def _log(self, inst: TradeInstruction, message: str, *args: object) -> None:
@@ -678,16 +415,6 @@ class _Refused(Exception):
         self.reason = reason
 
 
-async def _lookup(exchange: Any, call: LookupCall, intent: OrderIntent) -> dict[str, Any] | None:
-    params = {call.param: intent.client_order_id, **call.extra}
-    method = getattr(exchange, call.method)
-    if not call.returns_list:
-        return await method(None, intent.market_symbol, params)
-    orders = await method(intent.market_symbol, None, None, params)
-    matches = [o for o in orders if o.get("clientOrderId") == intent.client_order_id]
-    return matches[-1] if matches else None
-
-
 def _blocked_reason(unresolved: list[OrderIntent]) -> str | None:
     if not unresolved:
         return None
@@ -695,83 +422,8 @@ def _blocked_reason(unresolved: list[OrderIntent]) -> str | None:
     return f"not sent: earlier orders still unresolved ({ids}); the venue could not be asked"
 
 
-def _is_final(order: Mapping[str, Any]) -> bool:
-    return str(order.get("status") or "").lower() in _FINAL_ORDER_STATES
-
-
-def _final_status(filled: Decimal, asked: Decimal) -> IntentStatus:
-    if filled <= 0:
-        return IntentStatus.REJECTED
-    return IntentStatus.FILLED if filled >= asked else IntentStatus.PARTIAL
-
-
-def _contract_size(market: Mapping[str, Any], venue: VenueProfile) -> Decimal:
-    if venue.amount_in_contracts and market.get("contract"):
-        return to_decimal(str(market.get("contractSize") or 1))
-    return Decimal(1)
-
-
-def _avg_price(order: Mapping[str, Any], filled_base: Decimal, size: Decimal) -> Decimal | None:
-    if order.get("average"):
-        return to_decimal(str(order["average"]))
-    cost = order.get("cost")
-    if cost and filled_base > 0:
-        return to_decimal(str(cost)) / filled_base
-    return None
-
-
-def _split_fees(
-    fees: Sequence[Mapping[str, Any]],
-    market: Mapping[str, Any],
-    price: Decimal | None,
-    intent: OrderIntent,
-) -> tuple[Decimal, Decimal]:
-    """(fee paid in base units, total fee in quote units incl. the base part at ``price``)."""
-    base_fee, quote_fee = ZERO, ZERO
-    for fee in fees:
-        cost = to_decimal(str(fee.get("cost") or 0))
-        currency = fee.get("currency")
-        if cost == 0:
-            continue
-        if currency == market.get("quote") or currency == market.get("settle"):
-            quote_fee += cost
-        elif currency == market.get("base") and not market.get("contract"):
-            base_fee += cost
-            quote_fee += cost * (price or ZERO)
-        else:
-            logger.warning(
-                "strategy_id=%s fee of %s %s on %s is not in the quote currency: not booked",
-                intent.strategy_id,
-                cost,
-                currency,
-                intent.client_order_id,
-            )
-    return base_fee, quote_fee
-
-
-def _position_base(row: Mapping[str, Any], exchange: Any) -> Decimal:
-    contracts = to_decimal(str(row.get("contracts") or 0))
-    market = exchange.markets.get(row.get("symbol")) or {}
-    size = to_decimal(str(row.get("contractSize") or market.get("contractSize") or 1))
-    sign = Decimal(-1) if row.get("side") == "short" else Decimal(1)
-    return sign * abs(contracts) * size
-
-
 def _leverage(inst: TradeInstruction) -> int:
     return max(1, int(inst.leverage or 1))
-
-
-def _describe(exc: BaseException, exchange: Any) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    for name in ("apiKey", "secret", "password", "uid"):
-        value = getattr(exchange, name, None)
-        if isinstance(value, str) and len(value) >= 4:
-            text = text.replace(value, "***")
-    return text[:300]
-
-
-def _opt_dec(value: float | None) -> Decimal | None:
-    return to_decimal(value) if value is not None else None
 
 
 def _result(
@@ -788,64 +440,6 @@ def _result(
         reason=reason,
         ts=ts,
         client_order_id=cid,
-    )
-
-
-def _result_for(
-    intent: OrderIntent, inst: TradeInstruction | None, status: TxStatus, reason: str, ts: int
-) -> TxResult:
-    result = _from_intent(intent, inst)
-    return result.model_copy(update={"status": status, "reason": reason, "ts": ts})
-
-
-_TX_STATUS = {
-    IntentStatus.FILLED: TxStatus.FILLED,
-    IntentStatus.PARTIAL: TxStatus.PARTIAL,
-    IntentStatus.REJECTED: TxStatus.REJECTED,
-    IntentStatus.NOT_FOUND: TxStatus.REJECTED,
-    IntentStatus.PENDING: TxStatus.ERROR,
-    IntentStatus.ACKED: TxStatus.ERROR,
-}
-
-
-def tx_result_from_intent(intent: OrderIntent, inst: TradeInstruction | None = None) -> TxResult:
-    """The ``TxResult`` an intent stands for (``inst`` keeps the instruction's own fields)."""
-    return _from_intent(intent, inst)
-
-
-def _from_intent(intent: OrderIntent, inst: TradeInstruction | None) -> TxResult:
-    own = inst is not None and inst.instrument.symbol == intent.symbol
-    instrument = (
-        inst.instrument if inst is not None and own else InstrumentRef(symbol=intent.symbol)
-    )
-    return TxResult(
-        instruction_id=inst.instruction_id if inst else intent.instruction_id,
-        instrument=instrument,
-        side=intent.side,
-        status=_TX_STATUS[intent.status],
-        requested_qty=inst.quantity if inst else float(intent.base_quantity),
-        filled_qty=float(intent.filled_base),
-        avg_exec_price=float(intent.avg_price) if intent.avg_price is not None else None,
-        fee_cost=float(intent.fee_quote),
-        leverage=intent.leverage,
-        reason=intent.reason,
-        ts=intent.updated_ts or intent.created_ts,
-        client_order_id=intent.client_order_id,
-        exchange_order_id=intent.exchange_order_id,
-    )
-
-
-def _log_settled(intent: OrderIntent) -> None:
-    logger.info(
-        "strategy_id=%s compose_id=%s order %s (%s) %s: filled %s at %s, fee %s",
-        intent.strategy_id,
-        intent.compose_id,
-        intent.client_order_id,
-        intent.exchange_order_id,
-        intent.status.value,
-        intent.filled_base,
-        intent.avg_price,
-        intent.fee_quote,
     )
 
 

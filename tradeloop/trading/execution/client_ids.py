@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from tradeloop.trading.errors import ConfigError
-from tradeloop.trading.execution.venues import VenueProfile
 from tradeloop.trading.models import TradeInstruction, TradeSide
 from tradeloop.trading.utils import to_decimal
+from tradeloop.trading.venues import VenueProfile
 
 PREFIX = "tl"
 

@@ -38,7 +38,7 @@ NEUTRAL_RSI = 50.0
 
 @cache
 def _ta() -> ModuleType:
-    import pandas_ta
+    import pandas_ta  # lazy: pandas-ta costs seconds (numba); only computing features needs it
 
     return pandas_ta
 

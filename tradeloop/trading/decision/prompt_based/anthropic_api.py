@@ -48,7 +48,7 @@ def build_client(
     cfg: LLMModelConfig, api_key: str, *, http_client: httpx2.AsyncClient | None = None
 ) -> anthropic.AsyncAnthropic:
     """An SDK client that retries busy/overloaded/failed calls itself, each within the timeout."""
-    import anthropic
+    import anthropic  # lazy: SDK import costs ~1 s; only its strategies need it
 
     return anthropic.AsyncAnthropic(
         api_key=api_key,
@@ -74,7 +74,7 @@ class AnthropicProvider:
         return [{"role": "user", "content": user}]
 
     async def send(self, messages: list[dict[str, Any]]) -> Any:
-        import anthropic
+        import anthropic  # lazy: SDK import costs ~1 s; only its strategies need it
 
         client = self._ensure_client()
         try:
@@ -241,7 +241,7 @@ def translate_error(
     err: anthropic.AnthropicError, cfg: LLMModelConfig, api_key: str | None = None
 ) -> TradeloopError:
     """The tradeloop error for an SDK failure, with a short message that never holds the key."""
-    import anthropic
+    import anthropic  # lazy: SDK import costs ~1 s; only its strategies need it
 
     if isinstance(err, anthropic.APITimeoutError):
         return TemporaryError(f"Anthropic API timed out after {cfg.max_retries} retries")

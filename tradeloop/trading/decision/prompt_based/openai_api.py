@@ -48,7 +48,7 @@ def build_client(
     cfg: LLMModelConfig, api_key: str, *, http_client: httpx2.AsyncClient | None = None
 ) -> openai.AsyncOpenAI:
     """An SDK client for ``cfg.base_url`` (default OpenAI's) that retries busy calls itself."""
-    import openai
+    import openai  # lazy: SDK import costs ~1 s; only its strategies need it
 
     return openai.AsyncOpenAI(
         api_key=api_key,
@@ -84,7 +84,7 @@ class OpenAiProvider:
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     async def send(self, messages: list[dict[str, Any]]) -> Any:
-        import openai
+        import openai  # lazy: SDK import costs ~1 s; only its strategies need it
 
         client = self._ensure_client()
         try:
@@ -274,7 +274,7 @@ def translate_error(
     err: openai.OpenAIError, cfg: LLMModelConfig, api_key: str | None = None
 ) -> TradeloopError:
     """The tradeloop error for an SDK failure, with a short message that never holds the key."""
-    import openai
+    import openai  # lazy: SDK import costs ~1 s; only its strategies need it
 
     if isinstance(err, openai.APITimeoutError):
         return TemporaryError(f"{NAME} timed out after {cfg.max_retries} retries")

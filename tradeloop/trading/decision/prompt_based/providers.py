@@ -1,5 +1,6 @@
 """What every model provider has in common: where its key comes from, whether it needs one, and
 the interface ``LlmComposer`` drives (one request, one plan, one repair turn, token counts).
+``by_provider`` picks the implementation a config names.
 
 A provider speaks one wire format (``anthropic_api``: the Messages API; ``openai_api``: chat
 completions) and translates it to this contract, so the repair turn, the recorded reasons, the
@@ -14,7 +15,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from tradeloop.trading.decision.prompt_based.plan import InvalidPlan, TradePlan
-from tradeloop.trading.errors import ConfigError, OperationalError
+from tradeloop.trading.errors import OperationalError
 from tradeloop.trading.models import LLMModelConfig
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal"})
@@ -99,19 +100,6 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
-def make_provider(cfg: LLMModelConfig, system: str, client: Any, api_key: str | None) -> Provider:
-    """The provider for ``cfg.provider``; ``client`` is its SDK client (or a stand-in)."""
-    if cfg.provider == "anthropic":
-        from tradeloop.trading.decision.prompt_based.anthropic_api import AnthropicProvider
-
-        return AnthropicProvider(cfg, system, client, api_key)
-    if cfg.provider == "openai":
-        from tradeloop.trading.decision.prompt_based.openai_api import OpenAiProvider
-
-        return OpenAiProvider(cfg, client, api_key)
-    raise ConfigError(f"llm_model_config.provider {cfg.provider!r} is not supported")
-
-
 def count(value: Any) -> int:
     """A token count from an untrusted reply: a positive int, else 0."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
@@ -137,23 +125,3 @@ def json_safe(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
-
-
-def reply_tokens(provider: str, reply: Any) -> dict[str, int]:
-    """A reply's token counts under ``TOKEN_FIELDS``, read the way its provider reports them."""
-    if provider == "openai":
-        from tradeloop.trading.decision.prompt_based.openai_api import reply_tokens as read
-    else:
-        from tradeloop.trading.decision.prompt_based.anthropic_api import reply_tokens as read
-    return read(reply)
-
-
-def build_client(cfg: LLMModelConfig, api_key: str) -> Any:
-    """The SDK client of ``cfg.provider`` for ``cfg.base_url``, with the configured retries."""
-    if cfg.provider == "openai":
-        from tradeloop.trading.decision.prompt_based import openai_api
-
-        return openai_api.build_client(cfg, api_key)
-    from tradeloop.trading.decision.prompt_based import anthropic_api
-
-    return anthropic_api.build_client(cfg, api_key)

@@ -5,6 +5,8 @@ latest moment every file covers), so answers are reproducible and need no networ
 the pipeline reads public market data from the requested venue through ccxt.
 
 pandas, pandas-ta and ccxt are imported on the first query, never when the server starts.
+Tools call this module (``FeatureQueries`` lives in the app state; ``check_listed`` before a
+create); it is service code, below the tools.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tradeloop.trading.clock import SimulatedClock
 from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import (
     ExchangeConfig,
@@ -21,6 +24,7 @@ from tradeloop.trading.models import (
     TradingConfig,
     UserRequest,
 )
+from tradeloop.trading.utils import to_ccxt_symbol
 
 if TYPE_CHECKING:
     from tradeloop.trading.data.replay import ReplayMarketDataSource
@@ -48,6 +52,7 @@ class FeatureQueries:
         market_type: MarketType,
     ) -> list[FeatureVector]:
         """The latest candle and snapshot features of ``symbols`` at ``interval``."""
+        # here: the pipeline imports pandas and pandas-ta, seconds the server must not wait at start
         from tradeloop.trading.features.pipeline import DefaultFeaturesPipeline
 
         request = UserRequest(
@@ -88,8 +93,7 @@ _VENUE_MARKET = {MarketType.SPOT: "spot", MarketType.PERPETUAL: "linear"}
 
 
 def _open_replay(directory: Path, venue: str) -> ReplayMarketDataSource:
-    from tradeloop.trading.clock import SimulatedClock
-    from tradeloop.trading.data.replay import ReplayMarketDataSource
+    from tradeloop.trading.data.replay import ReplayMarketDataSource  # here: pandas, at first use
 
     clock = SimulatedClock(0)
     try:
@@ -105,8 +109,9 @@ async def check_listed(
 ) -> None:
     """Raise a ConfigError naming the symbols the venue does not list (loads its markets once per
     process; an unreachable venue raises MarketDataUnavailable naming it)."""
+
+    # here: the tradeloop.trading.data package imports pandas, kept out of start-up
     from tradeloop.trading.data.exchanges import ExchangeKey, get_exchange
-    from tradeloop.trading.utils import to_ccxt_symbol
 
     key = ExchangeKey(exchange_id, market_type, testnet)
     exchange = await get_exchange(key)
@@ -121,7 +126,7 @@ async def check_listed(
 
 async def close_exchanges() -> None:
     """Close the process-wide exchange connections (at server shutdown)."""
-    from tradeloop.trading.data.exchanges import close_all
+    from tradeloop.trading.data.exchanges import close_all  # here: see check_listed
 
     await close_all()
 

@@ -1,0 +1,263 @@
+"""Leased ownership: replicas sharing one PostgreSQL database split the running strategies.
+
+Each running strategy is run by the one replica holding its lease row (``store.postgres.leases``).
+Every heartbeat (a third of the lease time) a replica renews its leases, drops the strategies
+whose lease it lost (expired, or the strategy no longer running: paused or stopped by a command
+given to any replica), and takes free or expired ones up to its fair share (the least loaded
+take). A replica that cannot renew stops cycling before its leases expire: a slot runs only while
+the last successful renewal, counted from when it was sent, is younger than the lease time less
+one heartbeat. A takeover resumes a strategy like a restart: the slots missed meanwhile are
+recorded as one skipped cycle, never traded late; ``UNIQUE (strategy_id, slot_ts)`` stays the
+last guard against two owners of one slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from tradeloop.services.loaded import LoadedStrategy
+from tradeloop.services.slots.ownership import SlotOwnership
+from tradeloop.store.backend import Store
+from tradeloop.store.strategies import StrategyRow
+from tradeloop.trading.errors import ConfigError
+from tradeloop.trading.models import StrategyStatus
+
+if TYPE_CHECKING:
+    from tradeloop.services.registry import StrategyRegistry
+    from tradeloop.services.slots.runner import SlotRunner
+
+logger = logging.getLogger(__name__)
+
+
+class LeaseStore(Protocol):
+    async def take(
+        self, owner: str, ttl_ms: int, limit: int, only: str | None = None
+    ) -> list[str]: ...
+
+    async def renew(self, owner: str, strategy_ids: Iterable[str], ttl_ms: int) -> set[str]: ...
+
+    async def release(self, owner: str, strategy_ids: Iterable[str]) -> None: ...
+
+    async def fair_share(self, owner: str) -> int: ...
+
+    async def present(self, owner: str, ttl_ms: int) -> None: ...
+
+    async def absent(self, owner: str) -> None: ...
+
+    async def owner_of(self, strategy_id: str) -> str | None: ...
+
+    async def listen(self, on_change: Callable[[str], None]) -> Callable[[], Awaitable[None]]: ...
+
+
+def replica_id() -> str:
+    """This process's name in lease rows: host, pid and a random part (a pid is reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class LeasedOwnership(SlotOwnership):
+    def __init__(
+        self,
+        leases: LeaseStore,
+        *,
+        ttl_s: float,
+        replica: str | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.leases = leases
+        self.replica = replica or replica_id()
+        self.ttl_s = ttl_s
+        self.heartbeat_s = ttl_s / 3
+        self.held: set[str] = set()
+        self._monotonic = monotonic
+        self._valid_until = 0.0
+        self.last_contact: float | None = None
+        """When (monotonic) the database last answered a renewal: what ``/readyz`` reads."""
+
+    def take(self, running: Sequence[StrategyRow]) -> list[StrategyRow]:
+        return [row for row in running if row.id in self.held]
+
+    def may_run(self, loaded: LoadedStrategy, slot: int | None = None) -> bool:
+        return (
+            loaded.strategy_id in self.held
+            and self._monotonic() < self._valid_until
+            and super().may_run(loaded, slot)
+        )
+
+    @property
+    def ttl_ms(self) -> int:
+        return int(self.ttl_s * 1000)
+
+    async def renew(self) -> set[str]:
+        """Renew what is held; returns the strategies lost. Raises when the database cannot be
+        reached (the leases then run out here, and ``may_run`` says no before they expire)."""
+        sent = self._monotonic()
+        kept = await self.leases.renew(self.replica, self.held, self.ttl_ms)
+        self._valid_until = sent + self.ttl_s - self.heartbeat_s
+        self.last_contact = sent
+        lost, self.held = self.held - kept, kept
+        return lost
+
+    async def acquire(self) -> tuple[list[str], list[str]]:
+        """Announce this replica, then take free or expired leases up to its fair share; returns
+        (strategies taken, strategies over the share to give back: ``release`` them once they
+        stopped running here)."""
+        sent = self._monotonic()
+        await self.leases.present(self.replica, self.ttl_ms)
+        self.last_contact = sent
+        share = await self.leases.fair_share(self.replica)
+        over = sorted(self.held)[share:]
+        taken = await self.leases.take(self.replica, self.ttl_ms, share - len(self.held))
+        if taken and not self.held:
+            self._valid_until = sent + self.ttl_s - self.heartbeat_s
+        self.held.update(taken)
+        return taken, over
+
+    @property
+    def renewing(self) -> bool:
+        """The database answered within the last lease time less a heartbeat (the same bound
+        ``may_run`` keeps: past it, this replica runs nothing)."""
+        last = self.last_contact
+        return last is not None and self._monotonic() - last < self.ttl_s - self.heartbeat_s
+
+    async def claim(self, strategy_id: str) -> bool:
+        """Take the lease of a strategy just started or resumed here, whatever the fair share
+        (a later heartbeat gives back what is over it); False when another replica holds it."""
+        sent, first = self._monotonic(), not self.held
+        taken = await self.leases.take(self.replica, self.ttl_ms, 1, only=strategy_id)
+        if taken and first:
+            self._valid_until = sent + self.ttl_s - self.heartbeat_s
+        self.held.update(taken)
+        return strategy_id in self.held
+
+    async def release(self, strategy_ids: Iterable[str]) -> None:
+        given = set(strategy_ids)
+        self.held -= given
+        await self.leases.release(self.replica, given)
+
+    async def release_all(self) -> None:
+        await self.release(set(self.held))
+        await self.leases.absent(self.replica)
+
+
+class LeaseKeeper:
+    """The heartbeat: renew, drop what was lost, take what is free (see the module docstring)."""
+
+    def __init__(self, ownership: LeasedOwnership, registry: StrategyRegistry) -> None:
+        self.ownership = ownership
+        self._registry = registry
+        self._slots: SlotRunner | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._following: set[asyncio.Task[None]] = set()
+        self._unlisten: Callable[[], Awaitable[None]] | None = None
+
+    @classmethod
+    def for_store(
+        cls, store: Store, registry: StrategyRegistry, *, ttl_s: float
+    ) -> LeaseKeeper | None:
+        """The keeper of a shared store (PostgreSQL); None for one a single process owns."""
+        if not store.shared:
+            return None
+        from tradeloop.store.postgres.db import PgDatabase  # asyncpg: only on PostgreSQL
+        from tradeloop.store.postgres.leases import PgLeases
+
+        if not isinstance(store.rows, PgDatabase):
+            raise TypeError(f"{store.label}: a shared store must be PostgreSQL")
+        return cls(LeasedOwnership(PgLeases(store.rows), ttl_s=ttl_s), registry)
+
+    def bind(self, slots: SlotRunner) -> None:
+        self._slots = slots
+
+    async def before_command(self, strategy_id: str) -> None:
+        """A cycle on demand (run_cycle_now, close_position) runs where it is asked only when no
+        other replica runs the strategy (its ledger lives there); a copy loaded here earlier is
+        rebuilt from the store first, as another replica may have run cycles since."""
+        if strategy_id in self.ownership.held:
+            return
+        owner = await self.ownership.leases.owner_of(strategy_id)
+        if owner is not None and owner != self.ownership.replica:
+            raise ConfigError(
+                f"strategy {strategy_id} is running on replica {owner}: pause it first, or ask"
+                " that replica"
+            )
+        await self._registry.unload(strategy_id)
+
+    def _heard(self, strategy_id: str) -> None:
+        """A strategy changed on some replica: if it runs here, follow at once (see ``follow``)."""
+        if strategy_id in self._registry.loaded:
+            self._following.add(asyncio.create_task(self.follow(strategy_id)))
+            for task in [t for t in self._following if t.done()]:
+                self._following.discard(task)
+
+    async def follow(self, strategy_id: str) -> None:
+        """Reload a strategy loaded here from the store: dropped when it no longer runs (a pause
+        or stop given to another replica), rebuilt with its new config when it still does."""
+        async with self._registry.lock(strategy_id):
+            row = await self._registry.strategies.get(strategy_id)
+            loaded = self._registry.loaded.get(strategy_id)
+            if loaded is None or (row is not None and row == loaded.row):
+                return  # unloaded meanwhile, or the change was made here
+            if row is None or row.status is not StrategyStatus.RUNNING:
+                await self._registry.unload(strategy_id)
+                if strategy_id in self.ownership.held:
+                    await self.ownership.release([strategy_id])
+            elif self._slots is not None and strategy_id in self.ownership.held:
+                await self._slots.reload(row)
+
+    async def beat(self) -> None:
+        try:
+            lost = await self.ownership.renew()
+        except Exception as exc:  # the database unreachable: cycling stops before expiry
+            logger.warning("lease renewal failed (%s: %s)", type(exc).__name__, exc)
+            return
+        for strategy_id in sorted(lost):
+            logger.info("lease lost strategy_id=%s", strategy_id)
+            async with self._registry.lock(strategy_id):
+                await self._registry.unload(strategy_id)
+        try:
+            taken, over = await self.ownership.acquire()
+            for strategy_id in over:  # more than the fair share: another replica takes these
+                async with self._registry.lock(strategy_id):
+                    await self._registry.unload(strategy_id)
+                    await self.ownership.release([strategy_id])
+        except Exception as exc:
+            logger.warning("taking leases failed (%s: %s)", type(exc).__name__, exc)
+            return
+        if taken and self._slots is not None:
+            logger.info("leases taken: %s", ", ".join(taken))
+            rows = [await self._registry.strategies.get(sid) for sid in taken]
+            await self._slots.resume([row for row in rows if row is not None])
+
+    async def start(self) -> None:
+        self._unlisten = await self.ownership.leases.listen(self._heard)
+        self._task = asyncio.create_task(self._run(), name="tradeloop-leases")
+
+    async def stop(self) -> None:
+        if self._unlisten is not None:
+            try:
+                await self._unlisten()
+            except Exception as exc:
+                logger.warning("could not stop listening (%s)", exc)
+            self._unlisten = None
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        try:
+            await self.ownership.release_all()
+        except Exception as exc:
+            logger.warning("could not release leases (%s); they expire", exc)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.ownership.heartbeat_s)
+            await self.beat()
