@@ -294,6 +294,18 @@ BAD_REPLIES: dict[str, dict[str, Any]] = {
     "take_profit inf": plan_reply(plan(item(take_profit=INF))),
     "item rationale missing": plan_reply(plan(_without("rationale"))),
     "one bad item among good ones": plan_reply(plan(item(), item(quantity=NAN), item())),
+    "adjust with a quantity": plan_reply(plan(item(action="adjust", quantity=0.01))),
+    "adjust that changes nothing": plan_reply(
+        plan(item(action="adjust", quantity=0, stop_loss=None, take_profit=None))
+    ),
+    "adjust sets and cancels the stop": plan_reply(
+        plan(item(action="adjust", quantity=0, cancel_stop_loss=True))
+    ),
+    "adjust stop_loss negative": plan_reply(plan(item(action="adjust", quantity=0, stop_loss=-1))),
+    "cancel flag as a string": plan_reply(
+        plan(item(action="adjust", quantity=0, take_profit=None, cancel_take_profit="true"))
+    ),
+    "cancel flag on an open": plan_reply(plan(item(take_profit=None, cancel_take_profit=True))),
 }
 
 
@@ -303,7 +315,7 @@ async def test_a_bad_reply_after_one_repair_gives_no_instructions(bad: dict[str,
 
     result = await composer_for(fake).compose(make_context())
 
-    assert result.instructions == []
+    assert result.instructions == [] and result.adjustments == []
     assert result.skipped_reason is not None and result.skipped_reason.startswith("llm_invalid: ")
     assert result.raw is not None and result.raw["attempts"] == 2
     assert len(fake.requests) == 2

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 
-from tests.decision.fake_anthropic import FakeMessagesAPI, plan_reply
-from tests.decision.test_llm_composer import TS, item, make_context, make_request, plan
-from tradeloop.trading.decision.prompt_based import LlmComposer
+from tests.decision.test_level_adjustments import PROVIDERS, context_of, cycles
+from tests.decision.test_llm_composer import TS, item, make_context, plan
 from tradeloop.trading.decision.prompt_based.context_json import (
     CHANGE_LONG,
     change_keys,
@@ -36,17 +35,14 @@ def with_btc_long(context, *, stop=95_000.0, target=110_000.0, ts=TS + HOUR):
 
 
 def positions_of(body) -> dict:
-    document = json.loads(body["messages"][0]["content"])
+    document = context_of(body)
     return {p["symbol"]: p for p in document["portfolio"]["positions"]}
 
 
 async def test_an_opened_position_carries_its_thesis_stop_target_and_cycle() -> None:
-    opening = plan_reply(plan(item(rationale="breakout above the 1h range")))
-    fake = FakeMessagesAPI([opening, plan_reply(plan())])
-    composer = LlmComposer(make_request(), client=fake.client())
-
-    await composer.compose(make_context())
-    await composer.compose(with_btc_long(make_context()))
+    opening = plan(item(quantity=0.05, leverage=1, rationale="breakout above the 1h range"))
+    prices = [{"BTC-USDT": 100_000.0, "ETH-USDT": 3_500.0}]
+    _, fake, _ = await cycles(PROVIDERS["anthropic"], [opening, plan()], prices * 2)
 
     btc = positions_of(fake.bodies[1])["BTC-USDT"]
     assert btc["entry"] == {
@@ -55,17 +51,28 @@ async def test_an_opened_position_carries_its_thesis_stop_target_and_cycle() -> 
     }
     assert (btc["stop_loss"], btc["take_profit"]) == (95_000, 110_000)
     assert btc["opened"] == "2026-01-01T00:00:00Z"
-    assert "entry" not in positions_of(fake.bodies[1])["ETH-USDT"]  # opened before we knew
 
 
-async def test_a_thesis_is_forgotten_once_the_position_is_gone() -> None:
-    fake = FakeMessagesAPI([plan_reply(plan(item())), plan_reply(plan()), plan_reply(plan())])
-    composer = LlmComposer(make_request(), client=fake.client())
+async def test_a_thesis_goes_with_its_position_and_a_reopened_one_gets_the_new_one() -> None:
+    replies = [
+        plan(item(quantity=0.05, leverage=1, rationale="first thesis")),
+        plan(item(action="close_long", quantity=0.05, stop_loss=None, take_profit=None)),
+        plan(item(quantity=0.05, leverage=1, rationale="second thesis")),
+        plan(),
+    ]
+    prices = [{"BTC-USDT": 100_000.0, "ETH-USDT": 3_500.0}]
+    _, fake, _ = await cycles(PROVIDERS["anthropic"], replies, prices * 4)
 
-    await composer.compose(make_context())  # proposes the open; never filled
-    await composer.compose(make_context())  # no BTC position: the thesis goes
-    await composer.compose(with_btc_long(make_context()))  # a position opened elsewhere
-    assert "entry" not in positions_of(fake.bodies[2])["BTC-USDT"]
+    assert positions_of(fake.bodies[2]) == {}
+    assert positions_of(fake.bodies[3])["BTC-USDT"]["entry"] == {
+        "rationale": "second thesis",
+        "decided": "2026-01-01T02:00:00Z",
+    }
+
+
+def test_a_position_opened_outside_a_decision_shows_no_entry() -> None:
+    document = json.loads(render_context(with_btc_long(make_context())))
+    assert all("entry" not in p for p in document["portfolio"]["positions"])
 
 
 def test_change_features_are_named_by_their_span_in_the_context() -> None:

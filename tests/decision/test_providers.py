@@ -152,7 +152,7 @@ async def test_every_bad_reply_over_openai_gives_no_instructions_after_one_repai
 
     result = await composer_for(fake).compose(make_context())
 
-    assert result.instructions == []
+    assert result.instructions == [] and result.adjustments == []
     assert result.skipped_reason is not None and result.skipped_reason.startswith("llm_invalid: ")
     assert result.raw is not None and result.raw["attempts"] == 2 and len(fake.requests) == 2
     assert result.raw["errors"][0][0] in feedback_of(fake.bodies[1])

@@ -54,3 +54,20 @@ def test_serve_refuses_a_replay_directory_that_does_not_exist(tmp_path) -> None:
     assert completed.returncode == 2
     assert f"replay directory '{tmp_path / 'nope'}' does not exist" in completed.stderr
     assert completed.stdout == ""
+
+
+STORE_AND_ARRAYS = ("aiosqlite", "asyncpg", "numpy", "matplotlib", "jwt")
+"""Also kept out of start-up: the store drivers (the service opens the store after the
+handshake), numpy (backtests, replays), charts and the OAuth verifier (only with an issuer)."""
+
+
+def test_the_server_imports_no_store_driver_arrays_or_charts_before_the_handshake(tmp_path) -> None:
+    probe = PROBE.replace(repr(HEAVY), repr(STORE_AND_ARRAYS))
+    completed = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "t.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(completed.stdout.splitlines()[-1]) == []

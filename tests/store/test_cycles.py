@@ -3,7 +3,8 @@ portfolio and digest rebuilt from the store equal the running ones."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,7 +29,10 @@ from tradeloop.trading.models import (
     CycleResult,
     CycleStatus,
     ExchangeConfig,
+    InstrumentRef,
+    LevelAdjustment,
     MarketType,
+    PositionEntry,
     TradeAction,
     TradeSide,
     TradingConfig,
@@ -154,6 +158,55 @@ def test_the_exact_ledger_round_trips_through_json_digit_for_digit() -> None:
     again = ledger_from_json(ledger_to_json(ledger))
     assert again == ledger
     assert str(again.cash) == str(ledger.cash)
+
+
+def test_a_positions_levels_and_entry_round_trip_through_the_stored_ledger() -> None:
+    entry = PositionEntry(rationale='breakout "above" the range', compose_id="c_1", decided_ts=7)
+    position = LedgerPosition(
+        symbol="BTC-USDT",
+        quantity=Decimal("0.5"),
+        cost=Decimal("50000"),
+        entry_fees=Decimal("5"),
+        leverage=Decimal("1"),
+        entry_ts=START,
+        stop_loss=Decimal("95000.5"),
+        take_profit=Decimal("110000"),
+        entry=entry,
+    )
+    bare = replace(position, symbol="ETH-USDT", stop_loss=None, take_profit=None, entry=None)
+    ledger = Ledger.open_account(MarketType.SPOT, Decimal("100000"))
+    ledger = replace(ledger, positions={"BTC-USDT": position, "ETH-USDT": bare})
+    assert ledger_from_json(ledger_to_json(ledger)) == ledger
+    assert "stop_loss" not in json.loads(ledger_to_json(ledger))["positions"]["ETH-USDT"]
+
+
+async def test_a_cycles_adjustments_read_back_equal_on_every_backend(store: Store) -> None:
+    stored = await build(store, PERP)
+    result = await stored.run()
+    proposed = LevelAdjustment(
+        adjustment_id=f"{result.compose_id}:0",
+        compose_id=result.compose_id,
+        instrument=InstrumentRef(symbol="BTC-USDT"),
+        stop_loss=98.5,
+        cancel_take_profit=True,
+        meta={"confidence": 0.6, "rationale": "tighter"},
+    )
+    applied = proposed.model_copy(update={"previous_stop_loss": 90.0})
+    adjusted = result.model_copy(
+        update={
+            "compose_id": "c_adjusted",
+            "slot_ts": 1,
+            "trades": [],
+            "tx_results": [],
+            "proposed_adjustments": [proposed],
+            "adjustments": [applied],
+        }
+    )
+    await stored.cycles.insert(
+        adjusted, kind="decision", ledger=stored.runtime.coordinator.portfolio.ledger
+    )
+    assert await stored.cycles.get("c_adjusted") == adjusted
+    assert await stored.cycles.get(result.compose_id) == result  # none: read back empty
 
 
 async def test_portfolio_and_digest_rebuilt_from_the_store_equal_the_running_ones(

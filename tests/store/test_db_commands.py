@@ -50,9 +50,9 @@ def test_db_migrate_brings_an_empty_postgresql_database_to_the_latest_version_on
     first, again = tradeloop("db", "migrate", "--db", url), tradeloop("db", "migrate", "--db", url)
     for run in (first, again):
         assert run.returncode == 0, run.stderr
-        assert run.stdout.strip().endswith("schema version 7 (postgresql)")
+        assert run.stdout.strip().endswith("schema version 8 (postgresql)")
     applied = postgres_cluster.psql("SELECT version FROM schema_version ORDER BY version", url)
-    assert applied.split() == ["1", "2", "3", "4", "5", "6", "7"]
+    assert applied.split() == ["1", "2", "3", "4", "5", "6", "7", "8"]
     assert pg_counts(url) == dict.fromkeys(TABLES, 0)
 
 

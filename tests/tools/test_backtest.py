@@ -70,6 +70,17 @@ async def test_an_llm_backtest_needs_a_cost_cap(connect) -> None:
     assert text.startswith("max_cost_usd: required when composer is 'llm'")
 
 
+async def test_a_cost_cap_on_an_unpriced_model_is_refused_naming_the_field(connect) -> None:
+    local = {"provider": "openai", "model": "llama3.1:8b", "base_url": "http://localhost:11434/v1"}
+    args = {"symbols": ["BTC-USDT"], "initial_capital": 100, "composer": "llm", "max_cost_usd": 1}
+    async with connect() as client:
+        text = await error(client, "run_backtest", **args, llm_model=local)
+        listed = await ok(client, "list_strategies")
+    assert text.startswith("max_cost_usd: model 'llama3.1:8b' has no known price")
+    assert "price_input_per_mtok" in text
+    assert listed["strategies"] == []  # no run was stored
+
+
 async def test_a_backtest_run_reads_like_a_stopped_strategy_and_cannot_be_started(connect) -> None:
     async with connect() as client:
         run = await ok(

@@ -28,6 +28,7 @@ from tradeloop.backtest.runner import (
     BacktestRun,
     BacktestSpec,
     add_baselines,
+    check_cost_cap,
     run_backtest,
 )
 from tradeloop.backtest.stats import EquityPoint
@@ -78,6 +79,8 @@ async def compare(
     """Run every entry (``(label, request)``) over ``data`` and compare them. ``llm_client_for
     (label, run_index)``: the SDK client an LLM run calls on cache misses (tests, fakes)."""
     _check(entries, repeats)
+    for _, request in entries:
+        check_cost_cap(request, max_cost_usd)  # before any run: none is half done
     memo: dict[str, BacktestStats] = {}
     strategies: list[ComparedStrategy] = []
     curves: list[tuple[str, list[EquityPoint]]] = []

@@ -61,6 +61,7 @@ from tradeloop.trading.data.replay import FileSeriesCache, ReplayMarketDataSourc
 from tradeloop.trading.decision.interfaces import BaseComposer
 from tradeloop.trading.decision.prompt_based.by_provider import build_client
 from tradeloop.trading.decision.prompt_based.composer import LlmComposer
+from tradeloop.trading.decision.prompt_based.pricing import known_price
 from tradeloop.trading.decision.prompt_based.providers import resolve_api_key
 from tradeloop.trading.errors import ConfigError, NotFound, OperationalError, TemporaryError
 from tradeloop.trading.history.recorder import InMemoryHistoryRecorder
@@ -317,6 +318,8 @@ async def run_backtest(
     ``storable``: keep every cycle with its ledger, for ``StrategyService.import_backtest(run)``
     (the backtest service stores every run it is asked for that way).
     """
+    if agent is None:
+        check_cost_cap(spec.request, spec.max_cost_usd)
     request = paper_request(spec.request)
     clock = SimulatedClock(0)
     source = replay_source(spec, request, clock)
@@ -683,6 +686,22 @@ async def _default_rules_stats(
 
 
 # --------------------------------------------------------------------------- LLM runs
+
+
+def check_cost_cap(request: UserRequest, max_cost_usd: float | None) -> None:
+    """Refuse ``max_cost_usd`` for a model without a price: every call of such a model costs
+    'unknown', nothing adds up, and the cap could never stop the run. A price given with the
+    model (``llm_model_config.price``, 0 for a local one) makes it countable."""
+    if max_cost_usd is None or request.trading_config.composer != "llm":
+        return
+    cfg = request.llm_model_config
+    if cfg.price is None and known_price(cfg.model_id) is None:
+        raise ConfigError(
+            f"max_cost_usd: model {cfg.model_id!r} has no known price, so what it spends cannot "
+            "be counted and the cap could never stop the run; give the model a price "
+            "(llm_model_config.price, or a tool's llm_model price_input_per_mtok and "
+            "price_output_per_mtok; 0 for a local model), or leave max_cost_usd out"
+        )
 
 
 def _llm_client(

@@ -12,7 +12,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from tradeloop.backtest.baselines import hold_curve
 from tradeloop.trading.utils import parse_interval_seconds
 
 ChartRow = tuple[int, float, str]
@@ -64,6 +63,9 @@ def buy_and_hold(
     """Buy-and-hold as every backtest's baseline defines it (``backtest.baselines.hold_curve``:
     equal weight bought at the first price with the fee and slippage, marked at each price, sold
     at the last with them again), over the cycles at which every symbol has a price."""
+    # here: the baselines import the replay source and pandas (1.5 s), kept out of server start-up
+    from tradeloop.backtest.baselines import hold_curve
+
     if not prices:
         return []
     at = {symbol: dict(points) for symbol, points in prices.items()}

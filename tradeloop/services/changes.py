@@ -20,7 +20,10 @@ from tradeloop.trading.models import TradingConfig, UserRequest
 
 FIXED_FIELDS = frozenset({"initial_capital", "symbols"})
 """The ledger was opened with them; changing them would rewrite history."""
-UPDATABLE_FIELDS = frozenset(TradingConfig.model_fields) - FIXED_FIELDS
+LLM_MODEL = "llm_model_config"
+"""The one change outside TradingConfig: which model decides (replaced whole, validated like a new
+config's)."""
+UPDATABLE_FIELDS = frozenset(TradingConfig.model_fields) - FIXED_FIELDS | {LLM_MODEL}
 
 
 def check_change(
@@ -35,7 +38,10 @@ def check_change(
         )
     desk.check_update(row, changes)
     request = updated_request(row.request, changes)
-    if row.request.trading_config.composer != request.trading_config.composer:
+    if (
+        row.request.trading_config.composer != request.trading_config.composer
+        or row.request.llm_model_config != request.llm_model_config
+    ):
         require_llm_key(request)
     if request != row.request:
         _check_replay(row, request, changes, replays)
@@ -51,7 +57,10 @@ def updated_request(request: UserRequest, changes: dict[str, Any]) -> UserReques
     if fixed:
         raise ConfigError(f"cannot be changed after creation: {', '.join(fixed)}")
     body = request.model_dump()
-    body["trading_config"].update(changes)
+    trading = dict(changes)
+    if LLM_MODEL in trading:
+        body[LLM_MODEL] = trading.pop(LLM_MODEL)
+    body["trading_config"].update(trading)
     try:
         return UserRequest.model_validate(body)
     except ValidationError as exc:

@@ -18,6 +18,11 @@ _TRACEBACK_MARK = "Traceback (most recent call last)"
 _MAX_MESSAGE = 2000
 _MAX_FIELDS = 8
 _SECRET_MIN_LEN = 4
+_NEVER_ECHOED = frozenset(
+    {"api_key_env", "api_key", "secret_key", "passphrase", "password", "token", "secret"}
+)
+"""Fields whose rejected value is not shown: a key pasted where a variable NAME belongs (or a
+credential itself) must not come back in the error."""
 
 
 _PYDANTIC_NOISE = (
@@ -61,6 +66,8 @@ def validation_clauses(
         message = message.removeprefix("Value error, ")
         got = error.get("input")
         shown = _short(got) if error.get("type") != "missing" and not isinstance(got, dict) else ""
+        if any(str(part) in _NEVER_ECHOED for part in loc):
+            shown = ""
         clauses.append(f"{name or 'arguments'}: {message}{f' (got {shown})' if shown else ''}")
     more = len(exc.errors()) - _MAX_FIELDS
     if more > 0:

@@ -11,7 +11,7 @@ It owns the store and the scheduler and hands each job to its room::
     desk.py        paper or live, chosen once per strategy; live_desk.py: gate, capital,
                    connection and reconciliation of live strategies
     queries.py     reads and pages
-    changes.py     what ``update`` may change
+    changes.py     what ``update`` may change; stopping.py: stop, closing positions first
 
 Statuses: created -> running <-> paused; any but stopped -> stopped; a failing cycle may move a
 running strategy to error; start works from created, stopped and error. Every method that changes

@@ -1,4 +1,7 @@
-"""The exact ledger as JSON: every Decimal as its string, so a round trip is exact."""
+"""The exact ledger as JSON: every Decimal as its string, so a round trip is exact.
+
+A position's stop-loss, take-profit and entry rationale are written only when set, so ledgers
+stored before they were kept read back as positions without them."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from tradeloop.trading.models import MarketType
+from tradeloop.trading.models import MarketType, PositionEntry
 from tradeloop.trading.portfolio.ledger import Ledger, LedgerPosition
 
 _MONEY = ("initial_capital", "cash", "realized_pnl", "fees_paid")
@@ -30,13 +33,13 @@ def ledger_from_json(text: str) -> Ledger:
 
 
 def without_marks(ledger: Ledger) -> Ledger:
-    """The ledger with mark prices dropped: what fills alone determine."""
-    positions = {s: replace(p, mark_price=None) for s, p in ledger.positions.items()}
+    """The ledger with mark prices and entry rationales dropped: what fills alone determine."""
+    positions = {s: replace(p, mark_price=None, entry=None) for s, p in ledger.positions.items()}
     return replace(ledger, positions=positions)
 
 
 def _position(pos: LedgerPosition) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "quantity": str(pos.quantity),
         "cost": str(pos.cost),
         "entry_fees": str(pos.entry_fees),
@@ -44,6 +47,13 @@ def _position(pos: LedgerPosition) -> dict[str, Any]:
         "entry_ts": pos.entry_ts,
         "mark_price": None if pos.mark_price is None else str(pos.mark_price),
     }
+    if pos.stop_loss is not None:
+        body["stop_loss"] = str(pos.stop_loss)
+    if pos.take_profit is not None:
+        body["take_profit"] = str(pos.take_profit)
+    if pos.entry is not None:
+        body["entry"] = pos.entry.model_dump()
+    return body
 
 
 def _position_from(symbol: str, body: dict[str, Any]) -> LedgerPosition:
@@ -56,4 +66,11 @@ def _position_from(symbol: str, body: dict[str, Any]) -> LedgerPosition:
         leverage=Decimal(body["leverage"]),
         entry_ts=int(body["entry_ts"]),
         mark_price=None if mark is None else Decimal(mark),
+        stop_loss=_decimal(body.get("stop_loss")),
+        take_profit=_decimal(body.get("take_profit")),
+        entry=None if body.get("entry") is None else PositionEntry(**body["entry"]),
     )
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)

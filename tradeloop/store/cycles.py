@@ -34,6 +34,7 @@ from tradeloop.trading.models import (
     CycleStatus,
     FeatureVector,
     GuardNote,
+    LevelAdjustment,
     LLMUsage,
     PortfolioView,
     StrategySummary,
@@ -49,14 +50,16 @@ CycleKind = Literal["decision", "failure"]
 
 FEATURES_BEFORE_0003 = TypeAdapter(list[FeatureVector])
 """Features as stored before migration 0003: one JSON array per cycle."""
+_ADJUSTMENTS = TypeAdapter(dict[str, list[LevelAdjustment]])
+"""A cycle's ``{"proposed": [...], "applied": [...]}`` stop and target adjustments."""
 _SYSTEM_REF = "payload"
 _FILLED = (TxStatus.FILLED.value, TxStatus.PARTIAL.value)
 
 INSERT_CYCLE = """INSERT INTO cycles (
     compose_id, strategy_id, slot_ts, ts, kind, status, reason, rationale, features, raw,
     usage_json, summary, portfolio, ledger, portfolio_ts, equity, n_proposed,
-    n_instructions, n_notes, n_tx, n_fills, n_trades, recorded_at
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    n_instructions, n_notes, n_tx, n_fills, n_trades, recorded_at, adjustments
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _INSERT_PAYLOAD = "INSERT OR IGNORE INTO payloads (strategy_id, hash, body) VALUES (?, ?, ?)"
 INSERT_INSTRUCTION = """INSERT INTO instructions (
     cycle_id, stage, position, instruction_id, symbol, side, action, quantity, body_json
@@ -343,6 +346,7 @@ class CycleStore:
             "SELECT body_json FROM trades WHERE cycle_id = ? ORDER BY id", (cycle_id,)
         )
         by_stage = _by_stage(instructions)
+        adjustments = _adjustments(row["adjustments"])
         return CycleResult(
             compose_id=row["compose_id"],
             strategy_id=row["strategy_id"],
@@ -359,6 +363,8 @@ class CycleStore:
             guard_notes=[GuardNote(**dict(note)) for note in notes],
             tx_results=[TxResult.model_validate_json(tx[0]) for tx in txs],
             trades=[TradeHistoryEntry.model_validate_json(t[0]) for t in trades],
+            proposed_adjustments=adjustments.get("proposed", []),
+            adjustments=adjustments.get("applied", []),
             portfolio=None
             if row["portfolio"] is None
             else PortfolioView.model_validate_json(unpack(row["portfolio"])),
@@ -459,7 +465,15 @@ def _cycle_params(
         sum(1 for tx in result.tx_results if tx.filled_qty > 0),
         len(result.trades),
         time.time_ns() // 1_000_000,
+        _adjustments_blob(result),
     )
+
+
+def _adjustments_blob(result: CycleResult) -> bytes | None:
+    if not result.proposed_adjustments and not result.adjustments:
+        return None  # nearly every cycle
+    body = {"proposed": result.proposed_adjustments, "applied": result.adjustments}
+    return pack(_ADJUSTMENTS.dump_json(body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -639,6 +653,10 @@ def _by_stage(rows: Sequence[sqlite3.Row]) -> dict[str, list[TradeInstruction]]:
     for row in rows:
         stages[row["stage"]].append(TradeInstruction.model_validate_json(row["body_json"]))
     return stages
+
+
+def _adjustments(value: bytes | None) -> dict[str, list[LevelAdjustment]]:
+    return {} if value is None else _ADJUSTMENTS.validate_json(unpack(value))
 
 
 def _ledger(value: bytes | str) -> Ledger:

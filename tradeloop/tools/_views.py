@@ -215,6 +215,8 @@ def cycle_outcome(result: CycleResult, *, executed: bool = True) -> CycleOutcome
             for tx in result.tx_results
         ],
         trades=list(result.trades),
+        proposed_adjustments=list(result.proposed_adjustments),
+        adjustments=list(result.adjustments),
         equity=s.equity,
         realized_pnl=s.realized_pnl,
         unrealized_pnl=s.unrealized_pnl,

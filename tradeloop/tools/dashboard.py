@@ -12,7 +12,6 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradeloop.dashboard import series
-from tradeloop.dashboard.candles import chart_candles
 from tradeloop.dashboard.page import APP_ONLY_META, DASHBOARD_URI, dashboard_html
 from tradeloop.tools._common import READ_ONLY, Ctx, StrategyId, add_tool, service, state
 from tradeloop.tools.dashboard_runs import get_run_series
@@ -60,6 +59,9 @@ class ChartSeries(_Result):
 async def get_chart_series(strategy_id: StrategyId, ctx: Ctx) -> ChartSeries:
     """Chart series of a strategy (equity, drawdown, buy-and-hold, prices and candles per symbol)
     for the dashboard page."""
+    # here: candles import the service models and so the store (aiosqlite): kept out of start-up
+    from tradeloop.dashboard.candles import chart_candles
+
     svc = await service(ctx)
     info = await svc.get(strategy_id)
     rows = await svc.chart_rows(strategy_id)

@@ -20,7 +20,7 @@ from tradeloop.tools._common import (
     service,
     state,
 )
-from tradeloop.tools._params import StrategyParams, config_arguments
+from tradeloop.tools._config import StrategyParams, config_arguments
 from tradeloop.tools.models import (
     CycleOutcome,
     Deleted,
@@ -68,6 +68,7 @@ CHANGES = (
     "max_drawdown_pct",
     "max_order_value",
     "rules",
+    "llm_model",
 )
 """What update_strategy can change."""
 
@@ -185,11 +186,14 @@ async def update_strategy(
     if rules is not None and rules.given():
         current = (await svc.get(strategy_id)).request.trading_config.rules
         updates["rules"] = {**current.model_dump(), **rules.given()}
+    llm_model = updates.pop("llm_model", None)
+    if llm_model is not None:
+        updates["llm_model_config"] = llm_model.to_config()  # the whole model, as at create
     if not updates:
         raise ConfigError(
             "update_strategy needs at least one setting to change: name, decide_interval, "
             "max_leverage, max_positions, composer, strategy_prompt, template, feature_intervals, "
-            "max_drawdown_pct, max_order_value or rules"
+            "max_drawdown_pct, max_order_value, rules or llm_model"
         )
     info = await svc.update(strategy_id, **updates)
     return views.detail(info)

@@ -19,6 +19,7 @@ from tradeloop.trading.models import (
     CycleResult,
     CycleStatus,
     FeatureVector,
+    LevelAdjustment,
     PortfolioView,
     PositionSnapshot,
     StrategyStatus,
@@ -262,6 +263,15 @@ class CycleOutcome(_Result):
     )
     fills: list[FillView]
     trades: list[TradeHistoryEntry] = Field(description="Opens and closes the fills produced.")
+    proposed_adjustments: list[LevelAdjustment] = Field(
+        default_factory=list,
+        description="Stop-loss / take-profit changes of open positions the composer proposed.",
+    )
+    adjustments: list[LevelAdjustment] = Field(
+        default_factory=list,
+        description="The stop-loss / take-profit changes applied (or, in a preview, that would "
+        "be); a dropped one is in dropped with the reason.",
+    )
     equity: float
     realized_pnl: float
     unrealized_pnl: float

@@ -42,3 +42,7 @@ the guardrails drop orders that small and a fill that small is rejected, never a
 DEFAULT_MIN_NOTIONAL = 1.0
 """Orders worth less than this many quote units (e.g. 1 USDT) are dropped by the guardrails when the
 venue states no minimum of its own (paper trading on replayed candles, venues without limits)."""
+
+ENTRY_RATIONALE_CHARS = 500
+"""An opening rationale is kept with its position (and stored with every cycle's ledger and view)
+up to this many characters; the model's context shows at most 300 of them."""

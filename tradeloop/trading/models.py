@@ -307,6 +307,17 @@ class Constraints(_Frozen):
     min_notional: float | None = None
 
 
+class PositionEntry(_Frozen):
+    """What the decision that opened a position said: kept with the position (and stored with
+    it) until it is closed, so later decisions can judge an exit against the entry's reason."""
+
+    rationale: str = Field(max_length=C.ENTRY_RATIONALE_CHARS)
+    compose_id: str
+    """The cycle that opened it."""
+    decided_ts: int
+    """That cycle's time (ms)."""
+
+
 class PositionSnapshot(_Frozen):
     instrument: InstrumentRef
     quantity: float
@@ -319,6 +330,8 @@ class PositionSnapshot(_Frozen):
     notional: float | None = None
     stop_loss: float | None = None
     take_profit: float | None = None
+    entry: PositionEntry | None = None
+    """Why it was opened (None: opened before entries were kept, or outside a decision)."""
 
 
 class PortfolioView(_Frozen):
@@ -416,6 +429,37 @@ class TradeInstruction(_Frozen):
         return self.action in (TradeAction.CLOSE_LONG, TradeAction.CLOSE_SHORT)
 
 
+class LevelAdjustment(_Frozen):
+    """A plan's new stop-loss and/or take-profit for a position already open, or the cancellation
+    of either. The guardrails check it against the price; the portfolio applies it after the
+    cycle's fills, so the next cycle's stop and target checks use the new levels."""
+
+    adjustment_id: str
+    """``{compose_id}:{i}``: plan item ``i``, like an instruction's id."""
+    compose_id: str
+    instrument: InstrumentRef
+    stop_loss: float | None = None
+    """The new stop (absolute price); None leaves it as it is unless ``cancel_stop_loss``."""
+    take_profit: float | None = None
+    """The new target (absolute price); None leaves it as it is unless ``cancel_take_profit``."""
+    cancel_stop_loss: bool = False
+    cancel_take_profit: bool = False
+    previous_stop_loss: float | None = None
+    """The position's levels before the change (set by the guardrails from the context)."""
+    previous_take_profit: float | None = None
+    meta: dict[str, Any] | None = None
+    """``confidence`` and ``rationale`` of the plan item."""
+
+    @property
+    def changes_anything(self) -> bool:
+        return (
+            self.stop_loss is not None
+            or self.take_profit is not None
+            or self.cancel_stop_loss
+            or self.cancel_take_profit
+        )
+
+
 class LLMUsage(_Frozen):
     model: str
     input_tokens: int = 0
@@ -432,6 +476,8 @@ class ComposeResult(_Record):
     rationale: str | None = None
     skipped_reason: str | None = None
     """Set when the composer decided not to decide (e.g. ``llm_invalid: ...``)."""
+    adjustments: list[LevelAdjustment] = Field(default_factory=list)
+    """New or cancelled stops and targets of open positions."""
     raw: dict[str, Any] | None = None
     """What the decision was made from: prompt and reply for an LLM, signals for rules."""
     usage: LLMUsage | None = None
@@ -542,6 +588,10 @@ class CycleResult(_Frozen):
     guard_notes: list[GuardNote] = Field(default_factory=list)
     tx_results: list[TxResult] = Field(default_factory=list)
     trades: list[TradeHistoryEntry] = Field(default_factory=list)
+    proposed_adjustments: list[LevelAdjustment] = Field(default_factory=list)
+    """Stop and target changes the composer proposed (checks that dropped one: ``guard_notes``)."""
+    adjustments: list[LevelAdjustment] = Field(default_factory=list)
+    """The stop and target changes applied to positions after the cycle's fills."""
     portfolio: PortfolioView | None = None
     strategy_summary: StrategySummary
 

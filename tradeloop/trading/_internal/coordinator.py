@@ -22,6 +22,7 @@ from tradeloop.trading.models import (
     CycleStatus,
     DecisionSummary,
     FeatureVector,
+    LevelAdjustment,
     PortfolioView,
     StrategySummary,
     TradeHistoryEntry,
@@ -94,8 +95,17 @@ class DefaultDecisionCoordinator:
             await self.gateway.execute(guarded.instructions, context.features)
         )
         trades = await self.portfolio.apply_trades(tx_results, context.features)
+        adjusted = await self.portfolio.apply_position_notes(
+            held_before={s: p.quantity for s, p in context.portfolio.positions.items()},
+            instructions=guarded.instructions,
+            adjustments=guarded.adjustments,
+            rationale=proposal.rationale,
+            decided_ts=context.ts,
+        )
         after = await self.portfolio.get_view()
-        result = self._result(context, proposal, guarded, tx_results, trades, after, slot_ts)
+        result = self._result(
+            context, proposal, guarded, tx_results, trades, after, slot_ts, adjusted
+        )
         await self.recorder.record(result)
         await self.digest.update(result)
         self.remember(result)
@@ -124,6 +134,8 @@ class DefaultDecisionCoordinator:
             proposed=proposal.instructions,
             instructions=guarded.instructions,
             guard_notes=guarded.notes,
+            proposed_adjustments=proposal.adjustments,
+            adjustments=guarded.adjustments,
             portfolio=context.portfolio,
             strategy_summary=summarize(context.portfolio),
         )
@@ -168,9 +180,10 @@ class DefaultDecisionCoordinator:
     ) -> GuardResult:
         """Step 5b: protective exits first, then the composer's proposal, through the guardrails."""
         proposed = [*(exits or []), *proposal.instructions]
-        if not proposed:
+        if not proposed and not proposal.adjustments:
             return GuardResult(instructions=[])  # most cycles: nothing to check
-        return apply_guardrails(proposed, context, self._limits(context.portfolio.constraints))
+        limits = self._limits(context.portfolio.constraints)
+        return apply_guardrails(proposed, context, limits, proposal.adjustments)
 
     def _limits(self, constraints: Constraints | None) -> GuardLimits:
         """The request's limits with the venue's market rules; rebuilt only when those change."""
@@ -210,6 +223,7 @@ class DefaultDecisionCoordinator:
         trades: list[TradeHistoryEntry],
         after: PortfolioView,
         slot_ts: int | None,
+        adjusted: list[LevelAdjustment],
     ) -> CycleResult:
         skipped = proposal.skipped_reason is not None
         return _cycle_result(
@@ -228,6 +242,8 @@ class DefaultDecisionCoordinator:
             guard_notes=guarded.notes,
             tx_results=tx_results,
             trades=trades,
+            proposed_adjustments=proposal.adjustments,
+            adjustments=adjusted,
             portfolio=after,
             strategy_summary=summarize(after),
         )
@@ -244,10 +260,23 @@ class DefaultDecisionCoordinator:
                     f"{i.action.value if i.action else i.side.value} {i.quantity:.6g} "
                     f"{i.instrument.symbol}"
                     for i in result.instructions
-                ],
+                ]
+                + [adjustment_text(a) for a in result.adjustments],
                 outcome=f"{fills} filled, equity {result.strategy_summary.equity:.2f}",
             )
         )
+
+
+def adjustment_text(adjustment: LevelAdjustment) -> str:
+    """``adjust BTC-USDT stop_loss 98000 take_profit cancelled``: one applied adjustment."""
+    parts = [f"adjust {adjustment.instrument.symbol}"]
+    for name in ("stop_loss", "take_profit"):
+        level = getattr(adjustment, name)
+        if getattr(adjustment, f"cancel_{name}"):
+            parts.append(f"{name} cancelled")
+        elif level is not None:
+            parts.append(f"{name} {level:.6g}")
+    return " ".join(parts)
 
 
 def summarize(view: PortfolioView) -> StrategySummary:

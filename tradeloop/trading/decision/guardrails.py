@@ -8,11 +8,15 @@ Dust never passes: an open or a partial close whose quantity rounds to nothing a
 precision (``QUANTITY_DUST``) or is worth less than the minimum notional (the venue's when it states
 one, else ``DEFAULT_MIN_NOTIONAL`` quote units) is dropped. Closing a whole position is always
 allowed, however small it is.
+
+Stop and target adjustments of open positions are checked last, against what the orders kept
+leave behind (``level_checks``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
@@ -21,9 +25,11 @@ from tradeloop.trading.constants import (
     DEFAULT_MIN_NOTIONAL,
     QUANTITY_DUST,
 )
+from tradeloop.trading.decision.level_checks import check_adjustments
 from tradeloop.trading.models import (
     ComposeContext,
     GuardNote,
+    LevelAdjustment,
     MarketType,
     PositionSnapshot,
     TradeAction,
@@ -81,6 +87,8 @@ class GuardLimits:
 class GuardResult:
     instructions: list[TradeInstruction]
     notes: list[GuardNote] = field(default_factory=list)
+    adjustments: list[LevelAdjustment] = field(default_factory=list)
+    """Stop and target changes that may be applied after the fills."""
 
 
 @dataclass
@@ -107,10 +115,14 @@ class _Book:
 
 
 def apply_guardrails(
-    proposed: list[TradeInstruction], context: ComposeContext, limits: GuardLimits
+    proposed: list[TradeInstruction],
+    context: ComposeContext,
+    limits: GuardLimits,
+    adjustments: Sequence[LevelAdjustment] = (),
 ) -> GuardResult:
-    """Return the instructions that may be sent, and a note for every change. Pure."""
-    if not proposed:
+    """Return the instructions that may be sent, the adjustments that may be applied, and a note
+    for every change. Pure."""
+    if not proposed and not adjustments:
         return GuardResult(instructions=[])  # most cycles: nothing to check
     prices = snapshot_prices(context.features)
     book = _Book(
@@ -127,7 +139,16 @@ def apply_guardrails(
             _accept_close(inst, book, limits, price)
         else:
             _accept_open(inst, book, limits, price)
-    return GuardResult(instructions=book.kept, notes=book.notes)
+    if not adjustments:
+        return GuardResult(instructions=book.kept, notes=book.notes)
+    kept, notes = check_adjustments(
+        adjustments,
+        positions=positions,
+        after_orders=book.quantities,
+        prices=prices,
+        symbols=limits.symbols,
+    )
+    return GuardResult(instructions=book.kept, notes=[*book.notes, *notes], adjustments=kept)
 
 
 def _legs(

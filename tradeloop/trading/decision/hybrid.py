@@ -48,6 +48,7 @@ class HybridComposer(BaseComposer):
             instructions=filtered,
             rationale=f"LLM + risk filters: {llm_result.rationale or llm_result.skipped_reason}",
             skipped_reason=llm_result.skipped_reason,
+            adjustments=llm_result.adjustments,  # levels of held positions: not trades to filter
             raw=llm_result.raw,
             usage=llm_result.usage,
         )

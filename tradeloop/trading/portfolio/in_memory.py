@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from tradeloop.trading.models import (
     Constraints,
     FeatureVector,
+    LevelAdjustment,
     MarketType,
     PortfolioView,
     TradeHistoryEntry,
+    TradeInstruction,
     TxResult,
     TxStatus,
     UserRequest,
@@ -17,6 +20,7 @@ from tradeloop.trading.models import (
 from tradeloop.trading.portfolio.fills import is_dust_fill
 from tradeloop.trading.portfolio.interfaces import BasePortfolioService
 from tradeloop.trading.portfolio.ledger import Fill, Ledger, apply_fill
+from tradeloop.trading.portfolio.position_notes import with_adjustments, with_entries
 from tradeloop.trading.portfolio.views import (
     constraints_for,
     effects_to_entries,
@@ -86,6 +90,23 @@ class InMemoryPortfolioService(BasePortfolioService):
             ledger = ledger.with_marks(snapshot_prices(market_features))
         self.ledger = ledger
         return entries
+
+    async def apply_position_notes(
+        self,
+        *,
+        held_before: Mapping[str, float],
+        instructions: Sequence[TradeInstruction],
+        adjustments: Sequence[LevelAdjustment],
+        rationale: str | None,
+        decided_ts: int,
+    ) -> list[LevelAdjustment]:
+        if not self.ledger.positions:
+            return []  # flat (most backtest cycles): nothing to note
+        ledger = with_entries(
+            self.ledger, held_before, instructions, rationale=rationale, decided_ts=decided_ts
+        )
+        self.ledger, applied = with_adjustments(ledger, adjustments)
+        return applied
 
     def set_constraints(self, constraints: Constraints) -> None:
         """What the venue's markets allow (step, minimums), shown in every view from now on."""

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 
-from tradeloop.trading.models import FeatureVector, PortfolioView, TradeHistoryEntry, TxResult
+from tradeloop.trading.models import (
+    FeatureVector,
+    LevelAdjustment,
+    PortfolioView,
+    TradeHistoryEntry,
+    TradeInstruction,
+    TxResult,
+)
 
 
 class BasePortfolioService(ABC):
@@ -27,3 +35,16 @@ class BasePortfolioService(ABC):
         self, trades: list[TxResult], market_features: list[FeatureVector] | None = None
     ) -> list[TradeHistoryEntry]:
         """Apply fills; return the history entries (opens and closes) they produced."""
+
+    @abstractmethod
+    async def apply_position_notes(
+        self,
+        *,
+        held_before: Mapping[str, float],
+        instructions: Sequence[TradeInstruction],
+        adjustments: Sequence[LevelAdjustment],
+        rationale: str | None,
+        decided_ts: int,
+    ) -> list[LevelAdjustment]:
+        """After a cycle's fills: give the positions it opened their entry rationale, and apply the
+        stop and target adjustments that passed the guardrails; returns those applied."""

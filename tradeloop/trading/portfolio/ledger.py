@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from tradeloop.trading.constants import QUANTITY_DUST
 from tradeloop.trading.errors import AccountingError
-from tradeloop.trading.models import MarketType, TradeSide, TradeType
+from tradeloop.trading.models import MarketType, PositionEntry, TradeSide, TradeType
 
 EXACT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.InvalidOperation])
 DUST = Decimal(repr(QUANTITY_DUST))
@@ -46,7 +46,10 @@ class LedgerPosition:
     mark_price: Decimal | None = None
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
-    """Protective levels from the opening instruction; the coordinator closes on a touch."""
+    """Protective levels from the opening instruction (or moved by a plan's adjustment); the
+    coordinator closes on a touch."""
+    entry: PositionEntry | None = None
+    """Why the position was opened (``position_notes.with_entries``); adds keep it."""
 
     @property
     def avg_price(self) -> Decimal:
@@ -65,6 +68,7 @@ class LedgerPosition:
             mark_price=mark_price,
             stop_loss=self.stop_loss,
             take_profit=self.take_profit,
+            entry=self.entry,
         )
 
     @property

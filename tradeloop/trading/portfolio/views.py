@@ -114,6 +114,7 @@ def ledger_to_view(
             notional=float(notional),
             stop_loss=float(pos.stop_loss) if pos.stop_loss is not None else None,
             take_profit=float(pos.take_profit) if pos.take_profit is not None else None,
+            entry=pos.entry,
         )
     if spot:
         power = max(ZERO, ledger.cash)

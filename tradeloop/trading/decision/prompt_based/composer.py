@@ -25,10 +25,11 @@ from tradeloop.trading.decision.prompt_based.anthropic_api import (
     translate_error,
 )
 from tradeloop.trading.decision.prompt_based.by_provider import make_provider
-from tradeloop.trading.decision.prompt_based.context_json import Thesis, render_context
+from tradeloop.trading.decision.prompt_based.context_json import render_context
 from tradeloop.trading.decision.prompt_based.plan import (
     InvalidPlan,
     TradePlan,
+    plan_to_adjustments,
     plan_to_instructions,
 )
 from tradeloop.trading.decision.prompt_based.pricing import cost_usd
@@ -42,7 +43,6 @@ from tradeloop.trading.models import (
     ComposeContext,
     ComposeResult,
     LLMUsage,
-    TradeAction,
     UserRequest,
 )
 
@@ -58,7 +58,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_SKIPPED_REASON_CHARS = 200
-_OPENS = (TradeAction.OPEN_LONG, TradeAction.OPEN_SHORT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +84,9 @@ class LlmComposer(BaseComposer):
         self._cfg = cfg
         self._system = render_system_prompt(request)
         self._provider = make_provider(cfg, self._system, client, api_key)
-        self._theses: dict[str, Thesis] = {}
-        """Per symbol, what the model said when it opened the position now held (in memory: a
-        restarted server shows positions without it until they are reopened)."""
 
     async def compose(self, context: ComposeContext) -> ComposeResult:
-        held = {s for s, p in context.portfolio.positions.items() if p.quantity != 0}
-        self._theses = {s: t for s, t in self._theses.items() if s in held}
-        user = render_context(context, self._theses)
+        user = render_context(context)
         messages = self._provider.first_messages(self._system, user)
         attempts = [await self._attempt(messages)]
         if attempts[0].error is not None:
@@ -104,22 +98,7 @@ class LlmComposer(BaseComposer):
             )
             messages.extend(self._provider.repair_turns(attempts[0].reply, attempts[0].error))
             attempts.append(await self._attempt(messages))
-        result = self._result(context, user, attempts)
-        self._remember_theses(context, result, held)
-        return result
-
-    def _remember_theses(
-        self, context: ComposeContext, result: ComposeResult, held: set[str]
-    ) -> None:
-        """Each open of a symbol not yet held becomes that position's thesis (kept only while a
-        later context shows the position, i.e. the open was filled)."""
-        for inst in result.instructions:
-            symbol = inst.instrument.symbol
-            if symbol in held or inst.action not in _OPENS:
-                continue
-            rationale = str((inst.meta or {}).get("rationale") or result.rationale or "")
-            side = "long" if inst.action is TradeAction.OPEN_LONG else "short"
-            self._theses[symbol] = Thesis(side, rationale, context.compose_id, context.ts)
+        return self._result(context, user, attempts)
 
     async def close(self) -> None:
         await self.aclose()
@@ -151,6 +130,7 @@ class LlmComposer(BaseComposer):
             )
         return ComposeResult(
             instructions=plan_to_instructions(last.plan, context),
+            adjustments=plan_to_adjustments(last.plan, context),
             rationale=last.plan.rationale,
             raw=raw,
             usage=usage,

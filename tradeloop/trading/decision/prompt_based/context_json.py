@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from tradeloop.trading.constants import QUANTITY_DUST
 from tradeloop.trading.models import (
@@ -39,17 +38,6 @@ CHANGE_LONG = 24
 prompt does not import the indicator stack)."""
 
 
-class Thesis(NamedTuple):
-    """What the model decided when it opened a position: shown beside the position until it is
-    closed, so exits can be judged against the reason for the entry."""
-
-    side: str
-    """``long`` or ``short``."""
-    rationale: str
-    compose_id: str
-    ts: int
-
-
 def window_name(interval: str, candles: int) -> str:
     """``candles`` candles of ``interval`` as a duration: 24 x 1h = ``1d``, 24 x 4h = ``4d``."""
     seconds = parse_interval_seconds(interval) * candles
@@ -68,12 +56,13 @@ def change_keys(interval: str) -> dict[str, str]:
     }
 
 
-def render_context(context: ComposeContext, theses: Mapping[str, Thesis] | None = None) -> str:
-    """``theses``: what the model said when it opened each symbol's position (by symbol)."""
+def render_context(context: ComposeContext) -> str:
+    """Each position shows its ``entry``: what the decision that opened it said, so exits can be
+    judged against the reason for the entry."""
     document = {
         "time": _time(context.ts),
         "market": _market(context.features),
-        "portfolio": _portfolio(context.portfolio, context.ts, theses or {}),
+        "portfolio": _portfolio(context.portfolio, context.ts),
         "performance": _performance(context.digest),
         "recent_decisions": [_decision(d) for d in context.recent_decisions[-RECENT_DECISIONS:]],
     }
@@ -117,9 +106,9 @@ def _feature_values(fv: FeatureVector) -> dict[str, Any]:
     return values
 
 
-def _portfolio(view: PortfolioView, now: int, theses: Mapping[str, Thesis]) -> dict[str, Any]:
+def _portfolio(view: PortfolioView, now: int) -> dict[str, Any]:
     positions = [
-        _position(symbol, p, now, theses.get(symbol))
+        _position(symbol, p, now)
         for symbol, p in sorted(view.positions.items())
         if abs(p.quantity) >= QUANTITY_DUST
     ]
@@ -135,14 +124,14 @@ def _portfolio(view: PortfolioView, now: int, theses: Mapping[str, Thesis]) -> d
     ) | {"positions": positions}
 
 
-def _position(symbol: str, p: PositionSnapshot, now: int, thesis: Thesis | None) -> dict[str, Any]:
+def _position(symbol: str, p: PositionSnapshot, now: int) -> dict[str, Any]:
     held_ms = now - p.entry_ts if p.entry_ts is not None else None
     side = "long" if p.quantity > 0 else "short"
     entry = None
-    if thesis is not None and thesis.side == side:
+    if p.entry is not None:
         # the cycle is named by its time: a compose id differs between runs of one backtest,
         # which would defeat the reply cache
-        entry = {"rationale": _text(thesis.rationale), "decided": _iso(thesis.ts)}
+        entry = {"rationale": _text(p.entry.rationale), "decided": _iso(p.entry.decided_ts)}
     return _compact(
         {
             "symbol": _text(symbol),

@@ -3,6 +3,9 @@
 Validation is strict on purpose (no type coercion, no unknown keys, finite numbers only): a reply
 that does not match the schema exactly yields no instructions at all. Whether a valid plan may be
 sent is not decided here; the guardrails do that (unknown symbols, limits, buying power).
+
+An ``adjust`` item moves or cancels the stop-loss and take-profit of a position already open; it
+becomes a ``LevelAdjustment``, not an order.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from tradeloop.trading.constants import MAX_LEVERAGE_CAP, QUANTITY_DUST
 from tradeloop.trading.models import (
     ComposeContext,
     InstrumentRef,
+    LevelAdjustment,
     TradeAction,
     TradeInstruction,
     TradeSide,
@@ -29,7 +33,8 @@ MAX_PLAN_ITEMS = 100
 MAX_TEXT_CHARS = 2000
 MAX_REASONS = 8
 
-PlanAction = Literal["open_long", "open_short", "close_long", "close_short", "hold"]
+PlanAction = Literal["open_long", "open_short", "close_long", "close_short", "hold", "adjust"]
+_NOT_ORDERS = ("hold", "adjust")
 PositivePrice = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 _SIDES = {
@@ -53,14 +58,29 @@ class PlanItem(_Strict):
         ge=0,
         le=MAX_PLAN_QUANTITY,
         allow_inf_nan=False,
-        description="Order size in BASE units (BTC for BTC-USDT). Above 0, except 0 for hold.",
+        description="Order size in BASE units (BTC for BTC-USDT). Above 0, except 0 for hold "
+        "and adjust.",
     )
     leverage: float = Field(default=1.0, ge=1, le=MAX_LEVERAGE_CAP, allow_inf_nan=False)
     confidence: float = Field(
         ge=0, le=1, allow_inf_nan=False, description="Probability in [0, 1] that it is right."
     )
-    stop_loss: PositivePrice | None = Field(default=None, description="Absolute price, or null.")
-    take_profit: PositivePrice | None = Field(default=None, description="Absolute price, or null.")
+    stop_loss: PositivePrice | None = Field(
+        default=None,
+        description="Absolute price, or null. For adjust: the open position's new stop-loss "
+        "(null keeps the current one).",
+    )
+    take_profit: PositivePrice | None = Field(
+        default=None,
+        description="Absolute price, or null. For adjust: the open position's new take-profit "
+        "(null keeps the current one).",
+    )
+    cancel_stop_loss: bool = Field(
+        default=False, description="adjust only: remove the open position's stop-loss."
+    )
+    cancel_take_profit: bool = Field(
+        default=False, description="adjust only: remove the open position's take-profit."
+    )
     rationale: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
 
     @field_validator("symbol")
@@ -70,8 +90,27 @@ class PlanItem(_Strict):
 
     @model_validator(mode="after")
     def _quantity_fits_action(self) -> PlanItem:
+        if self.action == "adjust":
+            return self._valid_adjustment()
         if self.action != "hold" and self.quantity < QUANTITY_DUST:
             raise ValueError(f"quantity must be above 0 for {self.action}")
+        if self.cancel_stop_loss or self.cancel_take_profit:
+            raise ValueError("cancel_stop_loss and cancel_take_profit are for action adjust only")
+        return self
+
+    def _valid_adjustment(self) -> PlanItem:
+        if self.quantity != 0:
+            raise ValueError("quantity must be 0 for adjust (it changes levels, not the size)")
+        for name in ("stop_loss", "take_profit"):
+            if getattr(self, name) is not None and getattr(self, f"cancel_{name}"):
+                raise ValueError(f"adjust cannot both set and cancel {name}")
+        if (self.stop_loss, self.take_profit) == (None, None) and not (
+            self.cancel_stop_loss or self.cancel_take_profit
+        ):
+            raise ValueError(
+                "adjust needs a new stop_loss or take_profit, or cancel_stop_loss or "
+                "cancel_take_profit"
+            )
         return self
 
 
@@ -115,7 +154,26 @@ def plan_to_instructions(plan: TradePlan, context: ComposeContext) -> list[Trade
     return [
         _instruction(item, index, context.compose_id, instruments)
         for index, item in enumerate(plan.items)
-        if item.action != "hold"
+        if item.action not in _NOT_ORDERS
+    ]
+
+
+def plan_to_adjustments(plan: TradePlan, context: ComposeContext) -> list[LevelAdjustment]:
+    """One adjustment per ``adjust`` item, named ``{compose_id}:{i}`` like the instructions."""
+    instruments = {fv.instrument.symbol: fv.instrument for fv in context.features}
+    return [
+        LevelAdjustment(
+            adjustment_id=f"{context.compose_id}:{index}",
+            compose_id=context.compose_id,
+            instrument=instruments.get(item.symbol) or InstrumentRef(symbol=item.symbol),
+            stop_loss=item.stop_loss,
+            take_profit=item.take_profit,
+            cancel_stop_loss=item.cancel_stop_loss,
+            cancel_take_profit=item.cancel_take_profit,
+            meta={"confidence": item.confidence, "rationale": item.rationale},
+        )
+        for index, item in enumerate(plan.items)
+        if item.action == "adjust"
     ]
 
 
@@ -162,7 +220,8 @@ def plan_tool() -> dict[str, Any]:
         "name": PLAN_TOOL_NAME,
         "description": (
             "Submit this cycle's trade plan: an overall rationale and one item per symbol to act "
-            "on. Call exactly once. Quantities are in base units; use action hold when unsure."
+            "on. Call exactly once. Quantities are in base units; use action hold when unsure, "
+            "and action adjust to move or cancel an open position's stop_loss or take_profit."
         ),
         "input_schema": plan_input_schema(),
     }
