@@ -17,7 +17,9 @@ from tradeloop.trading.models import (
     FeatureVector,
     GuardNote,
     InstrumentRef,
+    LLMUsage,
     MarketType,
+    PortfolioView,
     StrategyStatus,
     StrategySummary,
     TradeHistoryEntry,
@@ -406,3 +408,27 @@ async def test_a_cycle_reusing_a_compose_id_is_refused_as_a_taken_slot(cycles) -
     with pytest.raises(SlotTaken, match=r"\(or compose_id c1\)$"):
         await cycles.insert(reused, kind="decision", ledger=LEDGER)
     assert await cycles.count(SID) == 1
+
+
+async def test_the_latest_ledger_is_dated_by_the_portfolio_view_when_the_cycle_has_one(
+    cycles,
+) -> None:
+    view = PortfolioView(strategy_id=SID, ts=900, account_balance=1000.0)
+    with_view = cycle(1, 1_000).model_copy(update={"portfolio": view})
+    await cycles.insert(with_view, kind="decision", ledger=LEDGER)
+    assert await cycles.latest_ledger(SID) == (LEDGER, 900)
+
+
+async def test_digest_inputs_are_the_decision_cycles_with_their_usage_and_trades(cycles) -> None:
+    usage = LLMUsage(model="m", input_tokens=10, output_tokens=3)
+    first = cycle(1, 1_000, trades=[trade(1, 500, 1_000)]).model_copy(update={"usage": usage})
+    await cycles.insert(first, kind="decision", ledger=LEDGER)
+    await cycles.insert(cycle(2, 2_000, CycleStatus.ERROR), kind="failure", ledger=LEDGER)
+    await cycles.insert(cycle(3, 3_000), kind="decision", ledger=LEDGER)
+    inputs = await cycles.digest_inputs_after(SID)
+    assert [(r.compose_id, r.ts, r.usage, [t.trade_id for t in r.trades]) for _, r in inputs] == [
+        ("c1", 1_000, usage, ["t1"]),
+        ("c3", 3_000, None, []),
+    ]
+    first_id = inputs[0][0]
+    assert [r.compose_id for _, r in await cycles.digest_inputs_after(SID, first_id)] == ["c3"]
