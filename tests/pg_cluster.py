@@ -91,11 +91,13 @@ class Cluster:
 def throwaway_cluster() -> Iterator[Cluster]:
     folder = require_server_bin()
     as_root = os.geteuid() == 0
-    root = Path(tempfile.mkdtemp(prefix="tradeloop-pg-"))
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    _reap_orphans(folder, prefix)
+    root = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX))
     data, log = root / "data", root / "server.log"
+    (root / OWNER).write_text(str(os.getpid()))
     if as_root:
         shutil.chown(root, user="postgres")
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
     port = _free_port()
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
     options += " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
@@ -132,6 +134,31 @@ def throwaway_cluster() -> Iterator[Cluster]:
             timeout=60,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+ROOT_PREFIX = "tradeloop-pg-"
+OWNER = "owner.pid"
+"""The pid of the test session that started a cluster, written beside its data."""
+
+
+def _reap_orphans(folder: Path, prefix: list[str]) -> None:
+    """Stop and remove the clusters of test sessions that died without tearing theirs down (a
+    killed pytest): on a shared machine they would otherwise run until it restarts."""
+    for owner in Path(tempfile.gettempdir()).glob(f"{ROOT_PREFIX}*/{OWNER}"):
+        try:
+            os.kill(int(owner.read_text()), 0)
+            continue  # its session is alive
+        except ProcessLookupError:
+            pass
+        except (ValueError, OSError):
+            continue
+        subprocess.run(
+            [*prefix, str(folder / "pg_ctl"), "-D", str(owner.parent / "data"), "-m", "immediate"]
+            + ["stop"],
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(owner.parent, ignore_errors=True)
 
 
 def _free_port() -> int:

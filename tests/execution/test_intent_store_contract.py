@@ -278,3 +278,45 @@ async def test_marking_a_fill_applied_twice_raises_and_marks_nothing_of_that_bat
     assert a is not None and (a.applied, a.updated_ts) == (True, 3_000)
     assert b is not None and (b.applied, b.updated_ts) == (False, 2_000)
     assert [i.client_order_id for i in await store.unapplied_fills("s1")] == ["b"]
+
+
+async def test_an_intent_with_every_field_set_reads_back_equal(store) -> None:
+    full = OrderIntent(
+        client_order_id="full",
+        strategy_id="s1",
+        account="venue:perpetual:acct",
+        compose_id="close_c9",
+        instruction_id="close_c9:ETH-USDT",
+        symbol="ETH-USDT",
+        market_symbol="ETH/USDT:USDT",
+        side=TradeSide.SELL,
+        order_type="limit",
+        amount=D("12"),
+        base_quantity=D("0.12"),
+        reference_price=D("2500.5"),
+        limit_price=D("2499.25"),
+        reduce_only=True,
+        leverage=3.0,
+        created_ts=7_000,
+        status=S.ACKED,
+        exchange_order_id="x-7",
+        filled_base=D("0"),
+        avg_price=D("2499.5"),
+        fee_quote=D("0.003"),
+        reason="sent",
+        updated_ts=7_001,
+        applied=True,
+    )
+    assert await store.record_intent(full) == full
+    assert await store.get("full") == full
+    assert await store.list_intents() == [full]
+    plain = intent("plain", 7_002)
+    await store.record_intent(plain)
+    stored = await store.get("plain")
+    assert stored == plain
+    assert stored is not None and (stored.limit_price, stored.avg_price, stored.leverage) == (
+        None,
+        None,
+        None,
+    )
+    assert (stored.reduce_only, stored.applied) == (False, False)

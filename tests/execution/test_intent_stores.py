@@ -18,8 +18,9 @@ from tradeloop.trading.execution.intents import (
     OrderIntent,
     Settlement,
     positions_from_intents,
+    resume_mismatch,
 )
-from tradeloop.trading.models import TradeSide
+from tradeloop.trading.models import InstrumentRef, TradeAction, TradeInstruction, TradeSide
 
 D = Decimal
 
@@ -135,3 +136,39 @@ async def test_sqlite_intents_survive_closing_and_reopening_the_database(tmp_pat
         assert stored == intent()
     finally:
         await db.close()
+
+
+def instruction(
+    *,
+    symbol: str = "BTC-USDT",
+    side: TradeSide = TradeSide.BUY,
+    qty: float = 0.01,
+    reduce: bool = False,
+) -> TradeInstruction:
+    return TradeInstruction(
+        instruction_id="c1:0",
+        compose_id="c1",
+        instrument=InstrumentRef(symbol=symbol),
+        side=side,
+        quantity=qty,
+        action=TradeAction.CLOSE_LONG if reduce else None,
+    )
+
+
+def test_an_intent_resumes_as_the_same_order_or_one_the_venue_rounded_down() -> None:
+    assert resume_mismatch(intent(qty="0.01"), "s1", instruction(qty=0.01)) is None
+    assert resume_mismatch(intent(qty="0.009"), "s1", instruction(qty=0.01)) is None
+
+
+def test_an_intent_that_is_another_order_is_refused_naming_every_difference() -> None:
+    stored = intent("tl9", qty="0.02")
+    asked = instruction(symbol="ETH-USDT", side=TradeSide.SELL, qty=0.01, reduce=True)
+    assert resume_mismatch(stored, "s2", asked) == (
+        "stored order tl9 is strategy s1 (asked s2), symbol BTC-USDT (asked ETH-USDT), "
+        "side BUY (asked SELL), reduce_only False (asked True), quantity 0.02 (asked 0.01): "
+        "refusing to resume it as instruction c1:0; nothing was booked"
+    )
+    assert resume_mismatch(intent("tl9", qty="0.011"), "s1", instruction(qty=0.01)) == (
+        "stored order tl9 is quantity 0.011 (asked 0.01): refusing to resume it as instruction "
+        "c1:0; nothing was booked"
+    )

@@ -13,12 +13,13 @@ TOOLS = {
     "update_strategy", "delete_strategy", "list_strategies", "get_strategy", "run_cycle_now",
     "preview_decision", "get_portfolio", "close_position", "get_digest", "list_trades",
     "list_cycles", "get_cycle", "query_features", "list_features", "run_backtest",
-    "get_equity_chart", "get_chart_series", "compare_strategies",
+    "get_equity_chart", "get_chart_series", "compare_strategies", "get_run_series",
+    "wait_for_change",
 }  # fmt: skip
 READ_ONLY = {
     "list_strategies", "get_strategy", "preview_decision", "get_portfolio", "get_digest",
     "list_trades", "list_cycles", "get_cycle", "query_features", "list_features",
-    "get_equity_chart", "get_chart_series",
+    "get_equity_chart", "get_chart_series", "get_run_series", "wait_for_change",
 }  # fmt: skip
 DESTRUCTIVE = {"stop_strategy", "close_position", "delete_strategy"}
 

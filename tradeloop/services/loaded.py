@@ -7,7 +7,9 @@ drives (``CycleTarget``).
 
 A live strategy that was started carries its ``LiveLink``: every cycle first takes over the fills
 no stored cycle carries (an order that filled while its cycle's commit failed), and forced closes
-go through ``close_own_positions`` (``LiveClose``) instead of the composer.
+go through ``close_own_positions`` (``LiveClose``) instead of the composer; a paper strategy's
+forced close is one cycle decided by ``ClosePositionsComposer`` (``ComposedClose``). ``preview``
+is the coordinator's dry run, leaving the portfolio and the replay clock as they were.
 """
 
 from __future__ import annotations

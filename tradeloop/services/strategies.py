@@ -11,7 +11,7 @@ It owns the store and the scheduler and hands each job to its room::
     desk.py        paper or live, chosen once per strategy; live_desk.py: gate, capital,
                    connection and reconciliation of live strategies
     queries.py     reads and pages
-    changes.py     what ``update`` may change
+    changes.py     what ``update`` may change; stopping.py: stop, closing positions first
 
 Statuses: created -> running <-> paused; any but stopped -> stopped; a failing cycle may move a
 running strategy to error; start works from created, stopped and error. Every method that changes
@@ -94,10 +94,9 @@ class StrategyService:
             self.scheduler,
             self.desks,
             max_consecutive_failures=settings.max_consecutive_failures,
-            ownership=None if self.leases is None else self.leases.ownership,
+            ownership=self.leases.ownership,
         )
-        if self.leases is not None:
-            self.leases.bind(self.slots)
+        self.leases.bind(self.slots)
         self.queries = StrategyQueries(
             self._strategies, cycles, self.scheduler, self.registry.loaded
         )
@@ -135,15 +134,11 @@ class StrategyService:
             try:
                 service.scheduler.start()
                 if resume:
-                    if service.leases is not None:
-                        await service.leases.ownership.acquire()
+                    await service.leases.start()
                     await service._resume_all()
-                    if service.leases is not None:
-                        await service.leases.start()
                 yield service
             finally:
-                if service.leases is not None:
-                    await service.leases.stop()
+                await service.leases.stop()
                 await service._close()
 
     # ------------------------------------------------------------------ lifecycle
@@ -283,8 +278,7 @@ class StrategyService:
             run_from = self.desks.of(row.request).run_now_from
             check_allowed(row.id, row.status, "run a cycle of", run_from)
             require_llm_key(row.request)
-            if self.leases is not None:
-                await self.leases.before_command(strategy_id)
+            await self.leases.before_command(strategy_id)
             outcome = await self.slots.run_now(await self.registry.load(row))
         return _stored(outcome.result, strategy_id)
 
@@ -303,8 +297,7 @@ class StrategyService:
             raise ConfigError(str(exc)) from exc
         async with self.registry.lock(strategy_id):
             row = await self._strategies.require(strategy_id)
-            if self.leases is not None:
-                await self.leases.before_command(strategy_id)
+            await self.leases.before_command(strategy_id)
             loaded = await self.desks.of(row.request).for_closing(row)
             if symbol not in (await loaded.portfolio.get_view()).positions:
                 raise ConfigError(f"strategy {strategy_id} has no open {symbol} position")
@@ -324,7 +317,7 @@ class StrategyService:
             await self.store.rows.fetchone("SELECT 1")
         except Exception as exc:
             return f"database unreachable ({type(exc).__name__})"
-        if self.leases is not None and not self.leases.ownership.renewing:
+        if not self.leases.renewing:
             return "leases not renewing"
         return None
 

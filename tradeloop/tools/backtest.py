@@ -16,7 +16,7 @@ from tradeloop.backtest.times import parse_time_ms
 from tradeloop.dashboard.page import LINKED_META
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import READ_ONLY, Ctx, add_tool, changes, state
-from tradeloop.tools._params import StrategyParams, config_arguments
+from tradeloop.tools._config import StrategyParams, config_arguments
 from tradeloop.tools.models import BacktestResult
 from tradeloop.trading.errors import ConfigError
 

@@ -14,6 +14,7 @@ from tradeloop.backtest.times import parse_time_ms
 from tradeloop.dashboard.page import LINKED_META
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import Ctx, add_tool, changes, state
+from tradeloop.tools._config import StrategyParams
 from tradeloop.tools._params import (
     Composer,
     DecideInterval,
@@ -22,7 +23,6 @@ from tradeloop.tools._params import (
     MarketTypeArg,
     MaybeFeatureIntervals,
     MaybeStrategyPrompt,
-    StrategyParams,
     Symbols,
     Template,
 )

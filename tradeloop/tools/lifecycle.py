@@ -20,7 +20,7 @@ from tradeloop.tools._common import (
     service,
     state,
 )
-from tradeloop.tools._params import StrategyParams, config_arguments
+from tradeloop.tools._config import StrategyParams, config_arguments
 from tradeloop.tools.models import (
     CycleOutcome,
     Deleted,

@@ -160,10 +160,11 @@ class LeaseKeeper:
     @classmethod
     def for_store(
         cls, store: Store, registry: StrategyRegistry, *, ttl_s: float
-    ) -> LeaseKeeper | None:
-        """The keeper of a shared store (PostgreSQL); None for one a single process owns."""
+    ) -> LeaseKeeper | SoleOwner:
+        """The keeper of a shared store (PostgreSQL); ``SoleOwner`` for one a single process
+        owns (a SQLite file)."""
         if not store.shared:
-            return None
+            return SoleOwner()
         from tradeloop.store.postgres.db import PgDatabase  # asyncpg: only on PostgreSQL
         from tradeloop.store.postgres.leases import PgLeases
 
@@ -234,7 +235,13 @@ class LeaseKeeper:
             rows = [await self._registry.strategies.get(sid) for sid in taken]
             await self._slots.resume([row for row in rows if row is not None])
 
+    @property
+    def renewing(self) -> bool:
+        return self.ownership.renewing
+
     async def start(self) -> None:
+        """Take this replica's share, then keep it: listen for changes, beat every heartbeat."""
+        await self.ownership.acquire()
         self._unlisten = await self.ownership.leases.listen(self._heard)
         self._task = asyncio.create_task(self._run(), name="tradeloop-leases")
 
@@ -261,3 +268,22 @@ class LeaseKeeper:
         while True:
             await asyncio.sleep(self.ownership.heartbeat_s)
             await self.beat()
+
+
+class SoleOwner:
+    """``LeaseKeeper``'s stand-in on a store one process owns: every strategy is its own."""
+
+    ownership = SlotOwnership()
+    renewing = True
+
+    def bind(self, slots: SlotRunner) -> None:
+        pass
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def before_command(self, strategy_id: str) -> None:
+        pass

@@ -1,10 +1,11 @@
 """Who runs which slot: every decision that this process may run a strategy's slots is made here.
 
-Today one process owns the whole store (``ProcessLock``), so it takes every strategy stored as
-running when it opens, and runs a fired slot when the strategy is loaded here, still running, and
-the slot comes after its last one. The store's unique (strategy, slot) rule stays the last guard
-(``SlotTaken``). A lease (several processes sharing one database) is checked here: in ``take`` for
-the strategies a process picks up, and in ``may_run`` before each slot.
+On a SQLite file one process owns the whole store (``ProcessLock``), so it takes every strategy
+stored as running when it opens, and runs a fired slot when the strategy is loaded here, still
+running, and the slot comes after its last one. The store's unique (strategy, slot) rule stays the
+last guard (``SlotTaken``). Replicas sharing a PostgreSQL database use ``leases.LeasedOwnership``
+instead: ``take`` keeps the strategies whose lease this process holds, ``claim`` takes one started
+here, and ``may_run`` also needs the lease held and recently renewed.
 """
 
 from __future__ import annotations
