@@ -42,6 +42,19 @@ def test_yearly_points_annualize_by_one_and_compound_the_annual_return() -> None
     assert stats.total_return_pct == pytest.approx(21.0)
 
 
+def test_a_gain_too_fast_to_annualize_has_no_annual_return_rather_than_an_infinite_one() -> None:
+    # 100 -> 110 in one hour compounds to 1.1 ** 8760 a year (about 1e362, beyond a float): no
+    # annual figure and so no Calmar, while 100 -> 101 in a day still annualizes (1.01 ** 365)
+    fast = compute_stats([], [EquityPoint(0, 100.0), EquityPoint(HOUR, 110.0)], initial_capital=100)
+    assert fast.annual_return_pct is None
+    assert fast.calmar_ratio is None
+    assert fast.total_return_pct == pytest.approx(10.0)
+    day = compute_stats(
+        [], [EquityPoint(0, 100.0), EquityPoint(24 * HOUR, 101.0)], initial_capital=100
+    )
+    assert day.annual_return_pct == pytest.approx((1.01**365 - 1) * 100, rel=1e-9)
+
+
 def test_the_drawdown_duration_is_the_longest_time_below_a_peak() -> None:
     # peak 120 at hour 1, last point below it at hour 4 (130 at hour 5 recovers): 3 hours;
     # the 10 % dip below 130 at hour 6 lasts 1 hour

@@ -13,6 +13,7 @@ over the max drawdown. Turnover is the notional of every entry and exit over the
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -113,10 +114,15 @@ def _sortino(returns: np.ndarray, periods: float | None) -> float | None:
     return float(np.mean(returns)) / downside * math.sqrt(periods) if downside > 0 else None
 
 
+_LOG_FLOAT_MAX = math.log(sys.float_info.max / 1000)  # room for the "- 1" and "* 100" after
+
+
 def _annual_return(initial: float, final: float, ts: np.ndarray) -> float | None:
     if len(ts) < 2 or initial <= 0 or final <= 0 or ts[-1] <= ts[0]:
         return None
-    years = (ts[-1] - ts[0]) / 1000 / SECONDS_PER_YEAR
+    years = float(ts[-1] - ts[0]) / 1000 / SECONDS_PER_YEAR
+    if math.log(final / initial) / years > _LOG_FLOAT_MAX:
+        return None  # a gain over too short a span: its yearly rate is beyond any number
     return ((final / initial) ** (1 / years) - 1) * 100
 
 
