@@ -61,6 +61,8 @@ class Case:
     store: str
     db: str
     replicas: int
+    slot_s: float | None
+    """Wall seconds per slot; None: replays back to back (as fast as cycles compute)."""
 
 
 @dataclass
@@ -106,13 +108,13 @@ def settings(db: str):  # type: ignore[no-untyped-def]
     return Settings.from_env({}, db_path=db)
 
 
-async def create(db: str, n: int, slot_s: float) -> list[str]:
+async def create(db: str, n: int, slot_s: float | None) -> list[str]:
     """``n`` replay strategies (status created) in an empty store; their ids."""
     from tradeloop.services.models import ReplaySpec
     from tradeloop.services.strategies import StrategyService
     from tradeloop.trading.models import StrategyStatus
 
-    spec = ReplaySpec(data_dir=str(DATA), venue="binance_spot", speed=HOUR_S / slot_s)
+    spec = ReplaySpec(data_dir=str(DATA), venue="binance_spot", speed=slot_s and HOUR_S / slot_s)
     async with StrategyService.open(settings(db), resume=False) as svc:
         for info in await svc.list():  # a database given with --pg: emptied first
             await svc.store.strategies.delete(info.strategy_id, allowed_from=set(StrategyStatus))
@@ -131,7 +133,11 @@ async def set_running(db: str, ids: Sequence[str]) -> None:
     async with open_store(s.db_path, url, exclusive=False) as store:
         for sid in ids:
             await store.strategies.transition(
-                sid, StrategyStatus.RUNNING, None, action="start", allowed_from={StrategyStatus.CREATED}
+                sid,
+                StrategyStatus.RUNNING,
+                None,
+                action="start",
+                allowed_from={StrategyStatus.CREATED},
             )
 
 
@@ -201,19 +207,28 @@ def wait_ready(proc: subprocess.Popen[bytes], port: int, timeout_s: float = 120)
 # ---------------------------------------------------------------------------- one case
 
 
-async def wait_all_cycled(db: str, n: int, since_ms: int, timeout_s: float) -> None:
+async def wait_all_cycled(
+    db: str, n: int, since_ms: int, logs: Sequence[Path], timeout_s: float
+) -> None:
     deadline = time.monotonic() + timeout_s
     sql = "SELECT COUNT(DISTINCT strategy_id) FROM cycles WHERE recorded_at >= ?"
+    cycled = 0
     while time.monotonic() < deadline:
-        if int((await query(db, sql, (since_ms,)))[0][0]) >= n:
+        cycled = int((await query(db, sql, (since_ms,)))[0][0])
+        if cycled >= n:
             return
         await asyncio.sleep(0.5)
-    sys.exit(f"not every strategy cycled within {timeout_s:.0f} s")
+    tails = "".join(f"\n--- {p.name}:\n" + tail(p) for p in logs)
+    sys.exit(f"{cycled} of {n} strategies cycled within {timeout_s:.0f} s{tails}")
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 async def run_case(case: Case, args: argparse.Namespace, logs: Path) -> Figures:
     figures = Figures(case, load=(os.getloadavg()[0], 0.0))
-    ids = await create(case.db, args.strategies, args.slot_s)
+    ids = await create(case.db, args.strategies, case.slot_s)
     shared = case.store == "postgresql"
     if not shared:
         await set_running(case.db, ids)  # one process: it resumes them all at start
@@ -221,27 +236,35 @@ async def run_case(case: Case, args: argparse.Namespace, logs: Path) -> Figures:
         since = now_ms()
         if shared:
             await set_running(case.db, ids)  # every replica is up: each takes its share
-        await wait_all_cycled(case.db, len(ids), since, timeout_s=180)
+        await wait_all_cycled(case.db, len(ids), since, paths, timeout_s=180)
         await asyncio.sleep(args.warm_s)
-        start = now_ms()
-        await asyncio.sleep(args.seconds)
-        end = now_ms()
+        start, end = window(now_ms(), args.seconds, case.slot_s)
+        await asyncio.sleep((end - now_ms()) / 1000 + 0.5)
         if shared:
             rows = await query(case.db, "SELECT owner, COUNT(*) FROM leases GROUP BY owner")
             figures.shares = sorted((int(r[1]) for r in rows), reverse=True)
     figures.load = (figures.load[0], os.getloadavg()[0])
     figures.refused = sum(p.read_text(errors="replace").count(REFUSED) for p in paths)
-    await measure(figures, start, end, args.slot_s, len(ids))
+    await measure(figures, start, end, len(ids))
     await check(figures)
     return figures
+
+
+def window(now: int, seconds: float, slot_s: float | None) -> tuple[int, int]:
+    """[start, end) in ms from ``now``: paced, whole slots from the next boundary (a cycle
+    stored in it is one of its slots' as long as the delay stays under a slot)."""
+    if slot_s is None:
+        return now, now + round(seconds * 1000)
+    slot_ms = round(slot_s * 1000)
+    start = now - now % slot_ms + slot_ms
+    return start, start + max(1, round(seconds / slot_s)) * slot_ms
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def measure(figures: Figures, start: int, end: int, slot_s: float, n: int) -> None:
-    slot_ms = round(slot_s * 1000)
+async def measure(figures: Figures, start: int, end: int, n: int) -> None:
     rows = await query(
         figures.case.db,
         "SELECT recorded_at FROM cycles WHERE recorded_at >= ? AND recorded_at < ?",
@@ -249,8 +272,10 @@ async def measure(figures: Figures, start: int, end: int, slot_s: float, n: int)
     )
     figures.seconds = (end - start) / 1000
     figures.cycles = len(rows)
-    figures.due = n * figures.seconds / slot_s
-    figures.delays_ms = [int(r[0]) % slot_ms for r in rows]
+    slot_s = figures.case.slot_s
+    if slot_s is not None:
+        figures.due = n * figures.seconds / slot_s
+        figures.delays_ms = [int(r[0]) % round(slot_s * 1000) for r in rows]
 
 
 async def check(figures: Figures) -> None:
@@ -292,24 +317,29 @@ def missed(reason: str | None) -> int:
 
 def report(all_figures: Sequence[Figures], args: argparse.Namespace) -> None:
     print(
-        f"{args.strategies} paper replay strategies (rule composer, 2 symbols, 1h + 4h features),"
-        f" a slot every {args.slot_s:g} s of wall time, {args.seconds:g} s window"
+        f"{args.strategies} paper replay strategies (rule composer, 2 symbols, 1h + 4h features);"
+        f" paced: a slot every {args.slot_s:g} s of wall time; {args.seconds:g} s windows"
     )
-    head = f"{'store':<11}{'replicas':>9}{'cycles/s':>10}{'slots run':>11}"
+    head = f"{'store':<11}{'replicas':>9}{'cycles/s':>10}  |{'slots run':>10}"
     head += f"{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}  {'leases':<13}{'load':>11}"
     print(head)
-    for f in all_figures:
-        shares = "/".join(str(s) for s in f.shares) if f.shares else "-"
-        line = f"{f.case.store:<11}{f.case.replicas:>9}{f.cycles / f.seconds:>10.1f}"
-        line += f"{f.cycles / f.due:>10.0%} {f.delay(50):>8.0f}{f.delay(99):>8.0f}"
-        line += f"{f.delay(100):>8.0f}  {shares:<13}{f.load[0]:>5.1f}>{f.load[1]:<5.1f}"
+    for flat, paced in zip(all_figures[::2], all_figures[1::2], strict=True):
+        shares = "/".join(str(s) for s in paced.shares) if paced.shares else "-"
+        line = f"{flat.case.store:<11}{flat.case.replicas:>9}{flat.cycles / flat.seconds:>10.1f}"
+        line += f"  |{paced.cycles / paced.due:>10.0%}{paced.delay(50):>8.0f}"
+        line += f"{paced.delay(99):>8.0f}{paced.delay(100):>8.0f}  {shares:<13}"
+        line += f"{flat.load[0]:>5.1f}>{paced.load[1]:<5.1f}"
         print(line)
-    print("slot delay: cycle stored minus its slot boundary; load: 1-min load average before>after")
+    print(
+        "cycles/s: back to back; slots run and slot delay (cycle stored minus its slot boundary):"
+        " paced; leases: strategies per replica; load: 1-min load average before > after"
+    )
     for f in all_figures:
         verdict = "ok" if not (f.duplicates or f.gaps or f.errors) else "FAILED"
+        pace = "back to back" if f.case.slot_s is None else "paced"
         print(
-            f"check {f.case.store} x{f.case.replicas}: {verdict}: {f.duplicates} duplicate slots,"
-            f" {f.gaps} slots neither a cycle nor a skip, {f.errors} error cycles;"
+            f"check {f.case.store} x{f.case.replicas} {pace}: {verdict}: {f.duplicates} duplicate"
+            f" slots, {f.gaps} slots neither a cycle nor a skip, {f.errors} error cycles;"
             f" {f.refused} second attempts refused by the database"
         )
 
@@ -332,18 +362,21 @@ def postgres(url: str | None) -> Iterator[Any]:
 
 
 async def run_all(args: argparse.Namespace, cluster: Any, tmp: Path) -> list[Figures]:
-    cases = []
-    if not args.no_sqlite:
-        cases.append(Case("sqlite", str(tmp / "scale.db"), 1))
-    for count in args.replicas:
-        db = args.pg if args.pg else cluster.create_database()
-        cases.append(Case("postgresql", db, count))
+    """Each setup twice, back to back then paced (``report`` pairs them in that order)."""
+    setups = [("sqlite", 1)] if not args.no_sqlite else []
+    setups += [("postgresql", count) for count in args.replicas]
     results = []
-    for case in cases:
-        logs = tmp / f"{case.store}-{case.replicas}"
-        logs.mkdir()
-        print(f"running {case.store} x{case.replicas} ...", file=sys.stderr, flush=True)
-        results.append(await run_case(case, args, logs))
+    for store, count in setups:
+        for slot_s in (None, args.slot_s):
+            if store == "sqlite":
+                db = str(tmp / f"scale-{len(results)}.db")
+            else:
+                db = args.pg if args.pg else cluster.create_database()
+            logs = tmp / f"run-{len(results)}"
+            logs.mkdir()
+            pace = "back to back" if slot_s is None else "paced"
+            print(f"running {store} x{count} {pace} ...", file=sys.stderr, flush=True)
+            results.append(await run_case(Case(store, db, count, slot_s), args, logs))
     return results
 
 
@@ -352,7 +385,7 @@ def main() -> int:
     parser.add_argument("--strategies", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=30.0, help="measured window")
     parser.add_argument("--warm-s", type=float, default=5.0, help="after every strategy cycled")
-    parser.add_argument("--slot-s", type=float, default=1.0, help="wall seconds per slot")
+    parser.add_argument("--slot-s", type=float, default=2.0, help="paced: wall s per slot")
     parser.add_argument(
         "--replicas",
         type=lambda text: [int(x) for x in text.split(",")],
