@@ -372,8 +372,8 @@ async def run_all(args: argparse.Namespace, cluster: Any, tmp: Path) -> list[Fig
                 db = str(tmp / f"scale-{len(results)}.db")
             else:
                 db = args.pg if args.pg else cluster.create_database()
-            logs = tmp / f"run-{len(results)}"
-            logs.mkdir()
+            logs = (args.logs or tmp) / f"{store}-{count}-{'paced' if slot_s else 'flat'}"
+            logs.mkdir(parents=True)
             pace = "back to back" if slot_s is None else "paced"
             print(f"running {store} x{count} {pace} ...", file=sys.stderr, flush=True)
             results.append(await run_case(Case(store, db, count, slot_s), args, logs))
@@ -393,6 +393,7 @@ def main() -> int:
         help="PostgreSQL cases, comma separated (default 1,2,3)",
     )
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite case")
+    parser.add_argument("--logs", type=Path, help="keep the replicas' logs in this folder")
     parser.add_argument("--pg", help="postgresql:// URL of a database this bench may empty")
     args = parser.parse_args()
     if not DATA.is_dir():
