@@ -1,4 +1,4 @@
-"""Commands relayed between replicas on PostgreSQL (migration ``0009_commands.sql``).
+"""Commands relayed between replicas on PostgreSQL (migration ``0010_commands.sql``).
 
 A command row moves ``sent -> running -> done | failed`` or ``sent -> abandoned``; each move is
 one conditional ``UPDATE``, so that of a target claiming and a caller giving up exactly one wins,

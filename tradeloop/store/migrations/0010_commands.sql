@@ -1,4 +1,4 @@
--- Commands relayed between replicas (see ../postgres/migrations/0009_commands.sql). A SQLite file
+-- Commands relayed between replicas (see ../postgres/migrations/0010_commands.sql). A SQLite file
 -- has one process, which runs every command itself, so it writes no rows here; the table keeps
 -- both backends' schemas and migration numbers the same.
 
