@@ -59,6 +59,9 @@ class Settings(BaseModel):
     ``TRADELOOP_LIVE_BACKOFF_S``); tests against a local fake venue make it short."""
     anthropic_api_key: SecretStr | None = None
     http_token: SecretStr | None = None
+    tokens_file: Path | None = None
+    """The tokens file (``TRADELOOP_TOKENS_FILE`` / ``serve --tokens``): over HTTP its bearer
+    tokens are accepted, each naming its principal (``tradeloop.services.tokens_file``)."""
     oauth_issuer: str | None = None
     """OAuth 2.1 resource-server mode: the authorization server whose JWT access tokens are
     accepted (``TRADELOOP_OAUTH_ISSUER``, compared with each token's ``iss`` exactly)."""
@@ -101,6 +104,7 @@ class Settings(BaseModel):
             "lease_ttl_s": env.get("TRADELOOP_LEASE_TTL_S"),
             "anthropic_api_key": env.get("ANTHROPIC_API_KEY"),
             "http_token": env.get("TRADELOOP_HTTP_TOKEN"),
+            "tokens_file": env.get("TRADELOOP_TOKENS_FILE"),
             "oauth_issuer": env.get("TRADELOOP_OAUTH_ISSUER"),
             "oauth_resource": env.get("TRADELOOP_OAUTH_RESOURCE"),
             "oauth_audience": env.get("TRADELOOP_OAUTH_AUDIENCE"),
