@@ -105,8 +105,10 @@ class CommandRelay:
             if row.state == "done" and row.answer is not None:
                 return row.answer
             error = _decode_error(row.answer, strategy_id)
-            if not isinstance(error, OwnedElsewhere) or error.owner == self.replica:
+            if not isinstance(error, OwnedElsewhere):
                 raise error
+            if error.owner == self.replica and kind in self._handlers:  # it moved here meanwhile
+                return await self._handlers[kind](strategy_id, args)
             owner = error.owner  # it moved before the owner took it: nothing ran, ask the new one
         raise CommandNotTaken(f"{kind} of strategy {strategy_id}: its owner kept changing")
 
@@ -114,10 +116,7 @@ class CommandRelay:
         answered = self._answered[command.id] = asyncio.Event()
         try:
             await self._commands.send(command, int(self.wait_s * 1000))
-            logger.info(
-                "sent %s strategy_id=%s to replica %s", command.kind, command.strategy_id,
-                command.target,
-            )  # fmt: skip
+            logger.info("relayed %s strategy_id=%s to %s", *_about(command))
             return await self._answer(command, answered)
         finally:
             self._answered.pop(command.id, None)
@@ -170,7 +169,7 @@ class CommandRelay:
 
     def _heard_sent(self, target: str) -> None:
         if target == self.replica:
-            self._spawn(self.take())
+            self._spawn(self._take_now())
 
     def _heard_answered(self, command_id: str) -> None:
         answered = self._answered.get(command_id)
@@ -181,10 +180,13 @@ class CommandRelay:
         """Commands whose notification was lost (a listening connection that broke)."""
         while True:
             await asyncio.sleep(self._sweep_s)
-            try:
-                await self.take()
-            except Exception as exc:  # the database unreachable: the next sweep tries again
-                logger.warning("taking commands failed (%s: %s)", type(exc).__name__, exc)
+            await self._take_now()
+
+    async def _take_now(self) -> None:
+        try:
+            await self.take()
+        except Exception as exc:  # the database unreachable: the next sweep tries again
+            logger.warning("taking commands failed (%s: %s)", type(exc).__name__, exc)
 
     async def take(self) -> None:
         """Claim the commands sent here and run each (concurrently: each waits for its own
@@ -203,7 +205,8 @@ class CommandRelay:
             answer = _encode_error(exc)
         except Exception as exc:  # the command boundary: the caller hears of every failure
             logger.exception("%s strategy_id=%s failed", command.kind, command.strategy_id)
-            answer = _encode_error(OperationalError(f"{command.kind} failed on the owner: {exc}"))
+            failure = f"{command.kind} failed on replica {self.replica} ({type(exc).__name__})"
+            answer = _encode_error(OperationalError(f"{failure}: its log has the details"))
         try:
             await self._commands.finish(command.id, failed=failed, answer=answer)
         except Exception as exc:
@@ -228,6 +231,10 @@ def _decode_error(answer: str | None, strategy_id: str) -> TradeloopError:
     if body.get("owner"):
         return OwnedElsewhere(strategy_id, body["owner"])
     return _ERRORS.get(body.get("error", ""), OperationalError)(body.get("message", "no answer"))
+
+
+def _about(command: Command) -> tuple[str, str, str]:
+    return command.kind, command.strategy_id, command.target
 
 
 def _gone(command: Command) -> Command:
