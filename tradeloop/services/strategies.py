@@ -79,7 +79,7 @@ class StrategyService:
         self.store = store
         self._strategies = store.strategies
         cycles = store.cycles
-        self.scheduler = StrategyScheduler(misfire_grace_s=settings.misfire_grace_s)
+        self.scheduler = StrategyScheduler(misfire_grace_s=settings.misfire_grace_s, clock=clock)
         self.live_gate = LiveGate(enabled=settings.live_trading_enabled, clock=clock)
         """Makes and checks live approvals; its operator setting is fixed (``settings``)."""
         self.registry = StrategyRegistry(
