@@ -30,6 +30,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import TypeAdapter
+
 from tradeloop.backtest.store import store_run, stored_reason
 from tradeloop.scheduler.jobs import StrategyScheduler
 from tradeloop.services.changes import check_change
@@ -41,6 +43,7 @@ from tradeloop.services.models import ReplaySpec, StrategyInfo
 from tradeloop.services.queries import StrategyQueries
 from tradeloop.services.registry import StrategyRegistry
 from tradeloop.services.slots.leases import LeaseKeeper
+from tradeloop.services.slots.relay import OwnedElsewhere
 from tradeloop.services.slots.runner import REPLAY_FINISHED, SlotRunner
 from tradeloop.services.stopping import StopOutcome, stop_strategy
 from tradeloop.settings import Settings
@@ -60,6 +63,7 @@ if TYPE_CHECKING:
     from tradeloop.backtest.runner import BacktestRun
 
 __all__ = ["REPLAY_FINISHED", "StopOutcome", "StrategyService"]
+STOP_OUTCOME = TypeAdapter(StopOutcome)
 
 logger = logging.getLogger(__name__)
 S = StrategyStatus
@@ -87,8 +91,15 @@ class StrategyService:
         )
         live = LiveDesk(self.registry, settings, self.live_gate, store.intents, clock)
         self.desks = Desks(PaperDesk(self.registry, settings), live)
-        self.leases = LeaseKeeper.for_store(store, self.registry, ttl_s=settings.lease_ttl_s)
-        """Replicas on one PostgreSQL database share the running strategies by leases."""
+        self.leases = LeaseKeeper.for_store(
+            store,
+            self.registry,
+            ttl_s=settings.lease_ttl_s,
+            command_wait_s=settings.command_wait_s,
+        )
+        """Replicas on one PostgreSQL database share the running strategies by leases; a cycle
+        on demand asked of one goes to the replica running the strategy (``slots.relay``)."""
+        self._answer_relayed_commands()
         self.slots = SlotRunner(
             self.registry,
             self.scheduler,
@@ -98,7 +109,7 @@ class StrategyService:
         )
         self.leases.bind(self.slots)
         self.queries = StrategyQueries(
-            self._strategies, cycles, self.scheduler, self.registry.loaded
+            self._strategies, cycles, self.scheduler, self.registry.loaded, self.leases.leases_of
         )
         # Reads are the queries room's methods and events the registry's, under the names the
         # tools call: get, list, find, get_portfolio, get_digest, list_trades, list_cycles,
@@ -205,10 +216,13 @@ class StrategyService:
 
     async def pause(self, strategy_id: str, *, reason: str | None = None) -> StrategyInfo:
         """running -> paused; the cycle in flight finishes first."""
+        owner = await self.leases.owner_of(strategy_id)
         async with self.registry.lock(strategy_id):
             await self.registry.transition(
                 strategy_id, S.PAUSED, reason, action="pause", allowed={S.RUNNING}
             )
+        if owner is not None:  # another replica ran it: answer once it let go
+            await self.leases.let_go(strategy_id, owner)
         return await self.get(strategy_id)
 
     async def stop(self, strategy_id: str, close_positions: bool = False) -> StrategyInfo:
@@ -218,7 +232,21 @@ class StrategyService:
     async def stop_closing(self, strategy_id: str, close_positions: bool = False) -> StopOutcome:
         """-> stopped; with ``close_positions`` only once the strategy's own positions are closed
         (see ``stopping``; otherwise it stays paused saying which symbol was not and why)."""
+        owner = await self.leases.owner_of(strategy_id)
+        try:
+            outcome = await self._stop_here(strategy_id, close_positions)
+        except OwnedElsewhere as elsewhere:  # closing needs the owner's ledger: it stops it
+            answer = await self.leases.ask(elsewhere, "stop", {"close_positions": True})
+            return STOP_OUTCOME.validate_json(answer)
+        if owner is not None:  # another replica ran it: answer once it let go
+            await self.leases.let_go(strategy_id, owner)
+            return StopOutcome(await self.get(strategy_id), outcome.closing)
+        return outcome
+
+    async def _stop_here(self, strategy_id: str, close_positions: bool) -> StopOutcome:
         async with self.registry.lock(strategy_id):
+            if close_positions:
+                await self.leases.before_command(strategy_id)
             paused, closing = await stop_strategy(
                 strategy_id, close_positions, self.registry, self.desks, self.slots
             )
@@ -272,7 +300,16 @@ class StrategyService:
     # ------------------------------------------------------------------ cycles on demand
 
     async def run_cycle_now(self, strategy_id: str) -> CycleResult:
-        """Run one cycle now (a replay steps to its next slot) and return what was stored."""
+        """Run one cycle now (a replay steps to its next slot) and return what was stored; on
+        the replica running the strategy when another one does."""
+        try:
+            return await self._run_cycle_now_here(strategy_id)
+        except OwnedElsewhere as elsewhere:
+            return CycleResult.model_validate_json(
+                await self.leases.ask(elsewhere, "run_cycle_now", {})
+            )
+
+    async def _run_cycle_now_here(self, strategy_id: str) -> CycleResult:
         async with self.registry.lock(strategy_id):
             row = await self._strategies.require(strategy_id)
             run_from = self.desks.of(row.request).run_now_from
@@ -290,11 +327,19 @@ class StrategyService:
             return await loaded.preview()
 
     async def close_position(self, strategy_id: str, symbol: str) -> CycleResult:
-        """Close the strategy's own position in ``symbol`` now, recorded as a cycle."""
+        """Close the strategy's own position in ``symbol`` now, recorded as a cycle; on the
+        replica running the strategy when another one does."""
         try:
             symbol = normalize_symbol(symbol)
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
+        try:
+            return await self._close_position_here(strategy_id, symbol)
+        except OwnedElsewhere as elsewhere:
+            answer = await self.leases.ask(elsewhere, "close_position", {"symbol": symbol})
+            return CycleResult.model_validate_json(answer)
+
+    async def _close_position_here(self, strategy_id: str, symbol: str) -> CycleResult:
         async with self.registry.lock(strategy_id):
             row = await self._strategies.require(strategy_id)
             await self.leases.before_command(strategy_id)
@@ -304,6 +349,25 @@ class StrategyService:
             why = f"close {symbol} by request"
             outcome = await self.slots.close_positions(loaded, [symbol], why)
         return _stored(outcome.result, strategy_id)
+
+    def _answer_relayed_commands(self) -> None:
+        """What this replica runs when another relays a cycle on demand to it (``slots.relay``):
+        the same methods as when asked here, answered as JSON."""
+
+        async def run_cycle_now(strategy_id: str, _: dict[str, Any]) -> str:
+            return (await self._run_cycle_now_here(strategy_id)).model_dump_json()
+
+        async def close_position(strategy_id: str, args: dict[str, Any]) -> str:
+            result = await self._close_position_here(strategy_id, str(args["symbol"]))
+            return result.model_dump_json()
+
+        async def stop(strategy_id: str, args: dict[str, Any]) -> str:
+            outcome = await self._stop_here(strategy_id, bool(args["close_positions"]))
+            return STOP_OUTCOME.dump_json(outcome).decode()
+
+        self.leases.handle("run_cycle_now", run_cycle_now)
+        self.leases.handle("close_position", close_position)
+        self.leases.handle("stop", stop)
 
     # ------------------------------------------------------------------ open and close
 
