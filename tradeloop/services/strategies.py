@@ -43,7 +43,7 @@ from tradeloop.services.models import ReplaySpec, StrategyInfo
 from tradeloop.services.queries import StrategyQueries
 from tradeloop.services.registry import StrategyRegistry
 from tradeloop.services.slots.leases import LeaseKeeper
-from tradeloop.services.slots.relay import OwnedElsewhere
+from tradeloop.services.slots.relay import Relayed
 from tradeloop.services.slots.runner import REPLAY_FINISHED, SlotRunner
 from tradeloop.services.stopping import StopOutcome, stop_strategy
 from tradeloop.settings import Settings
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 
 __all__ = ["REPLAY_FINISHED", "StopOutcome", "StrategyService"]
 STOP_OUTCOME = TypeAdapter(StopOutcome)
+CYCLE = TypeAdapter(CycleResult)
 
 logger = logging.getLogger(__name__)
 S = StrategyStatus
@@ -99,7 +100,22 @@ class StrategyService:
         )
         """Replicas on one PostgreSQL database share the running strategies by leases; a cycle
         on demand asked of one goes to the replica running the strategy (``slots.relay``)."""
-        self._answer_relayed_commands()
+        # cycles on demand need the strategy's ledger: they run on the replica running it
+        self._run_now = Relayed(
+            "run_cycle_now", lambda sid, _: self._run_cycle_now_here(sid), CYCLE, self.leases
+        )
+        self._close_now = Relayed(
+            "close_position",
+            lambda sid, args: self._close_position_here(sid, args["symbol"]),
+            CYCLE,
+            self.leases,
+        )
+        self._stop_closing = Relayed(
+            "stop",
+            lambda sid, args: self._stop_here(sid, args["close_positions"]),
+            STOP_OUTCOME,
+            self.leases,
+        )
         self.slots = SlotRunner(
             self.registry,
             self.scheduler,
@@ -232,12 +248,10 @@ class StrategyService:
     async def stop_closing(self, strategy_id: str, close_positions: bool = False) -> StopOutcome:
         """-> stopped; with ``close_positions`` only once the strategy's own positions are closed
         (see ``stopping``; otherwise it stays paused saying which symbol was not and why)."""
+        if close_positions:  # closing needs the strategy's ledger: its owner stops it
+            return await self._stop_closing(strategy_id, close_positions=True)
         owner = await self.leases.owner_of(strategy_id)
-        try:
-            outcome = await self._stop_here(strategy_id, close_positions)
-        except OwnedElsewhere as elsewhere:  # closing needs the owner's ledger: it stops it
-            answer = await self.leases.ask(elsewhere, "stop", {"close_positions": True})
-            return STOP_OUTCOME.validate_json(answer)
+        outcome = await self._stop_here(strategy_id, close_positions=False)
         if owner is not None:  # another replica ran it: answer once it let go
             await self.leases.let_go(strategy_id, owner)
             return StopOutcome(await self.get(strategy_id), outcome.closing)
@@ -302,12 +316,7 @@ class StrategyService:
     async def run_cycle_now(self, strategy_id: str) -> CycleResult:
         """Run one cycle now (a replay steps to its next slot) and return what was stored; on
         the replica running the strategy when another one does."""
-        try:
-            return await self._run_cycle_now_here(strategy_id)
-        except OwnedElsewhere as elsewhere:
-            return CycleResult.model_validate_json(
-                await self.leases.ask(elsewhere, "run_cycle_now", {})
-            )
+        return await self._run_now(strategy_id)
 
     async def _run_cycle_now_here(self, strategy_id: str) -> CycleResult:
         async with self.registry.lock(strategy_id):
@@ -333,11 +342,7 @@ class StrategyService:
             symbol = normalize_symbol(symbol)
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
-        try:
-            return await self._close_position_here(strategy_id, symbol)
-        except OwnedElsewhere as elsewhere:
-            answer = await self.leases.ask(elsewhere, "close_position", {"symbol": symbol})
-            return CycleResult.model_validate_json(answer)
+        return await self._close_now(strategy_id, symbol=symbol)
 
     async def _close_position_here(self, strategy_id: str, symbol: str) -> CycleResult:
         async with self.registry.lock(strategy_id):
@@ -349,25 +354,6 @@ class StrategyService:
             why = f"close {symbol} by request"
             outcome = await self.slots.close_positions(loaded, [symbol], why)
         return _stored(outcome.result, strategy_id)
-
-    def _answer_relayed_commands(self) -> None:
-        """What this replica runs when another relays a cycle on demand to it (``slots.relay``):
-        the same methods as when asked here, answered as JSON."""
-
-        async def run_cycle_now(strategy_id: str, _: dict[str, Any]) -> str:
-            return (await self._run_cycle_now_here(strategy_id)).model_dump_json()
-
-        async def close_position(strategy_id: str, args: dict[str, Any]) -> str:
-            result = await self._close_position_here(strategy_id, str(args["symbol"]))
-            return result.model_dump_json()
-
-        async def stop(strategy_id: str, args: dict[str, Any]) -> str:
-            outcome = await self._stop_here(strategy_id, bool(args["close_positions"]))
-            return STOP_OUTCOME.dump_json(outcome).decode()
-
-        self.leases.handle("run_cycle_now", run_cycle_now)
-        self.leases.handle("close_position", close_position)
-        self.leases.handle("stop", stop)
 
     # ------------------------------------------------------------------ open and close
 

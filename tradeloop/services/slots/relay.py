@@ -29,7 +29,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
+
+from pydantic import TypeAdapter
 
 from tradeloop.store.postgres.commands import Command, PgCommands
 from tradeloop.trading import errors
@@ -65,6 +67,44 @@ class CommandNotTaken(TemporaryError):
 
 class CommandUnanswered(OperationalError):
     """The owner took the command but did not answer in time: it may have run."""
+
+
+class Relayed[T]:
+    """A command run here when this replica may, else by the replica running the strategy, with
+    the same answer: ``here(strategy_id, args)`` raises ``OwnedElsewhere`` before it changes
+    anything when another replica runs the strategy; ``answers`` (de)codes the result as JSON.
+    Made once per kind: it also answers that kind when another replica relays it here."""
+
+    def __init__(
+        self,
+        kind: str,
+        here: Callable[[str, dict[str, Any]], Awaitable[T]],
+        answers: TypeAdapter[T],
+        keeper: RelayKeeper,
+    ) -> None:
+        self.kind = kind
+        self._here = here
+        self._answers = answers
+        self._keeper = keeper
+        keeper.handle(kind, self._answer)
+
+    async def __call__(self, strategy_id: str, **args: Any) -> T:
+        try:
+            return await self._here(strategy_id, args)
+        except OwnedElsewhere as elsewhere:
+            answer = await self._keeper.ask(elsewhere, self.kind, args)
+            return self._answers.validate_json(answer)
+
+    async def _answer(self, strategy_id: str, args: dict[str, Any]) -> str:
+        return self._answers.dump_json(await self._here(strategy_id, args)).decode()
+
+
+class RelayKeeper(Protocol):
+    """What ``Relayed`` needs of the lease keeper (``LeaseKeeper``, or ``SoleOwner``)."""
+
+    def handle(self, kind: str, handler: Handler) -> None: ...
+
+    async def ask(self, elsewhere: OwnedElsewhere, kind: str, args: dict[str, Any]) -> str: ...
 
 
 class CommandRelay:
