@@ -54,6 +54,8 @@ PAIRS = [
 ]
 REFUSED = "slot already ran"
 """What a replica logs when the database refuses a second cycle for a stored slot."""
+LOST = "lease lost"
+"""What a replica logs for each strategy whose lease it could not renew in time."""
 
 
 @dataclass
@@ -77,6 +79,10 @@ class Figures:
     gaps: int = 0
     errors: int = 0
     refused: int = 0
+    lost: int = 0
+    cycled: int = 0
+    """Strategies that stored a cycle before the window (all of them unless they never settled)."""
+    settle_s: float = 0.0
     load: tuple[float, float] = (0.0, 0.0)
 
     def delay(self, pct: float) -> float:
@@ -207,19 +213,20 @@ def wait_ready(proc: subprocess.Popen[bytes], port: int, timeout_s: float = 120)
 # ---------------------------------------------------------------------------- one case
 
 
-async def wait_all_cycled(
-    db: str, n: int, since_ms: int, logs: Sequence[Path], timeout_s: float
-) -> None:
+async def wait_all_cycled(db: str, n: int, since_ms: int, timeout_s: float) -> int:
+    """How many strategies stored a cycle since ``since_ms``: all ``n`` or, after
+    ``timeout_s``, as many as did (the run goes on: the figures then show why)."""
     deadline = time.monotonic() + timeout_s
     sql = "SELECT COUNT(DISTINCT strategy_id) FROM cycles WHERE recorded_at >= ?"
     cycled = 0
-    while time.monotonic() < deadline:
-        cycled = int((await query(db, sql, (since_ms,)))[0][0])
-        if cycled >= n:
-            return
+    while time.monotonic() < deadline and cycled < n:
         await asyncio.sleep(0.5)
-    tails = "".join(f"\n--- {p.name}:\n" + tail(p) for p in logs)
-    sys.exit(f"{cycled} of {n} strategies cycled within {timeout_s:.0f} s{tails}")
+        cycled = int((await query(db, sql, (since_ms,)))[0][0])
+    return cycled
+
+
+def progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def tail(path: Path, lines: int = 15) -> str:
@@ -228,7 +235,9 @@ def tail(path: Path, lines: int = 15) -> str:
 
 async def run_case(case: Case, args: argparse.Namespace, logs: Path) -> Figures:
     figures = Figures(case, load=(os.getloadavg()[0], 0.0))
+    started = time.monotonic()
     ids = await create(case.db, args.strategies, case.slot_s)
+    progress(f"  {len(ids)} strategies created in {time.monotonic() - started:.0f} s")
     shared = case.store == "postgresql"
     if not shared:
         await set_running(case.db, ids)  # one process: it resumes them all at start
@@ -236,7 +245,9 @@ async def run_case(case: Case, args: argparse.Namespace, logs: Path) -> Figures:
         since = now_ms()
         if shared:
             await set_running(case.db, ids)  # every replica is up: each takes its share
-        await wait_all_cycled(case.db, len(ids), since, paths, timeout_s=180)
+        figures.cycled = await wait_all_cycled(case.db, len(ids), since, args.settle_s)
+        figures.settle_s = (now_ms() - since) / 1000
+        progress(f"  {figures.cycled} of {len(ids)} cycled after {figures.settle_s:.0f} s")
         await asyncio.sleep(args.warm_s)
         start, end = window(now_ms(), args.seconds, case.slot_s)
         await asyncio.sleep((end - now_ms()) / 1000 + 0.5)
@@ -244,7 +255,11 @@ async def run_case(case: Case, args: argparse.Namespace, logs: Path) -> Figures:
             rows = await query(case.db, "SELECT owner, COUNT(*) FROM leases GROUP BY owner")
             figures.shares = sorted((int(r[1]) for r in rows), reverse=True)
     figures.load = (figures.load[0], os.getloadavg()[0])
-    figures.refused = sum(p.read_text(errors="replace").count(REFUSED) for p in paths)
+    texts = [p.read_text(errors="replace") for p in paths]
+    figures.refused = sum(text.count(REFUSED) for text in texts)
+    figures.lost = sum(text.count(LOST) for text in texts)
+    if figures.cycled < len(ids):
+        progress("".join(f"--- {p.name}:\n{tail(p)}\n" for p in paths))
     await measure(figures, start, end, len(ids))
     await check(figures)
     return figures
@@ -340,7 +355,8 @@ def report(all_figures: Sequence[Figures], args: argparse.Namespace) -> None:
         print(
             f"check {f.case.store} x{f.case.replicas} {pace}: {verdict}: {f.duplicates} duplicate"
             f" slots, {f.gaps} slots neither a cycle nor a skip, {f.errors} error cycles;"
-            f" {f.refused} second attempts refused by the database"
+            f" {f.refused} second attempts refused by the database; {f.lost} leases lost;"
+            f" {f.cycled} of {args.strategies} strategies cycling after {f.settle_s:.0f} s"
         )
 
 
@@ -375,7 +391,7 @@ async def run_all(args: argparse.Namespace, cluster: Any, tmp: Path) -> list[Fig
             logs = (args.logs or tmp) / f"{store}-{count}-{'paced' if slot_s else 'flat'}"
             logs.mkdir(parents=True)
             pace = "back to back" if slot_s is None else "paced"
-            print(f"running {store} x{count} {pace} ...", file=sys.stderr, flush=True)
+            progress(f"{store} x{count} {pace}:")
             results.append(await run_case(Case(store, db, count, slot_s), args, logs))
     return results
 
@@ -385,6 +401,9 @@ def main() -> int:
     parser.add_argument("--strategies", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=30.0, help="measured window")
     parser.add_argument("--warm-s", type=float, default=5.0, help="after every strategy cycled")
+    parser.add_argument(
+        "--settle-s", type=float, default=120.0, help="at most this long for every one to cycle"
+    )
     parser.add_argument("--slot-s", type=float, default=2.0, help="paced: wall s per slot")
     parser.add_argument(
         "--replicas",
