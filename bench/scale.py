@@ -35,8 +35,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,13 +147,21 @@ async def set_running(db: str, ids: Sequence[str]) -> None:
             )
 
 
-async def query(db: str, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+@asynccontextmanager
+async def reading(db: str) -> AsyncIterator[Any]:
+    """The store's rows (``fetchall`` with ``?`` parameters on either backend), beside the
+    replicas (no exclusive lock on a SQLite file)."""
     from tradeloop.store.backend import open_store
 
     s = settings(db)
     url = None if s.db_url is None else s.db_url.get_secret_value()
     async with open_store(s.db_path, url, exclusive=False) as store:
-        return list(await store.rows.fetchall(sql, params))
+        yield store.rows
+
+
+async def query(db: str, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    async with reading(db) as rows:
+        return list(await rows.fetchall(sql, params))
 
 
 # ---------------------------------------------------------------------------- replica processes
@@ -219,9 +227,10 @@ async def wait_all_cycled(db: str, n: int, since_ms: int, timeout_s: float) -> i
     deadline = time.monotonic() + timeout_s
     sql = "SELECT COUNT(DISTINCT strategy_id) FROM cycles WHERE recorded_at >= ?"
     cycled = 0
-    while time.monotonic() < deadline and cycled < n:
-        await asyncio.sleep(0.5)
-        cycled = int((await query(db, sql, (since_ms,)))[0][0])
+    async with reading(db) as rows:
+        while time.monotonic() < deadline and cycled < n:
+            await asyncio.sleep(0.5)
+            cycled = int((await rows.fetchall(sql, (since_ms,)))[0][0])
     return cycled
 
 
@@ -415,6 +424,7 @@ def main() -> int:
     parser.add_argument("--logs", type=Path, help="keep the replicas' logs in this folder")
     parser.add_argument("--pg", help="postgresql:// URL of a database this bench may empty")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # replicas and cluster stop too
     if not DATA.is_dir():
         sys.exit(f"needs the real candles in {DATA}")
     with ExitStack() as stack:
