@@ -1,0 +1,162 @@
+"""Another principal's ids, over every tool, resource template and prompt the server lists: each
+answers exactly like an id that never existed (same text once the id is masked, same error flag),
+no answer carries anything of another principal, and nothing of the owner changes.
+
+The surface comes from the server's own lists, so a tool added later is swept too, or fails
+``test_the_sweep_knows_how_to_call_every_listed_tool`` until ``tests.tenancy.surface`` is taught.
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import permutations
+from typing import Any
+
+import pytest
+
+from tests.tenancy import surface
+from tests.tenancy.world import PRINCIPALS, Answer, World
+
+PAIRS = list(permutations(PRINCIPALS, 2))
+"""(caller, owner): every principal against each of the other two."""
+
+
+def _check(
+    world: World, viewer: str, where: str, foreign: Answer, unknown: Answer, made: dict[str, str]
+) -> list[str]:
+    """What is wrong with ``viewer``'s answer to a foreign id (and its twin's): one line each."""
+    problems = []
+    differs = surface.same_answer(foreign, unknown, made)
+    if differs is not None:
+        shown_pair = [f"{a.is_error} {a.text[:300]!r}" for a in differs]
+        problems.append(f"{where}: foreign {shown_pair[0]} vs never-existing {shown_pair[1]}")
+    shown = surface.masked(foreign, list(made))
+    leaks = surface.leaked(shown, world.foreign_identifiers(viewer))
+    if leaks:
+        problems.append(f"{where}: leaks {leaks}")
+    return problems
+
+
+def _tool_problems(world: World, viewer: str, owner: str) -> list[str]:
+    problems = []
+    for tool in surface.sweep_order(world.tools()):
+        for args, foreign_id in surface.foreign_calls(tool, world.holdings[owner]):
+            twin_args, made = surface.twin_arguments(args, frozenset({foreign_id}))
+            where = f"{tool.name}({args})"
+            foreign = world.call(viewer, tool.name, args)
+            unknown = world.call(viewer, tool.name, twin_args)
+            problems += _check(world, viewer, where, foreign, unknown, made)
+    return problems
+
+
+def _resource_problems(world: World, viewer: str, owner: str) -> list[str]:
+    templates = world.portal.call(world.sessions[viewer].list_resource_templates)
+    problems = []
+    for template in templates.resource_templates:
+        for parameter in surface.template_parameters(template.uri_template):
+            for foreign_id in surface.IDS_BY_ARGUMENT[parameter](world.holdings[owner]):
+                made = {foreign_id: surface.twin(foreign_id)}
+                uri = template.uri_template.replace(f"{{{parameter}}}", foreign_id)
+                twin_uri = uri.replace(foreign_id, made[foreign_id])
+                foreign, unknown = world.read(viewer, uri), world.read(viewer, twin_uri)
+                problems += _check(world, viewer, uri, foreign, unknown, made)
+    return problems
+
+
+def _prompt_problems(world: World, viewer: str, owner: str) -> list[str]:
+    prompts = world.portal.call(world.sessions[viewer].list_prompts).prompts
+    problems = []
+    for prompt in prompts:
+        for argument in prompt.arguments or []:
+            if not surface.ID_NAME.search(argument.name):
+                continue
+            for foreign_id in surface.IDS_BY_ARGUMENT[argument.name](world.holdings[owner]):
+                made = {foreign_id: surface.twin(foreign_id)}
+                foreign = world.prompt(viewer, prompt.name, {argument.name: foreign_id})
+                unknown = world.prompt(viewer, prompt.name, {argument.name: made[foreign_id]})
+                problems += _check(world, viewer, f"{prompt.name}", foreign, unknown, made)
+    return problems
+
+
+def test_the_sweep_knows_how_to_call_every_listed_tool(world: World) -> None:
+    problems = [p for tool in world.tools() for p in surface.untaught(tool)]
+    assert problems == [], "teach tests/tenancy/surface.py: " + "; ".join(problems)
+
+
+def test_the_sweep_knows_every_id_parameter_of_resources_and_prompts(world: World) -> None:
+    session = world.sessions[PRINCIPALS[0]]
+    templates = world.portal.call(session.list_resource_templates).resource_templates
+    prompts = world.portal.call(session.list_prompts).prompts
+    parameters = {p for t in templates for p in surface.template_parameters(t.uri_template)}
+    ids = {a.name for p in prompts for a in p.arguments or [] if surface.ID_NAME.search(a.name)}
+    required = {a.name for p in prompts for a in p.arguments or [] if a.required}
+    assert parameters and parameters <= set(surface.IDS_BY_ARGUMENT)
+    assert ids and ids <= set(surface.IDS_BY_ARGUMENT)
+    assert required <= ids
+
+
+@pytest.mark.parametrize(("viewer", "owner"), PAIRS)
+def test_another_principals_ids_answer_every_tool_like_ids_that_never_existed(
+    world: World, viewer: str, owner: str
+) -> None:
+    before = world.snapshot(owner)
+    problems = _tool_problems(world, viewer, owner)
+    assert problems == [], "\n".join(problems)
+    assert world.snapshot(owner) == before
+
+
+@pytest.mark.parametrize(("viewer", "owner"), PAIRS)
+def test_another_principals_ids_read_as_resources_and_prompts_like_ids_that_never_existed(
+    world: World, viewer: str, owner: str
+) -> None:
+    problems = _resource_problems(world, viewer, owner) + _prompt_problems(world, viewer, owner)
+    assert problems == [], "\n".join(problems)
+
+
+def _own_reads(world: World, viewer: str) -> dict[str, Answer]:
+    held = world.holdings[viewer]
+    reads: dict[str, tuple[str, dict[str, Any]]] = {
+        "digest": ("get_digest", {"strategy_id": held.trading_id}),
+        "dashboard": ("get_chart_series", {"strategy_id": held.trading_id}),
+        "backtest": ("get_run_series", {"run_id": held.run_id}),
+        "comparison": ("get_run_series", {"run_id": held.comparison_id}),
+        "cycles": ("list_cycles", {"strategy_id": held.trading_id}),
+    }
+    return {what: world.call(viewer, tool, args) for what, (tool, args) in reads.items()}
+
+
+@pytest.mark.parametrize("viewer", PRINCIPALS)
+def test_lists_digests_dashboards_and_comparisons_show_a_principal_only_its_own(
+    world: World, viewer: str
+) -> None:
+    answers = {name: world.call(viewer, name, {}) for name in ("list_strategies", "list_features")}
+    for method in ("list_resources", "list_resource_templates", "list_prompts"):
+        answers[method] = world.listed(viewer, method)
+    answers |= _own_reads(world, viewer)
+    listed = world.ok(viewer, "list_strategies")["strategies"]
+    leaks = {
+        name: surface.leaked(answer, world.foreign_identifiers(viewer))
+        for name, answer in answers.items()
+    }
+    assert {name: found for name, found in leaks.items() if found} == {}
+    assert {s["strategy_id"] for s in listed} == set(world.holdings[viewer].strategy_ids())
+    own_resources = answers["list_resources"].text
+    assert all(sid in own_resources for sid in world.holdings[viewer].strategy_ids())
+    assert not any(answer.is_error for answer in answers.values())
+
+
+def test_tools_that_take_no_id_answer_without_anything_of_other_principals(world: World) -> None:
+    """Listing, creating, backtesting and comparing as carol mentions nothing of alice's or
+    bob's."""
+    viewer = PRINCIPALS[-1]
+    held = world.holdings[viewer]
+    problems = {}
+    for tool in world.tools():
+        if surface.id_arguments(tool.input_schema):
+            continue
+        answer = world.ok(viewer, tool.name, **surface.NO_ID_CALLS[tool.name])
+        held.created += [answer[key] for key in ("strategy_id", "run_id") if key in answer]
+        found = surface.leaked(Answer(False, json.dumps(answer)), world.foreign_identifiers(viewer))
+        if found:
+            problems[tool.name] = found
+    assert problems == {}
