@@ -1,7 +1,8 @@
 """Principals of one shared server, each with its own MCP session over HTTP and every kind of id.
 
-Each principal owns a paused strategy with cycles, trades and open positions, a stopped one, a
-stored backtest run and a comparison; their names and initial capital are its own. Tests drive
+Each principal owns a paused strategy with cycles, trades and open positions, a stopped one with
+a cycle (so everything it shows is dated by its history, not the clock), a stored backtest run and
+a comparison; their names and initial capital are its own. Tests drive
 the sessions synchronously through one blocking portal (hypothesis wants plain functions).
 """
 
@@ -196,6 +197,7 @@ async def populate(who: str, client: Client) -> Holdings:
     await ok("start_strategy", strategy_id=sid)
     await ok("pause_strategy", strategy_id=sid)
     idle = (await ok("create_strategy", **config, name=names[1]))["strategy_id"]
+    compose_ids.append((await ok("run_cycle_now", strategy_id=idle))["compose_id"])
     await ok("stop_strategy", strategy_id=idle)
     run = await ok("run_backtest", **config, **WINDOW, name=names[2])
     compared = await ok(
