@@ -1,6 +1,7 @@
 """``tradeloop serve --http`` as a subprocess in OAuth resource-server mode, trusting a local
 issuer (tests.server.oauth_issuer: key pair made here, JWKS on 127.0.0.1, no network), with the
-real candles replayed. Every principal signs in with a JWT whose subject is its name."""
+real candles replayed. Every principal signs in with a JWT whose subject is its name; the
+operator's static token is accepted beside them."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from tests.server.oauth_issuer import READ, TRADE, Issuer, SigningKey, local_iss
 from tests.server.test_http import _free_port, _wait_for_line
 
 TOKEN_LIFETIME_S = 3600
+OPERATOR_TOKEN = "operator-t0ken-for-tenancy-tests"
+"""``TRADELOOP_HTTP_TOKEN``: its holder is the implicit owner, one principal among the others."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ def served_with_oauth(shared_data: Path, db_dir: Path) -> Iterator[Served]:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "TRADELOOP_DB": str(db_dir / "tradeloop.db"),
             "TRADELOOP_OAUTH_ISSUER": issuer.url,
+            "TRADELOOP_HTTP_TOKEN": OPERATOR_TOKEN,
         }
         args = ["serve", "--http", "--port", str(port), "--replay", str(shared_data)]
         process = subprocess.Popen(

@@ -16,6 +16,7 @@ import pytest
 
 from tests.tenancy import surface
 from tests.tenancy.world import PRINCIPALS, Answer, World
+from tradeloop.services.principals import OWNER_NAME
 
 PAIRS = list(permutations(PRINCIPALS, 2))
 """(caller, owner): every principal against each of the other two."""
@@ -160,3 +161,19 @@ def test_tools_that_take_no_id_answer_without_anything_of_other_principals(world
         if found:
             problems[tool.name] = found
     assert problems == {}
+
+
+def test_the_static_tokens_holder_is_one_principal_and_sees_none_of_the_others(
+    world: World,
+) -> None:
+    """``TRADELOOP_HTTP_TOKEN`` stands for the implicit owner: seeing every strategy takes the
+    server-side CLI, never a tool."""
+    owner = PRINCIPALS[0]
+    problems = _tool_problems(world, OWNER_NAME, owner)
+    problems += _resource_problems(world, OWNER_NAME, owner)
+    listed = world.call(OWNER_NAME, "list_strategies", {})
+    resources = world.listed(OWNER_NAME, "list_resources")
+    problems += surface.leaked(listed, world.foreign_identifiers(OWNER_NAME))
+    problems += surface.leaked(resources, world.foreign_identifiers(OWNER_NAME))
+    assert problems == [], "\n".join(problems)
+    assert world.ok(OWNER_NAME, "list_strategies")["strategies"] == []

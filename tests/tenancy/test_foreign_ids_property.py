@@ -4,8 +4,8 @@ the same shape get, that answer carries nothing of any other principal, and nobo
 change.
 
 Tools that change state always get foreign ids in their id arguments, so nothing may act; read
-tools may name the caller's own strategy and carry the foreign values elsewhere (a cursor, a
-symbol filter).
+tools with more arguments than the id may name the caller's own strategy and carry the foreign
+values elsewhere (a cursor, a symbol filter).
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from mcp.types import Tool
 
 from tests.hypothesis_budget import examples
 from tests.tenancy import surface
-from tests.tenancy.world import PRINCIPALS, World
+from tests.tenancy.world import PRINCIPALS, Holdings, World
 
 EXAMPLES = 80
 WORDS = ["BTC-USDT", "ETH-USDT", "1h", "ok", "error", "paused", "rules", "x"]
 """Plain values for string arguments, beside the foreign ones."""
+SHORT_WAIT = {"timeout_s": st.floats(0.05, 0.3)}
+"""Arguments that bound a wait (wait_for_change): always given, short."""
 
 
 def _plain(schema: dict[str, Any], defs: dict[str, Any], name: str) -> st.SearchStrategy[Any]:
@@ -31,8 +33,8 @@ def _plain(schema: dict[str, Any], defs: dict[str, Any], name: str) -> st.Search
     branch = next((b for b in schema.get("anyOf", [schema]) if b.get("type") != "null"), schema)
     if "$ref" in branch:
         branch = defs.get(branch["$ref"].rsplit("/", 1)[-1], {})
-    if name == "timeout_s":  # wait_for_change: answer within the example
-        return st.floats(0.05, 0.3)
+    if name in SHORT_WAIT:
+        return SHORT_WAIT[name]
     if "enum" in branch:
         return st.sampled_from(branch["enum"])
     kind = branch.get("type")
@@ -49,26 +51,31 @@ def _plain(schema: dict[str, Any], defs: dict[str, Any], name: str) -> st.Search
     return st.sampled_from(WORDS)
 
 
+def _ids(tool: Tool, foreign: st.SearchStrategy[str], own: Holdings) -> st.SearchStrategy[str]:
+    """What an id argument gets: always a foreign value for a tool that changes state or that
+    takes nothing else; else the caller's own strategy too, so the foreign value sits elsewhere."""
+    if not surface.is_read_tool(tool) or len(tool.input_schema["properties"]) == 1:
+        return foreign
+    return st.one_of(foreign, st.sampled_from([own.trading_id, own.run_id]))
+
+
 @st.composite
 def seeded_call(draw: st.DrawFn, world: World, tools: list[Tool]) -> tuple[str, str, dict]:
     """(caller, tool, arguments) with at least one other principal's identifier in them."""
     viewer, owner = draw(st.sampled_from(list(permutations(PRINCIPALS, 2))))
     tool = draw(st.sampled_from(tools))
     foreign = st.sampled_from(world.holdings[owner].identifiers())
-    own = world.holdings[viewer]
     schema, defs = tool.input_schema, tool.input_schema.get("$defs", {})
     ids = surface.id_arguments(schema)
     args: dict[str, Any] = {}
-    for name, prop in schema.get("properties", {}).items():
-        if name in ids and not surface.is_read_tool(tool):
-            args[name] = draw(foreign)
-        elif name in ids:
-            args[name] = draw(st.one_of(foreign, st.sampled_from([own.trading_id, own.run_id])))
-        elif name in schema.get("required", []) or draw(st.booleans()):
+    for name, prop in schema["properties"].items():
+        if name in ids:
+            args[name] = draw(_ids(tool, foreign, world.holdings[viewer]))
+        elif name in (*schema.get("required", []), *SHORT_WAIT) or draw(st.booleans()):
             args[name] = draw(st.one_of(foreign, _plain(prop, defs, name)))
     values = set(world.foreign_identifiers(viewer))
     if not any(isinstance(v, str) and v in values for v in args.values()):
-        args[ids[0] if ids else next(iter(args))] = draw(foreign)
+        args[ids[0] if ids else draw(st.sampled_from(sorted(schema["properties"])))] = draw(foreign)
     return viewer, tool.name, args
 
 

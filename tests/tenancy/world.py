@@ -22,7 +22,8 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, ImageContent, TextContent, Tool
 
-from tests.tenancy.served import Served
+from tests.tenancy.served import OPERATOR_TOKEN, Served
+from tradeloop.services.principals import OWNER_NAME
 
 PRINCIPALS = ("alice", "bob", "carol")
 CAPITAL = {"alice": 11_111.25, "bob": 22_222.5, "carol": 33_333.75}
@@ -65,12 +66,15 @@ class Holdings:
         return [*self.ids(), *self.names, repr(self.capital)]
 
 
-@dataclass
+@dataclass(repr=False)
 class World:
     portal: BlockingPortal
     served: Served
     sessions: dict[str, Client]
     holdings: dict[str, Holdings] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"World({', '.join(self.sessions)} at {self.served.url})"
 
     def call(self, who: str, tool: str, args: dict[str, Any]) -> Answer:
         try:
@@ -145,8 +149,12 @@ def _text(block: object) -> str:
 
 @asynccontextmanager
 async def session(served: Served, subject: str, scope: str | None = None) -> AsyncIterator[Client]:
-    """A real MCP client session over HTTP, signed in as ``subject``."""
-    token = served.token(subject) if scope is None else served.token(subject, scope=scope)
+    """A real MCP client session over HTTP, signed in as ``subject`` (``OWNER_NAME``: with the
+    operator's static token)."""
+    if subject == OWNER_NAME:
+        token = OPERATOR_TOKEN
+    else:
+        token = served.token(subject) if scope is None else served.token(subject, scope=scope)
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx2.AsyncClient(headers=headers, timeout=120) as http:
         async with Client(streamable_http_client(served.url, http_client=http)) as client:
@@ -155,14 +163,15 @@ async def session(served: Served, subject: str, scope: str | None = None) -> Asy
 
 @contextmanager
 def world_of(served: Served, principals: tuple[str, ...] = PRINCIPALS) -> Iterator[World]:
-    """Every principal signed in and holding one of each kind of id."""
+    """Every principal signed in and holding one of each kind of id; the implicit owner (the
+    operator's static token) signed in, holding nothing."""
     with start_blocking_portal() as portal, ExitStack() as stack:
         sessions = {
             who: stack.enter_context(portal.wrap_async_context_manager(session(served, who)))
-            for who in principals
+            for who in (*principals, OWNER_NAME)
         }
         world = World(portal, served, sessions)
-        world.holdings = portal.call(_populate_all, sessions)
+        world.holdings = portal.call(_populate_all, {who: sessions[who] for who in principals})
         yield world
 
 
