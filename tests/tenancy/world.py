@@ -119,12 +119,12 @@ class World:
         return [i for other in self.others(who) for i in self.holdings[other].identifiers()]
 
     def snapshot(self, who: str) -> list[Answer]:
-        """What ``who`` reads about everything it owns (equal before and after others' calls:
-        nobody else changed it)."""
+        """What ``who`` reads about everything it made in ``populate`` (equal before and after
+        others' calls: nobody else changed it; strategies made later may be dated by the clock)."""
         held = self.holdings[who]
         reads = [
             (tool, {"strategy_id": sid})
-            for sid in held.strategy_ids()
+            for sid in (held.trading_id, held.idle_id, held.run_id)
             for tool in ("get_strategy", "get_portfolio", "list_cycles", "list_trades")
         ]
         reads += [("get_run_series", {"run_id": rid}) for rid in (held.run_id, held.comparison_id)]
