@@ -36,6 +36,7 @@ def postgres_store(db: PgDatabase) -> Store:
             strategy.replay,
             strategy.status,
             strategy.reason,
+            strategy.owner,
         )
         try:
             async with db.transaction() as conn:
