@@ -135,7 +135,7 @@ def template_parameters(uri_template: str) -> list[str]:
 
 def twin(value: str) -> str:
     """An id that never existed, of the same shape: the prefix up to the first ``_`` or ``-``
-    kept, every later hex digit, digit or letter replaced by a random one of its class."""
+    kept, every later digit or letter replaced by a random one of its class."""
     cut = min((i for i in (value.find("_"), value.find("-")) if i >= 0), default=-1) + 1
     while True:
         made = value[:cut] + "".join(_like(c) for c in value[cut:])
@@ -144,7 +144,11 @@ def twin(value: str) -> str:
 
 
 def _like(char: str) -> str:
-    for pool in (string.digits, "abcdef", "ABCDEF", string.ascii_lowercase):
+    """A random character of ``char``'s class; digits never 0, so a number stays one of the same
+    kind (no leading zero, no ``.0`` that would read as an integer)."""
+    if char in string.digits:
+        return secrets.choice("123456789")
+    for pool in ("abcdef", "ABCDEF", string.ascii_lowercase):
         if char in pool:
             return secrets.choice(pool)
     return char
