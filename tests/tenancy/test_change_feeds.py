@@ -62,7 +62,7 @@ async def _dashboard_events(world: World, viewer: str, cycling: dict[str, str]) 
     """The ``strategy`` events the viewer's stream carries until one names the viewer's own."""
     events: list[dict[str, Any]] = []
     connected, done = anyio.Event(), anyio.Event()
-    token = world.served.token(viewer)
+    token = world.served.bearer(viewer)
     url = f"{world.served.base_url}/dashboard/events"
 
     async def read() -> None:

@@ -22,10 +22,11 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, ImageContent, TextContent, Tool
 
-from tests.tenancy.served import OPERATOR_TOKEN, Served
+from tests.tenancy.served import Served
 from tradeloop.services.principals import OWNER_NAME
 
 PRINCIPALS = ("alice", "bob", "carol")
+"""alice and bob sign in with OAuth JWTs, carol with a tokens-file token (``served``)."""
 CAPITAL = {"alice": 11_111.25, "bob": 22_222.5, "carol": 33_333.75}
 """Distinctive values: one appearing in another principal's answer is a leak."""
 WINDOW = {"start": "2025-01-01", "end": "2025-01-03"}
@@ -149,12 +150,9 @@ def _text(block: object) -> str:
 
 @asynccontextmanager
 async def session(served: Served, subject: str, scope: str | None = None) -> AsyncIterator[Client]:
-    """A real MCP client session over HTTP, signed in as ``subject`` (``OWNER_NAME``: with the
-    operator's static token)."""
-    if subject == OWNER_NAME:
-        token = OPERATOR_TOKEN
-    else:
-        token = served.token(subject) if scope is None else served.token(subject, scope=scope)
+    """A real MCP client session over HTTP, signed in as ``subject`` (``Served.bearer``; with
+    ``scope``: a JWT with that scope)."""
+    token = served.bearer(subject) if scope is None else served.token(subject, scope=scope)
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx2.AsyncClient(headers=headers, timeout=120) as http:
         async with Client(streamable_http_client(served.url, http_client=http)) as client:
