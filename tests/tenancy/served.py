@@ -51,10 +51,10 @@ class Served:
         return self.url.removesuffix("/mcp")
 
 
-def _environment(folder: Path, issuer: Issuer) -> dict[str, str]:
+def _environment(folder: Path, issuer: Issuer, database: str | None) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "TRADELOOP_DB": str(folder / "tradeloop.db"),
+        "TRADELOOP_DB": database or str(folder / "tradeloop.db"),
         "TRADELOOP_OAUTH_ISSUER": issuer.url,
         "TRADELOOP_HTTP_TOKEN": OPERATOR_TOKEN,
     }
@@ -77,12 +77,15 @@ def _file_tokens(file: Path, env: dict[str, str]) -> dict[str, str]:
 
 
 @contextmanager
-def served_with_oauth(shared_data: Path, folder: Path) -> Iterator[Served]:
-    """The server, listening until the block ends."""
+def served_with_oauth(
+    shared_data: Path, folder: Path, database: str | None = None
+) -> Iterator[Served]:
+    """The server, listening until the block ends, on ``database`` (a PostgreSQL URL) or a
+    SQLite file in ``folder``."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}/mcp"
     with local_issuer(SigningKey.rsa("tenancy-1")) as issuer:
-        env = _environment(folder, issuer)
+        env = _environment(folder, issuer, database)
         file = folder / "tokens.json"
         tokens = _file_tokens(file, env)
         args = ["serve", "--http", "--port", str(port), "--replay", str(shared_data)]

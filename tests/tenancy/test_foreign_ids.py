@@ -14,69 +14,12 @@ from typing import Any
 
 import pytest
 
-from tests.tenancy import surface
+from tests.tenancy import surface, sweep
 from tests.tenancy.world import PRINCIPALS, Answer, World
 from tradeloop.services.principals import OWNER_NAME
 
 PAIRS = list(permutations(PRINCIPALS, 2))
 """(caller, owner): every principal against each of the other two."""
-
-
-def _check(
-    world: World, viewer: str, where: str, foreign: Answer, unknown: Answer, made: dict[str, str]
-) -> list[str]:
-    """What is wrong with ``viewer``'s answer to a foreign id (and its twin's): one line each."""
-    problems = []
-    differs = surface.same_answer(foreign, unknown, made)
-    if differs is not None:
-        shown_pair = [f"{a.is_error} {a.text[:300]!r}" for a in differs]
-        problems.append(f"{where}: foreign {shown_pair[0]} vs never-existing {shown_pair[1]}")
-    shown = surface.masked(foreign, list(made))
-    leaks = surface.leaked(shown, world.foreign_identifiers(viewer))
-    if leaks:
-        problems.append(f"{where}: leaks {leaks}")
-    return problems
-
-
-def _tool_problems(world: World, viewer: str, owner: str) -> list[str]:
-    problems = []
-    for tool in surface.sweep_order(world.tools()):
-        for args, foreign_id in surface.foreign_calls(tool, world.holdings[owner]):
-            twin_args, made = surface.twin_arguments(args, frozenset({foreign_id}))
-            where = f"{tool.name}({args})"
-            foreign = world.call(viewer, tool.name, args)
-            unknown = world.call(viewer, tool.name, twin_args)
-            problems += _check(world, viewer, where, foreign, unknown, made)
-    return problems
-
-
-def _resource_problems(world: World, viewer: str, owner: str) -> list[str]:
-    templates = world.portal.call(world.sessions[viewer].list_resource_templates)
-    problems = []
-    for template in templates.resource_templates:
-        for parameter in surface.template_parameters(template.uri_template):
-            for foreign_id in surface.IDS_BY_ARGUMENT[parameter](world.holdings[owner]):
-                made = {foreign_id: surface.twin(foreign_id)}
-                uri = template.uri_template.replace(f"{{{parameter}}}", foreign_id)
-                twin_uri = uri.replace(foreign_id, made[foreign_id])
-                foreign, unknown = world.read(viewer, uri), world.read(viewer, twin_uri)
-                problems += _check(world, viewer, uri, foreign, unknown, made)
-    return problems
-
-
-def _prompt_problems(world: World, viewer: str, owner: str) -> list[str]:
-    prompts = world.portal.call(world.sessions[viewer].list_prompts).prompts
-    problems = []
-    for prompt in prompts:
-        for argument in prompt.arguments or []:
-            if not surface.ID_NAME.search(argument.name):
-                continue
-            for foreign_id in surface.IDS_BY_ARGUMENT[argument.name](world.holdings[owner]):
-                made = {foreign_id: surface.twin(foreign_id)}
-                foreign = world.prompt(viewer, prompt.name, {argument.name: foreign_id})
-                unknown = world.prompt(viewer, prompt.name, {argument.name: made[foreign_id]})
-                problems += _check(world, viewer, f"{prompt.name}", foreign, unknown, made)
-    return problems
 
 
 def test_the_sweep_knows_how_to_call_every_listed_tool(world: World) -> None:
@@ -101,7 +44,7 @@ def test_another_principals_ids_answer_every_tool_like_ids_that_never_existed(
     world: World, viewer: str, owner: str
 ) -> None:
     before = world.snapshot(owner)
-    problems = _tool_problems(world, viewer, owner)
+    problems = sweep.tool_problems(world, viewer, owner)
     assert problems == [], "\n".join(problems)
     assert world.snapshot(owner) == before
 
@@ -110,7 +53,9 @@ def test_another_principals_ids_answer_every_tool_like_ids_that_never_existed(
 def test_another_principals_ids_read_as_resources_and_prompts_like_ids_that_never_existed(
     world: World, viewer: str, owner: str
 ) -> None:
-    problems = _resource_problems(world, viewer, owner) + _prompt_problems(world, viewer, owner)
+    problems = sweep.resource_problems(world, viewer, owner) + sweep.prompt_problems(
+        world, viewer, owner
+    )
     assert problems == [], "\n".join(problems)
 
 
@@ -169,8 +114,8 @@ def test_the_static_tokens_holder_is_one_principal_and_sees_none_of_the_others(
     """``TRADELOOP_HTTP_TOKEN`` stands for the implicit owner: seeing every strategy takes the
     server-side CLI, never a tool."""
     owner = PRINCIPALS[0]
-    problems = _tool_problems(world, OWNER_NAME, owner)
-    problems += _resource_problems(world, OWNER_NAME, owner)
+    problems = sweep.tool_problems(world, OWNER_NAME, owner)
+    problems += sweep.resource_problems(world, OWNER_NAME, owner)
     listed = world.call(OWNER_NAME, "list_strategies", {})
     resources = world.listed(OWNER_NAME, "list_resources")
     problems += surface.leaked(listed, world.foreign_identifiers(OWNER_NAME))
