@@ -89,17 +89,9 @@ def served_with_oauth(
         file = folder / "tokens.json"
         tokens = _file_tokens(file, env)
         args = ["serve", "--http", "--port", str(port), "--replay", str(shared_data)]
+        args += ["--oauth-resource", url, *(["--tokens", str(file)] if tokens else [])]
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tradeloop",
-                *args,
-                "--oauth-resource",
-                url,
-                "--tokens",
-                str(file),
-            ],
+            [sys.executable, "-m", "tradeloop", *args],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
