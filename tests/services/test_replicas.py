@@ -19,7 +19,6 @@ from tests.store_backends import StoreTarget, fetch
 from tradeloop.services.strategies import StrategyService
 from tradeloop.settings import Settings
 from tradeloop.store.postgres.db import PgDatabase
-from tradeloop.trading.errors import ConfigError
 
 TTL_S = 1.5
 N = 6
@@ -137,21 +136,35 @@ async def test_a_pause_given_to_another_replica_stops_the_owner_at_once_and_cycl
 ) -> None:
     a, b = replicas
     assert a.leases is not None and b.leases is not None
+    control = (await b.create(live_request(decide_interval=1), name="control")).strategy_id
+    await b.start(control)  # one strategy each: their fair shares, nothing moves
     sid = (await a.create(live_request(decide_interval=1), name="one")).strategy_id
     await a.start(sid)
     assert sid in a.leases.ownership.held  # started here: taken here
 
-    with pytest.raises(ConfigError, match=f"running on replica {a.leases.ownership.replica}"):
-        await b.run_cycle_now(sid)
+    ran = await b.run_cycle_now(sid)  # relayed to the owner, which runs it
+    assert ran.strategy_id == sid and sid not in b.registry.loaded
     paused_at = time.monotonic()
     await b.pause(sid)
     await wait_for(lambda: _not_loaded(a, sid), 1.0, "the owner drops the paused strategy")
     assert time.monotonic() - paused_at < a.leases.ownership.heartbeat_s  # before a heartbeat
     count = (await b.get(sid)).cycles
-    await asyncio.sleep(1.5)  # a slot would have run by now
+    after_ms = time.time() * 1000 + 1000  # the next slot of the control strategy, or later
+    await wait_for(
+        lambda: _cycled_after(settings, control, after_ms), 5.0, "a slot passes after the pause"
+    )
     assert (await b.get(sid)).cycles == count and (await b.get(sid)).status.value == "paused"
     ran = await b.run_cycle_now(sid)  # nobody runs it now: it runs where asked
     assert ran.strategy_id == sid and (await a.get(sid)).cycles == count + 1
+
+
+async def _cycled_after(settings: Settings, strategy_id: str, after_ms: float) -> bool:
+    rows = await fetch(
+        settings,
+        "SELECT COUNT(*) AS n FROM cycles WHERE strategy_id = ? AND slot_ts > ?",
+        (strategy_id, int(after_ms)),
+    )
+    return bool(rows[0]["n"])
 
 
 async def _not_loaded(replica: StrategyService, sid: str) -> bool:

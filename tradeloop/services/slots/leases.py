@@ -20,13 +20,14 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tradeloop.services.loaded import LoadedStrategy
 from tradeloop.services.slots.ownership import SlotOwnership
+from tradeloop.services.slots.relay import CommandRelay, Handler, OwnedElsewhere
 from tradeloop.store.backend import Store
+from tradeloop.store.leases import Lease
 from tradeloop.store.strategies import StrategyRow
-from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import StrategyStatus
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ class LeaseStore(Protocol):
     async def absent(self, owner: str) -> None: ...
 
     async def owner_of(self, strategy_id: str) -> str | None: ...
+
+    async def of(self, strategy_ids: Iterable[str]) -> dict[str, Lease]: ...
 
     async def listen(self, on_change: Callable[[str], None]) -> Callable[[], Awaitable[None]]: ...
 
@@ -149,8 +152,12 @@ class LeasedOwnership(SlotOwnership):
 class LeaseKeeper:
     """The heartbeat: renew, drop what was lost, take what is free (see the module docstring)."""
 
-    def __init__(self, ownership: LeasedOwnership, registry: StrategyRegistry) -> None:
+    def __init__(
+        self, ownership: LeasedOwnership, registry: StrategyRegistry, relay: CommandRelay
+    ) -> None:
         self.ownership = ownership
+        self.relay = relay
+        """Cycles on demand asked here of strategies another replica runs go to it."""
         self._registry = registry
         self._slots: SlotRunner | None = None
         self._task: asyncio.Task[None] | None = None
@@ -159,35 +166,74 @@ class LeaseKeeper:
 
     @classmethod
     def for_store(
-        cls, store: Store, registry: StrategyRegistry, *, ttl_s: float
+        cls, store: Store, registry: StrategyRegistry, *, ttl_s: float, command_wait_s: float
     ) -> LeaseKeeper | SoleOwner:
         """The keeper of a shared store (PostgreSQL); ``SoleOwner`` for one a single process
         owns (a SQLite file)."""
         if not store.shared:
             return SoleOwner()
-        from tradeloop.store.postgres.db import PgDatabase  # asyncpg: only on PostgreSQL
+        from tradeloop.store.postgres.commands import PgCommands  # asyncpg: only on PostgreSQL
+        from tradeloop.store.postgres.db import PgDatabase
         from tradeloop.store.postgres.leases import PgLeases
 
         if not isinstance(store.rows, PgDatabase):
             raise TypeError(f"{store.label}: a shared store must be PostgreSQL")
-        return cls(LeasedOwnership(PgLeases(store.rows), ttl_s=ttl_s), registry)
+        ownership = LeasedOwnership(PgLeases(store.rows), ttl_s=ttl_s)
+        relay = CommandRelay(
+            PgCommands(store.rows),
+            ownership.replica,
+            wait_s=command_wait_s,
+            sweep_s=ownership.heartbeat_s,
+        )
+        return cls(ownership, registry, relay)
 
     def bind(self, slots: SlotRunner) -> None:
         self._slots = slots
 
+    def handle(self, kind: str, handler: Handler) -> None:
+        """Run ``kind`` commands sent here by other replicas with ``handler``."""
+        self.relay.handle(kind, handler)
+
     async def before_command(self, strategy_id: str) -> None:
-        """A cycle on demand (run_cycle_now, close_position) runs where it is asked only when no
-        other replica runs the strategy (its ledger lives there); a copy loaded here earlier is
-        rebuilt from the store first, as another replica may have run cycles since."""
+        """A cycle on demand (run_cycle_now, close_position, stop closing positions) runs here
+        only when no other replica runs the strategy (its ledger lives there; raises
+        ``OwnedElsewhere``, and the caller relays it, see ``relay``); a copy loaded here earlier
+        is rebuilt from the store first, as another replica may have run cycles since."""
         if strategy_id in self.ownership.held:
             return
         owner = await self.ownership.leases.owner_of(strategy_id)
         if owner is not None and owner != self.ownership.replica:
-            raise ConfigError(
-                f"strategy {strategy_id} is running on replica {owner}: pause it first, or ask"
-                " that replica"
-            )
+            raise OwnedElsewhere(strategy_id, owner)
         await self._registry.unload(strategy_id)
+
+    async def owner_of(self, strategy_id: str) -> str | None:
+        """The other replica running ``strategy_id``, if one does."""
+        if strategy_id in self.ownership.held:
+            return None
+        owner = await self.ownership.leases.owner_of(strategy_id)
+        return None if owner == self.ownership.replica else owner
+
+    async def let_go(self, strategy_id: str, owner: str) -> None:
+        """Wait (at most the command wait) until ``owner`` gave the strategy up (after a pause or
+        stop given here: it finishes its cycle in flight first, then releases the lease), so
+        the answer includes that cycle and nothing runs the strategy any more."""
+        deadline = time.monotonic() + self.relay.wait_s
+        while await self.ownership.leases.owner_of(strategy_id) == owner:
+            if time.monotonic() > deadline:
+                logger.warning(
+                    "replica %s still holds %s; it lets go at its next heartbeat",
+                    owner,
+                    strategy_id,
+                )
+                return
+            await asyncio.sleep(0.05)
+
+    async def ask(self, elsewhere: OwnedElsewhere, kind: str, args: dict[str, Any]) -> str:
+        """Have the replica running the strategy run ``kind`` (see ``relay``); its answer."""
+        return await self.relay.ask(elsewhere.owner, elsewhere.strategy_id, kind, args)
+
+    async def leases_of(self, strategy_ids: Iterable[str]) -> dict[str, Lease]:
+        return await self.ownership.leases.of(strategy_ids)
 
     def _heard(self, strategy_id: str) -> None:
         """A strategy changed on some replica: if it runs here, follow at once (see ``follow``)."""
@@ -243,9 +289,11 @@ class LeaseKeeper:
         """Take this replica's share, then keep it: listen for changes, beat every heartbeat."""
         await self.ownership.acquire()
         self._unlisten = await self.ownership.leases.listen(self._heard)
+        await self.relay.start()
         self._task = asyncio.create_task(self._run(), name="tradeloop-leases")
 
     async def stop(self) -> None:
+        await self.relay.stop()
         if self._unlisten is not None:
             try:
                 await self._unlisten()
@@ -285,5 +333,20 @@ class SoleOwner:
     async def stop(self) -> None:
         pass
 
+    def handle(self, kind: str, handler: Handler) -> None:
+        pass
+
     async def before_command(self, strategy_id: str) -> None:
         pass
+
+    async def owner_of(self, strategy_id: str) -> str | None:
+        return None
+
+    async def let_go(self, strategy_id: str, owner: str) -> None:
+        pass
+
+    async def ask(self, owner: OwnedElsewhere, kind: str, args: dict[str, Any]) -> str:
+        raise owner  # no other replica: never reached
+
+    async def leases_of(self, strategy_ids: Iterable[str]) -> dict[str, Lease]:
+        return {}
