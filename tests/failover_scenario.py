@@ -27,6 +27,7 @@ from tests.books_audit import books_problems
 from tests.replica_fleet import Fleet
 from tests.slot_audit import SlotRow, slot_problems
 from tradeloop.services.models import ReplaySpec
+from tradeloop.services.principals import OWNER_NAME
 from tradeloop.store.backend import open_store
 from tradeloop.trading.models import StrategyStatus, TradingConfig, UserRequest
 
@@ -151,6 +152,7 @@ async def seed(url: str, plan: Plan, replay_dir: Path) -> dict[str, UserRequest]
                 agent_kind="default",
                 request=request_of(i),
                 replay=spec.model_dump(),
+                owner=OWNER_NAME,
             )
             await store.strategies.transition(
                 sid,
