@@ -24,6 +24,7 @@ exactly that request (see ``live_desk``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -69,6 +70,8 @@ CYCLE = TypeAdapter(CycleResult)
 
 logger = logging.getLogger(__name__)
 S = StrategyStatus
+READINESS_PROBE_S = 1.0
+"""How long ``readiness`` waits for the database (probes time out after 1 s by default)."""
 CAN_START = frozenset({S.CREATED, S.STOPPED, S.ERROR})
 
 
@@ -369,13 +372,18 @@ class StrategyService:
 
     async def readiness(self) -> str | None:
         """None when this process can serve and run strategies (its database answers and, on a
-        shared database, its leases renew); else why not (``/readyz``)."""
-        try:
-            await self.store.rows.fetchone("SELECT 1")
-        except Exception as exc:
-            return f"database unreachable ({type(exc).__name__})"
+        shared database, its leases renew); else why not (``/readyz``). Answers within
+        ``READINESS_PROBE_S``: a database cut off by a stalled network never answers, and a
+        probe that hangs with it tells a load balancer nothing."""
         if not self.leases.renewing:
             return "leases not renewing"
+        try:
+            async with asyncio.timeout(READINESS_PROBE_S):
+                await self.store.rows.fetchone("SELECT 1")
+        except TimeoutError:
+            return f"database unreachable (no answer within {READINESS_PROBE_S:g} s)"
+        except Exception as exc:
+            return f"database unreachable ({type(exc).__name__})"
         return None
 
     async def _close(self) -> None:
