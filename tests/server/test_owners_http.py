@@ -200,3 +200,29 @@ async def test_the_dashboards_event_stream_carries_the_callers_strategies_only(s
                             if seen[-1] == mine:
                                 break
     assert seen and set(seen) == {mine}
+
+
+async def test_a_comparison_is_its_runners_only(served) -> None:
+    async with served.client("alice-cmp") as alice, served.client("bob-cmp") as bob:
+        done = await ok(
+            bob,
+            "compare_strategies",
+            strategies=[{"label": "rsi", "symbols": ["BTC-USDT"]}],
+            **WINDOW,
+        )
+        comparison_id, unknown_id = done["comparison_id"], "cmp_" + "0" * 16
+        answers = {
+            (tool, argument): (
+                await call(alice, tool, **{argument: comparison_id}),
+                await call(alice, tool, **{argument: unknown_id}),
+            )
+            for tool, argument in (
+                ("get_equity_chart", "strategy_id"),
+                ("get_run_series", "run_id"),
+            )
+        }
+        own = await call(bob, "get_run_series", run_id=comparison_id)
+    for tool, (foreign, unknown) in answers.items():
+        assert foreign[0] and unknown[0], (tool, foreign, unknown)
+        assert foreign[1].replace(comparison_id, unknown_id) == unknown[1], tool
+    assert not own[0]
