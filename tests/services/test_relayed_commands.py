@@ -233,7 +233,7 @@ async def test_a_command_sent_to_a_replica_that_lost_the_strategy_goes_on_to_the
     async with open_store(settings.db_path, settings.db_url.get_secret_value()) as store:  # type: ignore[union-attr]
         sid = (await store.strategies.insert(
             strategy_id="s-moved", name="moved", agent_kind="default",
-            request=live_request(), replay=None,
+            request=live_request(), replay=None, owner="~owner",
         )).id  # fmt: skip
         assert isinstance(store.rows, PgDatabase)
         relays = {
