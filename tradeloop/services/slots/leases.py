@@ -253,8 +253,10 @@ class LeaseKeeper:
         return await self.ownership.leases.of(strategy_ids)
 
     def _heard(self, strategy_id: str) -> None:
-        """A strategy changed on some replica: if it runs here, follow at once (see ``follow``)."""
-        if strategy_id in self._registry.loaded:
+        """A strategy changed on some replica: if it runs here, follow at once (see ``follow``).
+        Held counts too: a strategy being reloaded for an earlier change is briefly not loaded,
+        and a second change heard then must not be lost."""
+        if strategy_id in self._registry.loaded or strategy_id in self.ownership.held:
             self._following.add(asyncio.create_task(self.follow(strategy_id)))
             for task in [t for t in self._following if t.done()]:
                 self._following.discard(task)
