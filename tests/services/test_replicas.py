@@ -16,7 +16,8 @@ import pytest
 
 from tests.pg_cluster import Cluster
 from tests.services.helpers import ScriptedAgent, live_request, scripted
-from tests.store_backends import StoreTarget, fetch
+from tests.store_backends import StoreTarget, execute, fetch
+from tradeloop.services.slots.leases import LeaseKeeper
 from tradeloop.services.strategies import StrategyService
 from tradeloop.settings import Settings
 from tradeloop.store.postgres.db import PgDatabase
@@ -222,3 +223,26 @@ async def test_a_replica_loading_strategies_it_took_over_keeps_renewing_the_leas
 
     lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith("lease lost")]
     assert lost == []  # nothing expired on a live replica while it was loading
+
+
+async def test_a_copy_loaded_before_its_lease_was_lost_and_taken_again_runs_no_slot_until_reloaded(
+    tmp_path: Path, postgres_cluster: Cluster
+) -> None:
+    target = StoreTarget("postgresql", tmp_path / "unused.db", postgres_cluster.create_database())
+    settings = target.settings(lease_ttl_s=60, shutdown_grace_s=1)  # no heartbeat in the test
+    agent = ScriptedAgent([{"BTC-USDT": 100.0}], scripted([]))
+    async with StrategyService.open(settings, agents={"default": agent}) as a:
+        assert isinstance(a.leases, LeaseKeeper)
+        ownership = a.leases.ownership
+        sid = (await a.create(live_request(decide_interval=3600), name="one")).strategy_id
+        await a.start(sid)
+        before = a.registry.loaded[sid]
+        assert ownership.may_run(before)
+        # its lease runs out (as while another replica held it), then this replica takes it again
+        await execute(settings, "UPDATE leases SET expires_at = 0 WHERE strategy_id = ?", (sid,))
+        assert await ownership.renew() == {sid}
+        assert (await ownership.acquire())[0] == [sid]
+
+        assert a.registry.loaded[sid] is before and not ownership.may_run(before)
+        await a.slots.resume([(await a.registry.strategies.get(sid))])  # type: ignore[list-item]
+        assert ownership.may_run(a.registry.loaded[sid])
