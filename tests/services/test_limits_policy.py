@@ -28,7 +28,7 @@ def live(capital: float) -> UserRequest:
 
 def row(request: UserRequest, *, kind: str = "default", status: str = "created") -> StrategyRow:
     return StrategyRow(
-        id="s_1", name="n", agent_kind=kind, request=request, replay=None,
+        id="s_1", owner="alice", name="n", agent_kind=kind, request=request, replay=None,
         status=StrategyStatus(status), reason=None, consecutive_failures=0, last_slot_ts=None,
         created_at=0, updated_at=0,
     )  # fmt: skip

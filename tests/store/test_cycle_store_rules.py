@@ -43,7 +43,12 @@ async def cycles(store: Store) -> CycleStore:
     """On each backend (the ``store`` fixture): the rules are the store's, not SQLite's."""
     request = UserRequest(trading_config=TradingConfig(initial_capital=1000, symbols=["BTC-USDT"]))
     await store.strategies.insert(
-        strategy_id=SID, name=SID, agent_kind="default", request=request, replay=None
+        strategy_id=SID,
+        name=SID,
+        agent_kind="default",
+        request=request,
+        replay=None,
+        owner="~owner",
     )
     return store.cycles
 
@@ -353,6 +358,7 @@ async def test_a_whole_strategy_is_stored_with_all_its_cycles_and_their_failure_
         replay=None,
         status=StrategyStatus.STOPPED,
         reason=None,
+        owner="~owner",
     )
     richer = Ledger.open_account(MarketType.PERPETUAL, Decimal("1001"))
     ran = [
