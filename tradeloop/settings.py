@@ -53,12 +53,18 @@ class Settings(BaseModel):
     lease_ttl_s: float = Field(default=15.0, ge=1.0, le=600.0)
     """PostgreSQL replicas: a strategy whose owner has not renewed its lease for this long is
     taken over by another replica (``TRADELOOP_LEASE_TTL_S``; renewed every third of it)."""
+    command_wait_s: float = Field(default=60.0, gt=0, le=3600.0)
+    """PostgreSQL replicas: how long a cycle on demand asked of a replica that does not run the
+    strategy waits for the one that does to answer (``TRADELOOP_COMMAND_WAIT_S``)."""
     live_trading_enabled: bool = False
     live_backoff_s: float = Field(default=0.25, gt=0, le=60)
     """First wait between lookups of a live order whose outcome is unknown (doubling each time,
     ``TRADELOOP_LIVE_BACKOFF_S``); tests against a local fake venue make it short."""
     anthropic_api_key: SecretStr | None = None
     http_token: SecretStr | None = None
+    tokens_file: Path | None = None
+    """The tokens file (``TRADELOOP_TOKENS_FILE`` / ``serve --tokens``): over HTTP its bearer
+    tokens are accepted, each naming its principal (``tradeloop.services.tokens_file``)."""
     oauth_issuer: str | None = None
     """OAuth 2.1 resource-server mode: the authorization server whose JWT access tokens are
     accepted (``TRADELOOP_OAUTH_ISSUER``, compared with each token's ``iss`` exactly)."""
@@ -99,8 +105,10 @@ class Settings(BaseModel):
             "live_trading_enabled": env.get("TRADELOOP_LIVE_TRADING", "").strip().lower() in _TRUE,
             "live_backoff_s": env.get("TRADELOOP_LIVE_BACKOFF_S"),
             "lease_ttl_s": env.get("TRADELOOP_LEASE_TTL_S"),
+            "command_wait_s": env.get("TRADELOOP_COMMAND_WAIT_S"),
             "anthropic_api_key": env.get("ANTHROPIC_API_KEY"),
             "http_token": env.get("TRADELOOP_HTTP_TOKEN"),
+            "tokens_file": env.get("TRADELOOP_TOKENS_FILE"),
             "oauth_issuer": env.get("TRADELOOP_OAUTH_ISSUER"),
             "oauth_resource": env.get("TRADELOOP_OAUTH_RESOURCE"),
             "oauth_audience": env.get("TRADELOOP_OAUTH_AUDIENCE"),

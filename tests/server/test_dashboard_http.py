@@ -89,3 +89,24 @@ def test_an_event_carries_the_strategy_status_and_the_cycle_equity() -> None:
         "ts": 1_000,
         "equity": 1234.5,
     }
+
+
+async def test_under_oauth_the_event_streams_401_names_the_resource_metadata_as_mcps_does(
+    tmp_path,
+) -> None:
+    settings = Settings.from_env(
+        {
+            "TRADELOOP_DB": str(tmp_path / "t.db"),
+            "TRADELOOP_OAUTH_ISSUER": "https://id.example.com/",
+            "TRADELOOP_OAUTH_RESOURCE": "https://trade.example.com/mcp",
+        }
+    )
+    async with client(settings) as http:
+        events = await http.get("/dashboard/events")
+        mcp = await http.post("/mcp", json={}, headers={"Accept": "application/json"})
+    assert events.status_code == mcp.status_code == 401
+    challenge = events.headers["www-authenticate"]
+    assert challenge == mcp.headers["www-authenticate"]
+    assert challenge.endswith(
+        'resource_metadata="https://trade.example.com/.well-known/oauth-protected-resource/mcp"'
+    )

@@ -4,6 +4,7 @@ other's ids answer exactly like unknown ids (the answer's text with the id swapp
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -34,10 +35,13 @@ class Served:
     url: str
     issuer: Issuer
 
+    def bearer(self, subject: str) -> dict[str, str]:
+        token = self.issuer.mint(self.issuer.claims(self.url, sub=subject))
+        return {"Authorization": f"Bearer {token}"}
+
     @asynccontextmanager
     async def client(self, subject: str) -> AsyncIterator[Client]:
-        token = self.issuer.mint(self.issuer.claims(self.url, sub=subject))
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = self.bearer(subject)
         async with httpx2.AsyncClient(headers=headers) as http:
             transport = streamable_http_client(self.url, http_client=http)
             async with Client(transport, mode="legacy") as client:
@@ -176,3 +180,49 @@ async def test_a_backtest_is_its_runners_only(served) -> None:
         assert foreign[0] and unknown[0], (tool, foreign, unknown)
         assert foreign[1].replace(run_id, unknown_id) == unknown[1], tool
     assert not own_series[0]
+
+
+async def test_the_dashboards_event_stream_carries_the_callers_strategies_only(served) -> None:
+    events_url = served.url.replace("/mcp", "/dashboard/events")
+    async with served.client("alice-sse") as alice, served.client("bob-sse") as bob:
+        mine, theirs = await create(alice, "sse"), await create(bob, "sse")
+        seen: list[str] = []
+        async with httpx2.AsyncClient(headers=served.bearer("alice-sse"), timeout=30) as http:
+            async with http.stream("GET", events_url) as stream:
+                lines = stream.aiter_lines()
+                assert (await anext(lines)).startswith("retry:")  # subscribed
+                await ok(bob, "run_cycle_now", strategy_id=theirs)  # first: alice must not hear it
+                await ok(alice, "run_cycle_now", strategy_id=mine)
+                async with asyncio.timeout(30):
+                    async for line in lines:
+                        if line.startswith("data: "):
+                            seen.append(json.loads(line.removeprefix("data: "))["strategy_id"])
+                            if seen[-1] == mine:
+                                break
+    assert seen and set(seen) == {mine}
+
+
+async def test_a_comparison_is_its_runners_only(served) -> None:
+    async with served.client("alice-cmp") as alice, served.client("bob-cmp") as bob:
+        done = await ok(
+            bob,
+            "compare_strategies",
+            strategies=[{"label": "rsi", "symbols": ["BTC-USDT"]}],
+            **WINDOW,
+        )
+        comparison_id, unknown_id = done["comparison_id"], "cmp_" + "0" * 16
+        answers = {
+            (tool, argument): (
+                await call(alice, tool, **{argument: comparison_id}),
+                await call(alice, tool, **{argument: unknown_id}),
+            )
+            for tool, argument in (
+                ("get_equity_chart", "strategy_id"),
+                ("get_run_series", "run_id"),
+            )
+        }
+        own = await call(bob, "get_run_series", run_id=comparison_id)
+    for tool, (foreign, unknown) in answers.items():
+        assert foreign[0] and unknown[0], (tool, foreign, unknown)
+        assert foreign[1].replace(comparison_id, unknown_id) == unknown[1], tool
+    assert not own[0]

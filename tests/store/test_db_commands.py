@@ -18,7 +18,10 @@ from tests.store_backends import StoreTarget, stored_ledger_mismatches
 from tradeloop.store.backend import TABLES
 
 REPO = Path(__file__).resolve().parents[2]
-PG_MIGRATIONS = sorted((REPO / "tradeloop/store/postgres/migrations").glob("[0-9]*.sql"))
+LATEST = len(
+    list((REPO / "tradeloop/store/postgres/migrations").glob("[0-9][0-9][0-9][0-9]_*.sql"))
+)
+"""The number of PostgreSQL migrations shipped (they are numbered 1..LATEST)."""
 
 
 def tradeloop(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -51,9 +54,9 @@ def test_db_migrate_brings_an_empty_postgresql_database_to_the_latest_version_on
     first, again = tradeloop("db", "migrate", "--db", url), tradeloop("db", "migrate", "--db", url)
     for run in (first, again):
         assert run.returncode == 0, run.stderr
-        assert run.stdout.strip().endswith(f"schema version {len(PG_MIGRATIONS)} (postgresql)")
+        assert run.stdout.strip().endswith(f"schema version {LATEST} (postgresql)")
     applied = postgres_cluster.psql("SELECT version FROM schema_version ORDER BY version", url)
-    assert applied.split() == [str(int(path.name[:4])) for path in PG_MIGRATIONS]
+    assert applied.split() == [str(n) for n in range(1, LATEST + 1)]
     assert pg_counts(url) == dict.fromkeys(TABLES, 0)
 
 

@@ -1,6 +1,6 @@
-"""Every stored strategy belongs to a principal (migration 0009), on both backends: reads for an
+"""Every stored strategy belongs to a principal (migration strategy_owners), on both backends: reads for an
 owner find only that owner's rows, another owner's id reads exactly as a missing one, names are
-unique per owner, and a database from before 0009 gives every strategy to the implicit owner
+unique per owner, and a database from before it gives every strategy to the implicit owner
 and keeps every cycle."""
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from tradeloop.trading.portfolio.ledger import Ledger
 REQUEST = UserRequest(trading_config=TradingConfig(initial_capital=1000, symbols=["BTC-USDT"]))
 LEDGER = Ledger.open_account(MarketType.PERPETUAL, Decimal(1000))
 IMPLICIT_OWNER = "~owner"
-"""What migration 0009 gives existing rows (``services.principals.OWNER_NAME``)."""
-BEFORE_OWNERS = 8
-"""The schema version just before strategies had owners."""
+"""What the migration gives existing rows (``services.principals.OWNER_NAME``)."""
+BEFORE_OWNERS = next(m.version for m in load_migrations() if m.name == "strategy_owners") - 1
+"""The schema version just before strategies had owners (the same on both backends)."""
 
 
 async def add(store: Store, sid: str, owner: str, name: str | None = None) -> None:
@@ -135,7 +135,7 @@ OLD_INSERT = (
     "INSERT INTO strategies (id, name, agent_kind, request_json, replay_json, status, reason,"
     " created_at, updated_at) VALUES (?, ?, 'default', ?, NULL, ?, NULL, ?, ?)"
 )
-"""A strategy row as tradeloop wrote it before 0009 (no owner column)."""
+"""A strategy row as tradeloop wrote it before owners (no owner column)."""
 OLD_ROWS = [("s_old1", "btc", "running", 1), ("s_old2", "eth", "stopped", 2)]
 
 

@@ -16,6 +16,8 @@ from tradeloop.trading.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 8765
+DEFAULT_TOKENS = ""
+"""``--tokens`` without a path: the tokens file beside the database."""
 
 
 HELP = """\
@@ -33,14 +35,16 @@ examples:
   TRADELOOP_HTTP_TOKEN=secret tradeloop serve --http --host 0.0.0.0 \\
       --allowed-host myhost:8765 --allowed-origin https://myhost:8765
       reachable from other machines; clients send 'Authorization: Bearer secret'
-
-  tradeloop serve --http --oauth-issuer https://tenant.eu.auth0.com/ \
+  tradeloop serve --http --host 0.0.0.0 --tokens
+      one server for several people: each sends a token from 'tradeloop tokens add NAME'
+      and sees only their own strategies
+  tradeloop serve --http --oauth-issuer https://tenant.eu.auth0.com/ \\
       --oauth-resource https://trade.example.com/mcp
       OAuth 2.1: JWT access tokens of that issuer for that resource (behind a TLS proxy);
       remote connectors (Claude, ChatGPT) find the issuer in the served metadata
 
-environment: TRADELOOP_DB, TRADELOOP_REPLAY_DIR, TRADELOOP_HTTP_TOKEN, ANTHROPIC_API_KEY,
-TRADELOOP_LIVE_TRADING, TRADELOOP_OAUTH_ISSUER, TRADELOOP_OAUTH_RESOURCE,
+environment: TRADELOOP_DB, TRADELOOP_REPLAY_DIR, TRADELOOP_HTTP_TOKEN, TRADELOOP_TOKENS_FILE,
+ANTHROPIC_API_KEY, TRADELOOP_LIVE_TRADING, TRADELOOP_OAUTH_ISSUER, TRADELOOP_OAUTH_RESOURCE,
 TRADELOOP_OAUTH_AUDIENCE, TRADELOOP_OAUTH_JWKS_URL, TRADELOOP_OAUTH_READ_SCOPE,
 TRADELOOP_OAUTH_TRADE_SCOPE (see the README)."""
 OAUTH_FLAGS = {
@@ -91,6 +95,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(also TRADELOOP_REPLAY_DIR)",
     )
     parser.add_argument("--db", help="SQLite file path or postgresql://... URL (also TRADELOOP_DB)")
+    parser.add_argument(
+        "--tokens",
+        nargs="?",
+        const=DEFAULT_TOKENS,
+        metavar="PATH",
+        help="accept the bearer tokens of this tokens file (made by 'tradeloop tokens add'); "
+        "without PATH the one beside the database (also TRADELOOP_TOKENS_FILE)",
+    )
     oauth = parser.add_argument_group("OAuth 2.1 resource server (HTTP)")
     for flag, text in OAUTH_FLAGS.items():
         oauth.add_argument(f"--oauth-{flag}", metavar=flag.split("-")[-1].upper(), help=text)
@@ -104,25 +116,30 @@ def run(args: argparse.Namespace) -> int:
     from tradeloop.server.app import build_server
     from tradeloop.server.oauth_config import OAuthConfig
     from tradeloop.services.market import check_replay_dir
+    from tradeloop.services.tokens_file import default_tokens_path
     from tradeloop.settings import Settings
 
     try:
         overrides = {
             "db_path": args.db or None,
             "replay_dir": args.replay,
+            "tokens_file": Path(args.tokens).expanduser() if args.tokens else None,
             **{f"oauth_{flag.replace('-', '_')}": _flag(args, flag) for flag in OAUTH_FLAGS},
         }
         settings = Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
         if settings.replay_dir is not None:
             given = check_replay_dir(settings.replay_dir.expanduser())  # named as given
             settings = settings.model_copy(update={"replay_dir": given.resolve()})
+        if args.tokens == DEFAULT_TOKENS:
+            settings = settings.model_copy(update={"tokens_file": default_tokens_path(settings)})
         oauth = OAuthConfig.of(settings)
         if args.http:
-            transports.check_bind(args.host, settings.http_token is not None or oauth is not None)
+            authenticated = (settings.http_token, settings.tokens_file, oauth)
+            transports.check_bind(args.host, any(a is not None for a in authenticated))
+        server = build_server(settings, warm_up_join_s=0)  # the process leaves with os._exit
     except ConfigError as exc:
         sys.stderr.write(f"tradeloop serve: {exc}\n")  # stderr: stdout is the MCP channel
         return 2
-    server = build_server(settings, warm_up_join_s=0)  # the process leaves with os._exit
     if args.http:
         run_then_leave(
             transports.serve_http(

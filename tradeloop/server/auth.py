@@ -1,5 +1,6 @@
 """Bearer tokens over HTTP: the static ``TRADELOOP_HTTP_TOKEN`` (the implicit owner) and the
-choice of gate (``token_gate``): that token, an OAuth issuer's JWTs (``jwt_auth``), or both."""
+choice of gate (``token_gate``): any of that token, the tokens file's (``tokens_auth``) and an
+OAuth issuer's JWTs (``jwt_auth``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from mcp.server.auth.settings import AuthSettings
 from pydantic import AnyHttpUrl
 
 from tradeloop.server.oauth_config import OAuthConfig
+from tradeloop.server.tokens_auth import TokensFileVerifier
 from tradeloop.services.principals import OWNER_NAME, ScopeNames
 from tradeloop.settings import Settings
 
@@ -46,7 +48,8 @@ def auth_settings(scopes: ScopeNames) -> AuthSettings:
 
 
 class AnyOfVerifiers:
-    """The first verifier that accepts a token wins (the operator's static token, then OAuth)."""
+    """The first verifier that accepts a token wins (the operator's static token, the tokens
+    file, then OAuth)."""
 
     def __init__(self, verifiers: Sequence[TokenVerifier]) -> None:
         self._verifiers = tuple(verifiers)
@@ -69,13 +72,17 @@ class TokenGate(NamedTuple):
 
 
 def token_gate(settings: Settings) -> TokenGate:
-    """The bearer-token gate ``settings`` ask for: ``TRADELOOP_HTTP_TOKEN`` (the owner), an OAuth
-    issuer's JWTs (``TRADELOOP_OAUTH_ISSUER``), both, or none (stdio, loopback HTTP)."""
+    """The bearer-token gate ``settings`` ask for: any of ``TRADELOOP_HTTP_TOKEN`` (the owner),
+    the tokens file (``TRADELOOP_TOKENS_FILE``) and an OAuth issuer's JWTs
+    (``TRADELOOP_OAUTH_ISSUER``), or none (stdio, loopback HTTP). ``ConfigError`` when the tokens
+    file is missing or malformed."""
     scopes = ScopeNames.of(settings)
     oauth = OAuthConfig.of(settings)
     verifiers: list[TokenVerifier] = []
     if settings.http_token is not None:
         verifiers.append(StaticTokenVerifier(settings.http_token.get_secret_value(), scopes))
+    if settings.tokens_file is not None:
+        verifiers.append(TokensFileVerifier(settings.tokens_file, scopes))
     if oauth is not None:
         from tradeloop.server.jwt_auth import JwtVerifier  # PyJWT and crypto: only for OAuth
 

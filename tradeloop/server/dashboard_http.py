@@ -5,8 +5,9 @@
                             bearer token, validation and tool boundary apply unchanged.
     GET /dashboard/events   server-sent events, one ``strategy`` event per stored cycle and status
                             change (coalesced per strategy when they come faster than they are
-                            read); behind the bearer token when one is configured, as /mcp,
-                            and only about the caller's own strategies.
+                            read); behind the bearer token when one is configured, as /mcp
+                            (the same 401 and ``WWW-Authenticate`` challenge), and only about
+                            the caller's own strategies.
 
 Both validate Host and Origin as /mcp does (DNS-rebinding protection). The page's
 Content-Security-Policy runs only its own inline script (by hash) and allows no other origin: it
@@ -24,6 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.auth.middleware.bearer_auth import RequireAuthMiddleware
+from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from starlette.requests import Request
@@ -84,9 +86,12 @@ def dashboard_routes(
         return StreamingResponse(stream, media_type="text/event-stream", headers=STREAM_HEADERS)
 
     endpoint: Any = events
-    if server.settings.auth is not None:
+    auth = server.settings.auth
+    if auth is not None:  # as the SDK guards /mcp: 401 names the resource metadata under OAuth
+        resource = auth.resource_server_url
+        metadata = build_resource_metadata_url(resource) if resource is not None else None
         endpoint = RequireAuthMiddleware(
-            request_response(events), server.settings.auth.required_scopes or []
+            request_response(events), auth.required_scopes or [], metadata
         )
     return [
         Route(DASHBOARD_PATH, page, methods=["GET"]),

@@ -2,7 +2,8 @@
 
 HTTP binds loopback by default, where Host and Origin are validated against loopback names (DNS
 rebinding protection: a bad Host gets 421, a bad Origin 403). A non-loopback address is refused
-unless a bearer token is configured; with a token every request without it gets 401.
+unless bearer tokens are configured (the static token, a tokens file or an OAuth issuer); then
+every request without a valid one gets 401.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def check_bind(host: str, token_configured: bool) -> None:
         raise ConfigError(
             f"refusing to listen on {host}: a non-loopback address needs a bearer token; "
             "set TRADELOOP_HTTP_TOKEN (clients then send 'Authorization: Bearer <token>'), "
-            "or an OAuth issuer (TRADELOOP_OAUTH_ISSUER), or bind 127.0.0.1"
+            "a tokens file (--tokens) or an OAuth issuer (TRADELOOP_OAUTH_ISSUER), "
+            "or bind 127.0.0.1"
         )
 
 

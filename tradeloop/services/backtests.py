@@ -78,21 +78,29 @@ async def strategy_chart_png(service: OwnedStrategies, strategy_id: str) -> byte
 
 
 async def equity_chart_png(
-    strategy_id: str, *, runs: BacktestRuns, service: OwnedStrategies
+    strategy_id: str,
+    *,
+    runs: BacktestRuns | None = None,
+    service: OwnedStrategies | None = None,
 ) -> bytes:
     """The equity chart of a backtest run or a comparison in ``runs``, or else a strategy in
-    ``service``; only those of ``service``'s principal."""
-    owner = service.principal.owner_filter
-    done = runs.comparison(strategy_id, owner=owner)
-    if done is not None:
-        assert isinstance(done, ComparisonRun)
-        return comparison_chart_png(
-            done.curves, title=f"comparison {strategy_id}", initial_capital=done.initial_capital
-        )
-    try:
-        return backtest_chart_png(runs.get(strategy_id, owner=owner))
-    except NotFound:
-        return await strategy_chart_png(service, strategy_id)
+    ``service``: only those of ``service``'s principal (without a service, any run)."""
+    owner = None if service is None else service.principal.owner_filter
+    if runs is not None:
+        done = runs.comparison(strategy_id, owner=owner)
+        if done is not None:
+            assert isinstance(done, ComparisonRun)
+            return comparison_chart_png(
+                done.curves, title=f"comparison {strategy_id}", initial_capital=done.initial_capital
+            )
+        try:
+            return backtest_chart_png(runs.get(strategy_id, owner=owner))
+        except NotFound:
+            if service is None:
+                raise
+    if service is None:
+        raise NotFound(f"no backtest run or strategy {strategy_id!r}")
+    return await strategy_chart_png(service, strategy_id)
 
 
 async def _stored_curve(service: OwnedStrategies, strategy_id: str) -> AsyncIterator[EquityPoint]:

@@ -7,7 +7,7 @@ the last item's id, handed back as ``next_cursor``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from tradeloop.scheduler.jobs import StrategyScheduler
@@ -15,6 +15,7 @@ from tradeloop.services.loaded import LoadedStrategy
 from tradeloop.services.models import CyclePage, ReplaySpec, StrategyInfo, TradePage
 from tradeloop.services.principals import OWNER_NAME
 from tradeloop.store.cycles import CycleStore, PageCursor
+from tradeloop.store.leases import Lease
 from tradeloop.store.sqlite_digest import FoldedDigest, fold_stored
 from tradeloop.store.sqlite_portfolio import SqlitePortfolioService
 from tradeloop.store.strategies import StrategyRow, StrategyStore
@@ -30,6 +31,8 @@ from tradeloop.trading.models import (
 from tradeloop.trading.utils import normalize_symbol
 
 MAX_PAGE = 500
+LeasesOf = Callable[[Iterable[str]], Awaitable[Mapping[str, Lease]]]
+"""The lease rows of some strategies (PostgreSQL replicas; see ``slots.leases``)."""
 
 
 class StrategyQueries:
@@ -39,8 +42,10 @@ class StrategyQueries:
         cycles: CycleStore,
         scheduler: StrategyScheduler,
         loaded: dict[str, LoadedStrategy],
+        leases_of: LeasesOf | None = None,
     ) -> None:
         self._strategies = strategies
+        self._leases_of = leases_of
         self._cycles = cycles
         self._scheduler = scheduler
         self._loaded = loaded
@@ -70,7 +75,14 @@ class StrategyQueries:
         self, status: StrategyStatus | None = None, *, owner: str | None = None
     ) -> list[StrategyInfo]:
         """Every strategy, or ``owner``'s only."""
-        return [await self.info(row) for row in await self._strategies.all(status, owner=owner)]
+        rows = await self._strategies.all(status, owner=owner)
+        leases = await self._leases([row.id for row in rows])
+        return [await self.info(row, leases) for row in rows]
+
+    async def _leases(self, strategy_ids: Sequence[str]) -> Mapping[str, Lease]:
+        if self._leases_of is None or not strategy_ids:
+            return {}
+        return await self._leases_of(strategy_ids)
 
     async def find(self, name: str, *, owner: str = OWNER_NAME) -> StrategyInfo | None:
         """``owner``'s strategy called ``name`` (names are unique per owner)."""
@@ -152,7 +164,13 @@ class StrategyQueries:
         await self._strategies.require(strategy_id)
         return await self._cycles.chart_rows(strategy_id)
 
-    async def info(self, row: StrategyRow) -> StrategyInfo:
+    async def info(
+        self, row: StrategyRow, leases: Mapping[str, Lease] | None = None
+    ) -> StrategyInfo:
+        """``row`` as the tools show it; its lease from ``leases`` when given, else read."""
+        lease = None
+        if row.status is StrategyStatus.RUNNING:  # a lease left by another status means nothing
+            lease = (leases if leases is not None else await self._leases([row.id])).get(row.id)
         count, last, summary = await self._cycles.stats(row.id)
         cfg, ex = row.request.trading_config, row.request.exchange_config
         spec = replay_spec(row)
@@ -184,6 +202,8 @@ class StrategyQueries:
             fees_paid=summary.fees_paid if summary else 0.0,
             total_return_pct=summary.total_return_pct if summary else 0.0,
             open_positions=summary.open_positions if summary else 0,
+            owner_replica=None if lease is None else lease.owner,
+            lease_expires_ms=None if lease is None else lease.expires_at,
         )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from tradeloop.store.cycles import CycleKind, CycleRepository, CycleStore, insert_cycle
 from tradeloop.store.db import Database, ProcessLock
 from tradeloop.store.intents import SqliteIntentStore
+from tradeloop.store.limits import LimitStore, SqliteLimitStore
 from tradeloop.store.rows import RowSource
 from tradeloop.store.strategies import StrategyRepository, StrategyStore, insert_strategy
 from tradeloop.trading.errors import ConfigError
@@ -53,6 +54,8 @@ class Store:
     strategies: StrategyStore
     cycles: CycleStore
     intents: IntentStore
+    limits: LimitStore
+    """Per-principal limits the operator sets (``services.limits`` checks them)."""
     shared: bool
     """Several processes may run strategies from it at once, sharing them by leases
     (PostgreSQL); a SQLite file is one process's (``ProcessLock``)."""
@@ -63,7 +66,7 @@ class Store:
 
 TABLES = (
     "strategies", "cycles", "payloads", "instructions", "guard_notes", "tx_results", "trades",
-    "live_intents", "leases", "replicas",
+    "live_intents", "leases", "replicas", "principal_limits",
 )  # fmt: skip
 """Every table of a tradeloop store, parents before children."""
 
@@ -131,6 +134,7 @@ def sqlite_store(db: Database) -> Store:
         strategies=StrategyRepository(db),
         cycles=CycleRepository(db),
         intents=SqliteIntentStore(db),
+        limits=SqliteLimitStore(db),
         shared=False,
         insert_whole=insert_whole,
     )

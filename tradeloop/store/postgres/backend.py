@@ -12,6 +12,7 @@ from tradeloop.store.cycles import CycleRows
 from tradeloop.store.postgres.cycles import PgCycleRepository, insert_rows
 from tradeloop.store.postgres.db import PgDatabase, dollar_params
 from tradeloop.store.postgres.intents import PgIntentStore
+from tradeloop.store.postgres.limits import PgLimitStore
 from tradeloop.store.postgres.strategies import PgStrategyRepository
 from tradeloop.store.strategies import INSERT_STRATEGY, strategy_params
 from tradeloop.trading.errors import ConfigError
@@ -55,6 +56,7 @@ def postgres_store(db: PgDatabase) -> Store:
         strategies=PgStrategyRepository(db),
         cycles=PgCycleRepository(db),
         intents=PgIntentStore(db),
+        limits=PgLimitStore(db),
         shared=True,
         insert_whole=insert_whole,
     )

@@ -27,6 +27,7 @@ _ORDER = {
     "strategies": "created_at, id",
     "leases": "strategy_id",
     "replicas": "id",
+    "principal_limits": "principal",
 }
 _PACKED = ("raw", "portfolio", "ledger", "summary")
 _IDENTITIES = {

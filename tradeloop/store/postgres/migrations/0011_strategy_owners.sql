@@ -1,4 +1,4 @@
--- PostgreSQL twin of ../../migrations/0009_strategy_owners.sql: every strategy belongs to a
+-- PostgreSQL twin of ../../migrations/0011_strategy_owners.sql: every strategy belongs to a
 -- principal; existing rows to the implicit owner '~owner'; names are unique per owner.
 
 ALTER TABLE strategies ADD COLUMN owner TEXT NOT NULL DEFAULT '~owner';

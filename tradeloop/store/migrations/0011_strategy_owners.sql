@@ -7,7 +7,7 @@
 -- (its children's foreign keys name it and keep pointing at it; the migration runs with foreign
 -- keys off and is checked with foreign_key_check before it commits).
 
-CREATE TABLE strategies_0009 (
+CREATE TABLE strategies_owned (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL DEFAULT '~owner',
     name TEXT NOT NULL,
@@ -22,7 +22,7 @@ CREATE TABLE strategies_0009 (
     updated_at INTEGER NOT NULL,
     UNIQUE (owner, name)
 );
-INSERT INTO strategies_0009 (
+INSERT INTO strategies_owned (
     id, owner, name, agent_kind, request_json, replay_json, status, reason,
     consecutive_failures, last_slot_ts, created_at, updated_at
 )
@@ -30,5 +30,5 @@ SELECT id, '~owner', name, agent_kind, request_json, replay_json, status, reason
     consecutive_failures, last_slot_ts, created_at, updated_at
 FROM strategies;
 DROP TABLE strategies;
-ALTER TABLE strategies_0009 RENAME TO strategies;
+ALTER TABLE strategies_owned RENAME TO strategies;
 CREATE INDEX strategies_by_owner ON strategies (owner, created_at, id);
