@@ -15,9 +15,8 @@ from tradeloop.services.limits import (
     check_new,
     effective_limits,
 )
-from tradeloop.store.limits import PrincipalLimits
-from tradeloop.store.strategies import StrategyRow
-from tradeloop.trading.models import ExchangeConfig, StrategyStatus, TradingMode, UserRequest
+from tradeloop.store.limits import HeldStrategy, PrincipalLimits
+from tradeloop.trading.models import ExchangeConfig, TradingMode, UserRequest
 
 
 def live(capital: float) -> UserRequest:
@@ -26,25 +25,17 @@ def live(capital: float) -> UserRequest:
     return request.model_copy(update={"exchange_config": exchange})
 
 
-def row(request: UserRequest, *, kind: str = "default", status: str = "created") -> StrategyRow:
-    return StrategyRow(
-        id="s_1", name="n", agent_kind=kind, request=request, replay=None,
-        status=StrategyStatus(status), reason=None, consecutive_failures=0, last_slot_ts=None,
-        created_at=0, updated_at=0,
-    )  # fmt: skip
+def row(request: UserRequest, *, kind: str = "default") -> HeldStrategy:
+    return HeldStrategy(agent_kind=kind, request=request)
 
 
-def test_stopped_strategies_count_and_stored_backtests_do_not() -> None:
-    rows = [
-        row(replay_request(), status="stopped"),
-        row(replay_request(), status="running"),
-        row(replay_request(), kind="backtest", status="stopped"),
-    ]
+def test_strategies_count_and_stored_backtests_do_not() -> None:
+    rows = [row(replay_request()), row(replay_request()), row(replay_request(), kind="backtest")]
     assert Usage.of(rows).strategies == 2
 
 
 def test_live_capital_sums_the_initial_capital_of_live_strategies_exactly() -> None:
-    rows = [row(live(0.1)), row(live(0.2), status="stopped"), row(replay_request())]
+    rows = [row(live(0.1)), row(live(0.2)), row(replay_request())]
     assert Usage.of(rows).live_capital == Decimal("0.3")
 
 

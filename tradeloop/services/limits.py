@@ -30,8 +30,7 @@ from decimal import Decimal
 
 from tradeloop.backtest.store import BACKTEST_AGENT_KIND
 from tradeloop.services.principals import OWNER_NAME
-from tradeloop.store.limits import PrincipalLimits
-from tradeloop.store.strategies import StrategyRow
+from tradeloop.store.limits import Admission, HeldStrategy, Holdings, LimitStore, PrincipalLimits
 from tradeloop.trading.errors import ConfigError
 from tradeloop.trading.models import TradingMode, UserRequest
 from tradeloop.trading.utils import to_decimal
@@ -63,10 +62,29 @@ class Usage:
     live_capital: Decimal
 
     @classmethod
-    def of(cls, rows: Iterable[StrategyRow]) -> Usage:
+    def of(cls, rows: Iterable[HeldStrategy]) -> Usage:
         counted = [row.request for row in rows if row.agent_kind != BACKTEST_AGENT_KIND]
         live = sum((live_capital(request) for request in counted), Decimal(0))
         return cls(strategies=len(counted), live_capital=live)
+
+
+def admission(request: UserRequest) -> Admission:
+    """What the store asks, inside the transaction that would store ``request``, before it does."""
+
+    def admit(holdings: Holdings) -> None:
+        check_new(held_to(holdings), Usage.of(holdings.strategies), request)
+
+    return admit
+
+
+async def check_start(limits: LimitStore, owner: str, request: UserRequest) -> None:
+    """Refuse starting or resuming ``owner``'s strategy ``request`` beyond the limits now."""
+    holdings = await limits.holdings(owner)
+    check_held(held_to(holdings), Usage.of(holdings.strategies), request)
+
+
+def held_to(holdings: Holdings) -> PrincipalLimits | None:
+    return effective_limits(holdings.principal, holdings.own, holdings.default)
 
 
 def live_capital(request: UserRequest) -> Decimal:
