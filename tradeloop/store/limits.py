@@ -18,7 +18,7 @@ from typing import Any
 
 from tradeloop.store.db import Database
 from tradeloop.store.rows import RowSource
-from tradeloop.trading.models import UserRequest
+from tradeloop.trading.models import StrategyStatus, UserRequest
 
 DEFAULT_PRINCIPAL = "*"
 """The row that holds the limits of every principal without its own."""
@@ -38,7 +38,9 @@ class PrincipalLimits:
 class HeldStrategy:
     """A strategy as the limits count it."""
 
+    id: str
     agent_kind: str
+    status: StrategyStatus
     request: UserRequest
 
 
@@ -59,7 +61,7 @@ then the insert is rolled back (``StrategyStore.insert``). Called inside the tra
 not block or do I/O."""
 
 SELECT_LIMITS = "SELECT * FROM principal_limits WHERE principal = ?"
-SELECT_HELD = "SELECT agent_kind, request_json FROM strategies WHERE owner = ?"
+SELECT_HELD = "SELECT id, agent_kind, status, request_json FROM strategies WHERE owner = ?"
 SELECT_APPLICABLE = "SELECT * FROM principal_limits WHERE principal IN (?, ?)"
 UPSERT_LIMITS = (
     "INSERT INTO principal_limits"
@@ -97,7 +99,12 @@ def holdings_of(principal: str, limit_rows: Iterable[Any], held_rows: Iterable[A
     """``Holdings`` from the rows of ``SELECT_APPLICABLE`` and ``SELECT_HELD`` (both backends)."""
     rows = {limits.principal: limits for limits in map(decode_limits, limit_rows)}
     held = (
-        HeldStrategy(row["agent_kind"], UserRequest.model_validate_json(row["request_json"]))
+        HeldStrategy(
+            row["id"],
+            row["agent_kind"],
+            StrategyStatus(row["status"]),
+            UserRequest.model_validate_json(row["request_json"]),
+        )
         for row in held_rows
     )
     return Holdings(principal, rows.get(principal), rows.get(DEFAULT_PRINCIPAL), tuple(held))
