@@ -103,8 +103,9 @@ async def test_each_principal_creates_up_to_its_own_limit_and_the_next_is_refuse
         "limit max_strategies 2 reached: you already have 2 strategies (stopped ones count, "
         "stored backtests do not; delete_strategy frees a place)",
     )
-    assert bob_over[0] and "limit max_strategies 1 reached: you already have 1 strategy" in (
-        bob_over[1]
+    assert (
+        bob_over[0]
+        and "limit max_strategies 1 reached: you already have 1 strategy" in (bob_over[1])
     )
     assert len(listed.structured_content["strategies"]) == 2
 
