@@ -53,6 +53,9 @@ class Settings(BaseModel):
     lease_ttl_s: float = Field(default=15.0, ge=1.0, le=600.0)
     """PostgreSQL replicas: a strategy whose owner has not renewed its lease for this long is
     taken over by another replica (``TRADELOOP_LEASE_TTL_S``; renewed every third of it)."""
+    command_wait_s: float = Field(default=60.0, gt=0, le=3600.0)
+    """PostgreSQL replicas: how long a cycle on demand asked of a replica that does not run the
+    strategy waits for the one that does to answer (``TRADELOOP_COMMAND_WAIT_S``)."""
     live_trading_enabled: bool = False
     live_backoff_s: float = Field(default=0.25, gt=0, le=60)
     """First wait between lookups of a live order whose outcome is unknown (doubling each time,
@@ -102,6 +105,7 @@ class Settings(BaseModel):
             "live_trading_enabled": env.get("TRADELOOP_LIVE_TRADING", "").strip().lower() in _TRUE,
             "live_backoff_s": env.get("TRADELOOP_LIVE_BACKOFF_S"),
             "lease_ttl_s": env.get("TRADELOOP_LEASE_TTL_S"),
+            "command_wait_s": env.get("TRADELOOP_COMMAND_WAIT_S"),
             "anthropic_api_key": env.get("ANTHROPIC_API_KEY"),
             "http_token": env.get("TRADELOOP_HTTP_TOKEN"),
             "tokens_file": env.get("TRADELOOP_TOKENS_FILE"),

@@ -217,6 +217,32 @@ async def test_unapplied_fills_are_final_filled_intents_no_portfolio_took_yet(st
     assert applied is not None and applied.applied and applied.updated_ts == 3_001
 
 
+async def test_a_rejected_or_not_found_intent_is_never_handed_over_as_a_fill(store) -> None:
+    # REJECTED and NOT_FOUND mean nothing filled: only FILLED and PARTIAL are fills, as in the
+    # portfolio, whatever quantity a settlement wrote next to the status
+    await store.record_intent(intent("rejected", 1_000))
+    await store.record_intent(intent("not_found", 1_001))
+    await store.record_intent(intent("filled", 1_002))
+    await store.settle("rejected", settlement(S.REJECTED, "0.3"))
+    await store.settle("not_found", settlement(S.NOT_FOUND, "0.1"))
+    await store.settle("filled", settlement(S.FILLED, "0.5"))
+    assert [i.client_order_id for i in await store.unapplied_fills("s1")] == ["filled"]
+
+
+async def test_marking_an_unknown_intent_applied_raises_and_marks_nothing_of_that_batch(
+    store,
+) -> None:
+    # the failure contract: commit or raise; a fill with no intent behind it is not a silent no-op
+    await store.record_intent(intent("a", 1_000))
+    await store.settle("a", settlement(S.FILLED, "0.5"))
+    with pytest.raises(AccountingError, match="nope"):
+        await store.mark_applied(["a", "nope"], 3_000)
+    a = await store.get("a")
+    assert a is not None and (a.applied, a.updated_ts) == (False, 2_000)
+    assert await store.get("nope") is None
+    assert [i.client_order_id for i in await store.unapplied_fills("s1")] == ["a"]
+
+
 async def test_listing_filters_by_strategy_and_by_unresolved_in_creation_order(store) -> None:
     await store.record_intent(intent("a", 1_000))
     await store.record_intent(intent("b", 1_001))

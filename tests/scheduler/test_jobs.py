@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tradeloop.scheduler.jobs import StrategyScheduler
+from tradeloop.trading.clock import SimulatedClock
 
 WAIT_S = 5.0
 
@@ -44,6 +45,28 @@ async def test_an_interval_job_receives_the_slot_it_fired_for_and_records_its_de
     assert first % 50 == 0 and second % 50 == 0 and second > first
     assert len(scheduler.delays.samples) >= 2
     assert scheduler.delays.percentile(50) is not None
+
+
+async def test_jobs_are_told_the_time_of_the_injected_clock() -> None:
+    # APScheduler fires on the wall clock; the slot and the soon time come from the clock given
+    clock = SimulatedClock(1_750_000_000_250)
+    scheduler = StrategyScheduler(misfire_grace_s=30, clock=clock)
+    told: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+    scheduler.start()
+    try:
+        scheduler.every("interval", 0.05, lambda slot: told.put(("interval", slot)))
+        first = await asyncio.wait_for(told.get(), WAIT_S)
+        scheduler.cancel("interval")
+        clock.set(1_750_000_010_262)
+        scheduler.soon("soon", lambda now: told.put(("soon", now)))
+        second = await asyncio.wait_for(told.get(), WAIT_S)
+        while second[0] == "interval":  # fired again before it was cancelled
+            second = await asyncio.wait_for(told.get(), WAIT_S)
+    finally:
+        await scheduler.shutdown(0)
+    assert first == ("interval", 1_750_000_000_250)  # 250 ms is a multiple of 50 ms
+    assert second == ("soon", 1_750_000_010_262)
+    assert list(scheduler.delays.samples)[:1] == [0]
 
 
 async def test_a_soon_job_runs_once_and_a_cancelled_job_never_runs() -> None:

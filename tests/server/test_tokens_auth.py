@@ -7,6 +7,7 @@ import logging
 import os
 
 import pytest
+from pydantic import SecretStr
 
 from tradeloop.server.auth import token_gate
 from tradeloop.server.tokens_auth import TokensFileVerifier
@@ -90,8 +91,6 @@ def test_a_server_asked_for_a_missing_or_broken_tokens_file_does_not_start(tmp_p
 
 
 async def test_the_tokens_file_stands_beside_the_operator_token(tmp_path) -> None:
-    from pydantic import SecretStr
-
     path = tmp_path / "tokens.json"
     alice = add_token(path, "alice", "read")
     settings = Settings(
@@ -102,3 +101,23 @@ async def test_the_tokens_file_stands_beside_the_operator_token(tmp_path) -> Non
     assert (await gate.verifier.verify_token(alice)).client_id == "alice"
     assert (await gate.verifier.verify_token("operator-secret")).client_id == "~owner"
     assert await gate.verifier.verify_token("neither") is None
+
+
+async def test_the_tokens_file_stands_beside_an_oauth_issuer(tmp_path) -> None:
+    """A tokens-file token is settled before the JWT verifier would look for the issuer's keys
+    (no network here)."""
+    path = tmp_path / "tokens.json"
+    bot = add_token(path, "bot", "trade")
+    settings = Settings.from_env(
+        {
+            "TRADELOOP_DB": str(tmp_path / "t.db"),
+            "TRADELOOP_TOKENS_FILE": str(path),
+            "TRADELOOP_OAUTH_ISSUER": "https://id.example.com/",
+            "TRADELOOP_OAUTH_RESOURCE": "https://trade.example.com/mcp",
+        }
+    )
+    gate = token_gate(settings)
+    assert gate.oauth is not None and gate.verifier is not None
+    accepted = await gate.verifier.verify_token(bot)
+    assert accepted is not None
+    assert (accepted.client_id, accepted.scopes) == ("bot", ["tradeloop:read", "tradeloop:trade"])

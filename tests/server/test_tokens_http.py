@@ -4,6 +4,7 @@ read-only token cannot trade, and no token ever reaches the server's log."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import CallToolResult
 
 from tests.server.test_http import HEADERS, INITIALIZE, _free_port, _wait_for_line
 
@@ -93,6 +95,35 @@ def served(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         process.wait(timeout=60)
 
 
+def text(answer: CallToolResult) -> str:
+    return " ".join(getattr(block, "text", "") for block in answer.content)
+
+
+async def test_the_sdk_client_with_a_bearer_token_sees_only_its_principals_strategies(
+    served,
+) -> None:
+    """Issue 15's done-means: alice's strategy is invisible to bob, and its id answers bob exactly
+    as an id nobody has."""
+    nobody = "s_00000000000000ff"
+    async with served.client("alice") as alice:
+        created = await alice.call_tool(
+            "create_strategy", {"symbols": ["ETH-USDT"], "initial_capital": 500, "name": "alice's"}
+        )
+        sid = created.structured_content["strategy_id"]
+        alice_sees = await alice.call_tool("list_strategies", {})
+        alice_gets = await alice.call_tool("get_strategy", {"strategy_id": sid})
+    async with served.client("bob") as bob:
+        bob_sees = await bob.call_tool("list_strategies", {})
+        foreign = await bob.call_tool("get_strategy", {"strategy_id": sid})
+        unknown = await bob.call_tool("get_strategy", {"strategy_id": nobody})
+    assert sid in json.dumps(alice_sees.structured_content)
+    assert not alice_gets.is_error
+    assert sid not in json.dumps(bob_sees.structured_content)
+    assert "alice's" not in json.dumps(bob_sees.structured_content)
+    assert foreign.is_error and unknown.is_error
+    assert text(foreign).replace(sid, "ID") == text(unknown).replace(nobody, "ID")
+
+
 async def test_a_token_from_the_file_lets_the_sdk_client_in_and_trade(served) -> None:
     async with served.client("alice") as client:
         tools = await client.list_tools()
@@ -129,9 +160,8 @@ async def test_a_read_only_token_can_read_but_not_create(served) -> None:
             "create_strategy", {"symbols": ["BTC-USDT"], "initial_capital": 1000}
         )
         listed = await client.call_tool("list_strategies", {})
-    text = " ".join(getattr(block, "text", "") for block in created.content)
     assert created.is_error
-    assert "create_strategy changes state and needs the 'tradeloop:trade' scope" in text
+    assert "create_strategy changes state and needs the 'tradeloop:trade' scope" in text(created)
     assert not listed.is_error
 
 
@@ -146,15 +176,18 @@ async def test_the_server_log_never_shows_a_token(served) -> None:
         assert token.removeprefix("tlk_") not in log, name
 
 
-@pytest.mark.parametrize("given", ["PATH", "no path: beside the database"])
+@pytest.mark.parametrize("given", ["--tokens PATH", "--tokens", "TRADELOOP_TOKENS_FILE"])
 def test_serve_with_a_missing_tokens_file_names_it_and_counts_it_as_authentication(
     tmp_path, given
 ) -> None:
-    """On 0.0.0.0 the refusal is about the file, not about a missing token."""
+    """On 0.0.0.0 the refusal is about the file, not about a missing token; ``--tokens`` alone
+    means the file beside the database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADELOOP_")}
     env["TRADELOOP_DB"] = str(tmp_path / "data" / "t.db")
-    path = tmp_path / "given.json" if given == "PATH" else tmp_path / "data" / "tokens.json"
-    tokens = ["--tokens", str(path)] if given == "PATH" else ["--tokens"]
+    path = tmp_path / "data" / "tokens.json" if given == "--tokens" else tmp_path / "given.json"
+    tokens = {"--tokens PATH": ["--tokens", str(path)], "--tokens": ["--tokens"]}.get(given, [])
+    if given == "TRADELOOP_TOKENS_FILE":
+        env[given] = str(path)
     completed = subprocess.run(
         [sys.executable, "-m", "tradeloop", "serve", "--http", "--host", "0.0.0.0", *tokens],
         env={**env, "PYTHONPATH": str(REPO)},

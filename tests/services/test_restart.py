@@ -9,13 +9,20 @@ from pathlib import Path
 import pytest
 
 from tests.services.helpers import ScriptedAgent, live_request, replay_request, scripted
-from tests.store_backends import StoreTarget, execute, fetch
+from tests.store_backends import StoreTarget, fetch
 from tradeloop.services.models import ServiceEvent
 from tradeloop.services.strategies import StrategyService
 from tradeloop.settings import Settings
+from tradeloop.trading.clock import SimulatedClock
 from tradeloop.trading.models import CycleStatus, StrategyStatus
 
 WAIT_S = 10.0
+START_MS = 1_750_000_000_000  # 2025-06-15T15:06:40Z, a whole second
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    return SimulatedClock(START_MS)
 
 
 @pytest.fixture
@@ -99,26 +106,30 @@ async def test_a_running_replay_resumes_on_open_at_the_slot_after_the_last_store
 
 
 async def test_slots_missed_while_the_process_was_down_are_recorded_as_one_skipped_cycle(
-    settings: Settings,
+    settings: Settings, clock: SimulatedClock
 ) -> None:
+    # 1 s slots on the simulated clock: the first cycle takes the slot at START_MS; the process
+    # is then down for 101 s, so the 100 slots after it are missed and the next one runs
     agent = ScriptedAgent([{"BTC-USDT": 100.0}], scripted([]))
-    async with StrategyService.open(settings, agents={"default": agent}) as svc:
+    async with StrategyService.open(settings, agents={"default": agent}, clock=clock) as svc:
         events = svc.subscribe()
         sid = (await svc.create(live_request(decide_interval=1), name="a")).strategy_id
         await svc.start(sid)
         ran = (await next_cycle(events, sid)).cycle
-    assert ran is not None and ran.slot_ts is not None
-    down_from = ran.slot_ts - 100_000  # as if the process had been down for 100 slots
-    await execute(settings, "UPDATE strategies SET last_slot_ts = ?", (down_from,))
-    async with StrategyService.open(settings, agents={"default": agent}) as svc:
+    assert ran is not None and ran.slot_ts == START_MS
+    clock.advance(101)
+    async with StrategyService.open(settings, agents={"default": agent}, clock=clock) as svc:
         events = svc.subscribe()
         skipped = (await next_cycle(events, sid)).cycle
         resumed = (await next_cycle(events, sid)).cycle
         await svc.stop(sid)
     assert skipped is not None and resumed is not None
-    assert skipped.status is CycleStatus.SKIPPED and skipped.slot_ts == down_from + 1_000
-    assert skipped.reason.startswith("missed ") and "process was not running" in skipped.reason
-    assert resumed.status is CycleStatus.OK and resumed.slot_ts > ran.slot_ts
+    assert skipped.status is CycleStatus.SKIPPED and skipped.slot_ts == START_MS + 1_000
+    assert skipped.reason == (
+        "missed 100 slot(s) from 2025-06-15T15:06:41+00:00 to 2025-06-15T15:08:20+00:00: "
+        "the process was not running or its event loop was blocked"
+    )
+    assert resumed.status is CycleStatus.OK and resumed.slot_ts == START_MS + 101_000
 
 
 async def test_a_strategy_that_can_no_longer_run_moves_to_error_on_open_with_the_reason(

@@ -9,6 +9,10 @@ schedules its successor when it is done).
 
 Slots APScheduler drops (late past the grace time, or coalesced) leave a gap the job body detects
 from the last stored slot; ``take_missed`` tells it why, when APScheduler reported the miss.
+
+APScheduler fires on the wall clock; what a job is told (its slot, the time of a ``soon`` run, how
+late a missed slot was) comes from the injected ``Clock``, the one the service runs on, so tests on
+a ``SimulatedClock`` get exact slots. Production passes ``SystemClock``: the same wall time.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -27,7 +30,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from tradeloop.trading.clock import slot_step_ms
+from tradeloop.trading.clock import Clock, SystemClock, slot_step_ms
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +39,6 @@ MAX_DELAY_SAMPLES = 200_000
 
 SlotJob = Callable[[int], Awaitable[None]]
 """Receives the slot time in ms (for ``soon`` jobs: the time it was asked for)."""
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class StartDelays:
@@ -69,8 +68,9 @@ def quiet_job_lines() -> None:
 
 
 class StrategyScheduler:
-    def __init__(self, *, misfire_grace_s: float) -> None:
+    def __init__(self, *, misfire_grace_s: float, clock: Clock | None = None) -> None:
         quiet_job_lines()
+        self._clock = clock or SystemClock()
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._grace_s = misfire_grace_s
         self._soon_ids: dict[str, str] = {}
@@ -123,7 +123,7 @@ class StrategyScheduler:
         self._soon_ids[key] = job_id
         self._scheduler.add_job(
             self._run_soon,
-            DateTrigger(run_date=datetime.now(UTC)),
+            DateTrigger(timezone=UTC),  # now, on APScheduler's (wall) clock
             args=(key, job_id, job),
             id=job_id,
             name=key,
@@ -157,7 +157,7 @@ class StrategyScheduler:
         return max(1, int(min(self._grace_s, interval_s / 2)))
 
     async def _run_interval(self, interval_ms: int, job: SlotJob) -> None:
-        now = _now_ms()
+        now = self._clock.now_ms()
         slot = now - now % interval_ms
         self.delays.add(now - slot)
         await self._tracked(job(slot))
@@ -165,7 +165,7 @@ class StrategyScheduler:
     async def _run_soon(self, key: str, job_id: str, job: SlotJob) -> None:
         if self._soon_ids.get(key) == job_id:
             del self._soon_ids[key]
-        await self._tracked(job(_now_ms()))
+        await self._tracked(job(self._clock.now_ms()))
 
     async def _tracked(self, run: Awaitable[None]) -> None:
         task = asyncio.current_task()
@@ -183,7 +183,7 @@ class StrategyScheduler:
 
     def _on_missed(self, event: JobExecutionEvent) -> None:
         scheduled = event.scheduled_run_time
-        late = (datetime.now(UTC) - scheduled).total_seconds()
+        late = self._clock.now_ms() / 1000 - scheduled.timestamp()
         self._missed[event.job_id] = (
             f"the slot at {scheduled.isoformat()} started {late:.1f} s late, past its "
             "misfire_grace_time"

@@ -50,6 +50,8 @@ class ReplaySpec(_Frozen):
 
 class StrategyInfo(_Frozen):
     strategy_id: str
+    owner: str
+    """The principal it belongs to (``services.principals``)."""
     name: str
     agent_kind: str
     status: StrategyStatus
@@ -77,6 +79,12 @@ class StrategyInfo(_Frozen):
     fees_paid: float
     total_return_pct: float
     open_positions: int
+    owner_replica: str | None = None
+    """PostgreSQL: the replica running the strategy (its lease holder); None when none holds it,
+    and on SQLite, where the one process serving the file runs every strategy."""
+    lease_expires_ms: int | None = None
+    """When that lease runs out unless renewed (the database's clock); in the past: that replica
+    stopped renewing, and another takes the strategy over within a heartbeat."""
 
 
 class CyclePage(_Frozen):

@@ -7,13 +7,15 @@ the last item's id, handed back as ``next_cursor``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from tradeloop.scheduler.jobs import StrategyScheduler
 from tradeloop.services.loaded import LoadedStrategy
 from tradeloop.services.models import CyclePage, ReplaySpec, StrategyInfo, TradePage
+from tradeloop.services.principals import OWNER_NAME
 from tradeloop.store.cycles import CycleStore, PageCursor
+from tradeloop.store.leases import Lease
 from tradeloop.store.sqlite_digest import FoldedDigest, fold_stored
 from tradeloop.store.sqlite_portfolio import SqlitePortfolioService
 from tradeloop.store.strategies import StrategyRow, StrategyStore
@@ -29,6 +31,8 @@ from tradeloop.trading.models import (
 from tradeloop.trading.utils import normalize_symbol
 
 MAX_PAGE = 500
+LeasesOf = Callable[[Iterable[str]], Awaitable[Mapping[str, Lease]]]
+"""The lease rows of some strategies (PostgreSQL replicas; see ``slots.leases``)."""
 
 
 class StrategyQueries:
@@ -38,8 +42,10 @@ class StrategyQueries:
         cycles: CycleStore,
         scheduler: StrategyScheduler,
         loaded: dict[str, LoadedStrategy],
+        leases_of: LeasesOf | None = None,
     ) -> None:
         self._strategies = strategies
+        self._leases_of = leases_of
         self._cycles = cycles
         self._scheduler = scheduler
         self._loaded = loaded
@@ -50,14 +56,37 @@ class StrategyQueries:
     def forget(self, strategy_id: str) -> None:
         self._digests.pop(strategy_id, None)
 
+    async def require(self, strategy_id: str, *, owner: str | None = None) -> StrategyRow:
+        """The stored strategy; ``owner``: only if it is that principal's, else ``NotFound`` in
+        the words of an unknown id (``services.owned``)."""
+        return await self._strategies.require(strategy_id, owner=owner)
+
+    async def require_cycle(self, compose_id: str, *, owner: str | None = None) -> StrategyRow:
+        """The strategy that stored cycle ``compose_id`` (of ``owner``'s, unless None)."""
+        row = await self._strategies.of_cycle(compose_id, owner=owner)
+        if row is None:
+            raise no_cycle(compose_id)
+        return row
+
     async def get(self, strategy_id: str) -> StrategyInfo:
         return await self.info(await self._strategies.require(strategy_id))
 
-    async def list(self, status: StrategyStatus | None = None) -> list[StrategyInfo]:
-        return [await self.info(row) for row in await self._strategies.all(status)]
+    async def list(
+        self, status: StrategyStatus | None = None, *, owner: str | None = None
+    ) -> list[StrategyInfo]:
+        """Every strategy, or ``owner``'s only."""
+        rows = await self._strategies.all(status, owner=owner)
+        leases = await self._leases([row.id for row in rows])
+        return [await self.info(row, leases) for row in rows]
 
-    async def find(self, name: str) -> StrategyInfo | None:
-        row = await self._strategies.by_name(name)
+    async def _leases(self, strategy_ids: Sequence[str]) -> Mapping[str, Lease]:
+        if self._leases_of is None or not strategy_ids:
+            return {}
+        return await self._leases_of(strategy_ids)
+
+    async def find(self, name: str, *, owner: str = OWNER_NAME) -> StrategyInfo | None:
+        """``owner``'s strategy called ``name`` (names are unique per owner)."""
+        row = await self._strategies.by_name(name, owner=owner)
         return None if row is None else await self.info(row)
 
     async def get_portfolio(self, strategy_id: str) -> PortfolioView:
@@ -127,7 +156,7 @@ class StrategyQueries:
     async def get_cycle(self, compose_id: str) -> CycleResult:
         result = await self._cycles.get(compose_id)
         if result is None:
-            raise NotFound(f"no cycle with compose_id {compose_id!r}")
+            raise no_cycle(compose_id)
         return result
 
     async def chart_rows(self, strategy_id: str) -> Sequence[tuple[int, float, str]]:
@@ -135,13 +164,20 @@ class StrategyQueries:
         await self._strategies.require(strategy_id)
         return await self._cycles.chart_rows(strategy_id)
 
-    async def info(self, row: StrategyRow) -> StrategyInfo:
+    async def info(
+        self, row: StrategyRow, leases: Mapping[str, Lease] | None = None
+    ) -> StrategyInfo:
+        """``row`` as the tools show it; its lease from ``leases`` when given, else read."""
+        lease = None
+        if row.status is StrategyStatus.RUNNING:  # a lease left by another status means nothing
+            lease = (leases if leases is not None else await self._leases([row.id])).get(row.id)
         count, last, summary = await self._cycles.stats(row.id)
         cfg, ex = row.request.trading_config, row.request.exchange_config
         spec = replay_spec(row)
         running = row.status is StrategyStatus.RUNNING
         return StrategyInfo(
             strategy_id=row.id,
+            owner=row.owner,
             name=row.name,
             agent_kind=row.agent_kind,
             status=row.status,
@@ -166,6 +202,8 @@ class StrategyQueries:
             fees_paid=summary.fees_paid if summary else 0.0,
             total_return_pct=summary.total_return_pct if summary else 0.0,
             open_positions=summary.open_positions if summary else 0,
+            owner_replica=None if lease is None else lease.owner,
+            lease_expires_ms=None if lease is None else lease.expires_at,
         )
 
 
@@ -175,6 +213,11 @@ async def stored_portfolio(cycles: CycleStore, row: StrategyRow) -> PortfolioVie
         cycles, row.id, row.request, opened_ts=row.created_at
     )
     return await portfolio.get_view()
+
+
+def no_cycle(compose_id: str) -> NotFound:
+    """What an unknown cycle (or another principal's) answers."""
+    return NotFound(f"no cycle with compose_id {compose_id!r}")
 
 
 def replay_spec(row: StrategyRow) -> ReplaySpec | None:

@@ -24,11 +24,14 @@ exactly that request (see ``live_desk``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter
 
 from tradeloop.backtest.store import store_run, stored_reason
 from tradeloop.scheduler.jobs import StrategyScheduler
@@ -38,9 +41,11 @@ from tradeloop.services.live_desk import LiveDesk
 from tradeloop.services.live_gate import LiveApproval, LiveGate
 from tradeloop.services.llm_keys import require_llm_key
 from tradeloop.services.models import ReplaySpec, StrategyInfo
+from tradeloop.services.principals import OWNER_NAME
 from tradeloop.services.queries import StrategyQueries
 from tradeloop.services.registry import StrategyRegistry
 from tradeloop.services.slots.leases import LeaseKeeper
+from tradeloop.services.slots.relay import Relayed
 from tradeloop.services.slots.runner import REPLAY_FINISHED, SlotRunner
 from tradeloop.services.stopping import StopOutcome, stop_strategy
 from tradeloop.settings import Settings
@@ -60,9 +65,13 @@ if TYPE_CHECKING:
     from tradeloop.backtest.runner import BacktestRun
 
 __all__ = ["REPLAY_FINISHED", "StopOutcome", "StrategyService"]
+STOP_OUTCOME = TypeAdapter(StopOutcome)
+CYCLE = TypeAdapter(CycleResult)
 
 logger = logging.getLogger(__name__)
 S = StrategyStatus
+READINESS_PROBE_S = 1.0
+"""How long ``readiness`` waits for the database (probes time out after 1 s by default)."""
 CAN_START = frozenset({S.CREATED, S.STOPPED, S.ERROR})
 
 
@@ -79,7 +88,7 @@ class StrategyService:
         self.store = store
         self._strategies = store.strategies
         cycles = store.cycles
-        self.scheduler = StrategyScheduler(misfire_grace_s=settings.misfire_grace_s)
+        self.scheduler = StrategyScheduler(misfire_grace_s=settings.misfire_grace_s, clock=clock)
         self.live_gate = LiveGate(enabled=settings.live_trading_enabled, clock=clock)
         """Makes and checks live approvals; its operator setting is fixed (``settings``)."""
         self.registry = StrategyRegistry(
@@ -87,8 +96,30 @@ class StrategyService:
         )
         live = LiveDesk(self.registry, settings, self.live_gate, store.intents, clock)
         self.desks = Desks(PaperDesk(self.registry, settings), live)
-        self.leases = LeaseKeeper.for_store(store, self.registry, ttl_s=settings.lease_ttl_s)
-        """Replicas on one PostgreSQL database share the running strategies by leases."""
+        self.leases = LeaseKeeper.for_store(
+            store,
+            self.registry,
+            ttl_s=settings.lease_ttl_s,
+            command_wait_s=settings.command_wait_s,
+        )
+        """Replicas on one PostgreSQL database share the running strategies by leases; a cycle
+        on demand asked of one goes to the replica running the strategy (``slots.relay``)."""
+        # cycles on demand need the strategy's ledger: they run on the replica running it
+        self._run_now = Relayed(
+            "run_cycle_now", lambda sid, _: self._run_cycle_now_here(sid), CYCLE, self.leases
+        )
+        self._close_now = Relayed(
+            "close_position",
+            lambda sid, args: self._close_position_here(sid, args["symbol"]),
+            CYCLE,
+            self.leases,
+        )
+        self._stop_closing = Relayed(
+            "stop",
+            lambda sid, args: self._stop_here(sid, args["close_positions"]),
+            STOP_OUTCOME,
+            self.leases,
+        )
         self.slots = SlotRunner(
             self.registry,
             self.scheduler,
@@ -98,12 +129,14 @@ class StrategyService:
         )
         self.leases.bind(self.slots)
         self.queries = StrategyQueries(
-            self._strategies, cycles, self.scheduler, self.registry.loaded
+            self._strategies, cycles, self.scheduler, self.registry.loaded, self.leases.leases_of
         )
         # Reads are the queries room's methods and events the registry's, under the names the
         # tools call: get, list, find, get_portfolio, get_digest, list_trades, list_cycles,
-        # get_cycle, chart_rows; subscribe, unsubscribe.
+        # get_cycle, chart_rows, and the ownership checks require, require_cycle; subscribe,
+        # unsubscribe.
         q = self.queries
+        self.require, self.require_cycle = q.require, q.require_cycle
         self.get, self.list, self.find, self.get_cycle = q.get, q.list, q.find, q.get_cycle
         self.get_portfolio, self.get_digest = q.get_portfolio, q.get_digest
         self.list_trades, self.list_cycles = q.list_trades, q.list_cycles
@@ -151,10 +184,12 @@ class StrategyService:
         agent_kind: str = "default",
         replay: ReplaySpec | str | Path | None = None,
         approval: LiveApproval | None = None,
+        owner: str = OWNER_NAME,
     ) -> StrategyInfo:
-        """Store a new strategy (status created). ``replay`` None: the server's ``replay_dir`` if
-        set, else live market data. Raises ConfigError for what cannot run (unknown agent kind,
-        missing replay data). Live: ``initial_capital`` is capped by the account (``LiveDesk``)."""
+        """Store a new strategy (status created) belonging to ``owner``. ``replay`` None: the
+        server's ``replay_dir`` if set, else live market data. Raises ConfigError for what cannot
+        run (unknown agent kind, missing replay data). Live: ``initial_capital`` is capped by the
+        account (``LiveDesk``)."""
         strategy_id = new_id("s")
         require_llm_key(request)
         request, spec = await self.desks.of(request).prepare(
@@ -170,6 +205,7 @@ class StrategyService:
             agent_kind=agent_kind,
             request=request,
             replay=None if spec is None else spec.model_dump(),
+            owner=owner,
         )
         logger.info("created strategy_id=%s name=%s", row.id, row.name)
         return await self.queries.info(row)
@@ -205,10 +241,13 @@ class StrategyService:
 
     async def pause(self, strategy_id: str, *, reason: str | None = None) -> StrategyInfo:
         """running -> paused; the cycle in flight finishes first."""
+        owner = await self.leases.owner_of(strategy_id)
         async with self.registry.lock(strategy_id):
             await self.registry.transition(
                 strategy_id, S.PAUSED, reason, action="pause", allowed={S.RUNNING}
             )
+        if owner is not None:  # another replica ran it: answer once it let go
+            await self.leases.let_go(strategy_id, owner)
         return await self.get(strategy_id)
 
     async def stop(self, strategy_id: str, close_positions: bool = False) -> StrategyInfo:
@@ -218,7 +257,19 @@ class StrategyService:
     async def stop_closing(self, strategy_id: str, close_positions: bool = False) -> StopOutcome:
         """-> stopped; with ``close_positions`` only once the strategy's own positions are closed
         (see ``stopping``; otherwise it stays paused saying which symbol was not and why)."""
+        if close_positions:  # closing needs the strategy's ledger: its owner stops it
+            return await self._stop_closing(strategy_id, close_positions=True)
+        owner = await self.leases.owner_of(strategy_id)
+        outcome = await self._stop_here(strategy_id, close_positions=False)
+        if owner is not None:  # another replica ran it: answer once it let go
+            await self.leases.let_go(strategy_id, owner)
+            return StopOutcome(await self.get(strategy_id), outcome.closing)
+        return outcome
+
+    async def _stop_here(self, strategy_id: str, close_positions: bool) -> StopOutcome:
         async with self.registry.lock(strategy_id):
+            if close_positions:
+                await self.leases.before_command(strategy_id)
             paused, closing = await stop_strategy(
                 strategy_id, close_positions, self.registry, self.desks, self.slots
             )
@@ -250,13 +301,14 @@ class StrategyService:
                 await self.slots.reload(row)
         return await self.get(strategy_id)
 
-    async def import_backtest(self, run: BacktestRun) -> StrategyInfo:
+    async def import_backtest(self, run: BacktestRun, *, owner: str = OWNER_NAME) -> StrategyInfo:
         """Store a finished backtest run (started with ``storable=True``) as a stopped strategy
         with ``agent_kind='backtest'`` under its run id, every cycle in one transaction. Its
         history and digest then read like any strategy's; it can never be started or run.
         Raises ConfigError when the run has nothing to store or its id is taken."""
         await store_run(
             self.store,
+            owner=owner,
             run_id=run.run_id,
             request=run.request,
             cycles=run.take_cycles_to_store(),
@@ -272,7 +324,11 @@ class StrategyService:
     # ------------------------------------------------------------------ cycles on demand
 
     async def run_cycle_now(self, strategy_id: str) -> CycleResult:
-        """Run one cycle now (a replay steps to its next slot) and return what was stored."""
+        """Run one cycle now (a replay steps to its next slot) and return what was stored; on
+        the replica running the strategy when another one does."""
+        return await self._run_now(strategy_id)
+
+    async def _run_cycle_now_here(self, strategy_id: str) -> CycleResult:
         async with self.registry.lock(strategy_id):
             row = await self._strategies.require(strategy_id)
             run_from = self.desks.of(row.request).run_now_from
@@ -290,11 +346,15 @@ class StrategyService:
             return await loaded.preview()
 
     async def close_position(self, strategy_id: str, symbol: str) -> CycleResult:
-        """Close the strategy's own position in ``symbol`` now, recorded as a cycle."""
+        """Close the strategy's own position in ``symbol`` now, recorded as a cycle; on the
+        replica running the strategy when another one does."""
         try:
             symbol = normalize_symbol(symbol)
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
+        return await self._close_now(strategy_id, symbol=symbol)
+
+    async def _close_position_here(self, strategy_id: str, symbol: str) -> CycleResult:
         async with self.registry.lock(strategy_id):
             row = await self._strategies.require(strategy_id)
             await self.leases.before_command(strategy_id)
@@ -312,13 +372,18 @@ class StrategyService:
 
     async def readiness(self) -> str | None:
         """None when this process can serve and run strategies (its database answers and, on a
-        shared database, its leases renew); else why not (``/readyz``)."""
-        try:
-            await self.store.rows.fetchone("SELECT 1")
-        except Exception as exc:
-            return f"database unreachable ({type(exc).__name__})"
+        shared database, its leases renew); else why not (``/readyz``). Answers within
+        ``READINESS_PROBE_S``: a database cut off by a stalled network never answers, and a
+        probe that hangs with it tells a load balancer nothing."""
         if not self.leases.renewing:
             return "leases not renewing"
+        try:
+            async with asyncio.timeout(READINESS_PROBE_S):
+                await self.store.rows.fetchone("SELECT 1")
+        except TimeoutError:
+            return f"database unreachable (no answer within {READINESS_PROBE_S:g} s)"
+        except Exception as exc:
+            return f"database unreachable ({type(exc).__name__})"
         return None
 
     async def _close(self) -> None:

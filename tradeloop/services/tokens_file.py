@@ -30,6 +30,7 @@ import json
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -207,8 +208,8 @@ def _editing(path: Path, may_create: bool) -> Iterator[TokensFile]:
 
 def _write(path: Path, tokens: TokensFile) -> None:
     text = json.dumps(tokens.model_dump(mode="json"), indent=2) + "\n"
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # 0600
+    temporary = Path(name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)

@@ -20,7 +20,9 @@ from tradeloop.trading.execution.intents import (
     OrderIntent,
     Settlement,
     apply_settlement,
+    check_applicable,
     counts_toward_traded_value,
+    is_fill,
 )
 from tradeloop.trading.models import TradeSide
 
@@ -72,7 +74,7 @@ class IntentReads:
             " ORDER BY created_ts, rowid",
             (strategy_id,),
         )
-        return [intent for intent in map(decode_intent, rows) if intent.filled_base > 0]
+        return [intent for intent in map(decode_intent, rows) if is_fill(intent)]
 
 
 class SqliteIntentStore(IntentReads):
@@ -145,20 +147,17 @@ async def mark_applied_in(conn: WriterConnection, client_order_ids: Iterable[str
 
 def mark_applied_rows(conn: sqlite3.Connection, client_order_ids: Iterable[str], ts: int) -> None:
     """``mark_applied_in`` for code already on the writer thread (``Database.write``). Raises
-    ``AccountingError`` (rolling the caller's transaction back) when a fill is already applied:
-    a portfolio must never take the same fill twice."""
+    ``AccountingError`` (rolling the caller's transaction back) when a fill is already applied
+    or has no intent (``check_applicable``): a portfolio takes each logged fill once."""
     ids = list(client_order_ids)
     if not ids:
         return
     marks = ", ".join("?" for _ in ids)
-    twice = conn.execute(
-        f"SELECT client_order_id FROM live_intents WHERE applied = 1 AND client_order_id IN ({marks})",
+    stored = conn.execute(
+        f"SELECT client_order_id, applied FROM live_intents WHERE client_order_id IN ({marks})",
         ids,
     ).fetchall()
-    if twice:
-        raise AccountingError(
-            f"fills already applied to the portfolio: {', '.join(row[0] for row in twice)}"
-        )
+    check_applicable(ids, {row[0]: bool(row[1]) for row in stored})
     conn.executemany(
         "UPDATE live_intents SET applied = 1, updated_ts = ? WHERE client_order_id = ?",
         [(ts, cid) for cid in ids],

@@ -95,6 +95,9 @@ def _summary_fields(info: StrategyInfo) -> dict[str, Any]:
         "last_cycle": iso(info.last_cycle_ts),
         "next_run_ms": info.next_run_ms,
         "next_run": iso(info.next_run_ms),
+        "owner_replica": info.owner_replica,
+        "lease_expires_ms": info.lease_expires_ms,
+        "lease_expires": iso(info.lease_expires_ms),
     }
 
 

@@ -105,6 +105,18 @@ class StrategySummaryView(_Result):
     last_cycle: str | None = None
     next_run_ms: int | None = Field(default=None, description="Wall-clock time of the next run.")
     next_run: str | None = None
+    owner_replica: str | None = Field(
+        default=None,
+        description="Replicas sharing a PostgreSQL database: the one running this strategy "
+        "(host:pid:tag). None when none holds it (not running, or between owners) and on SQLite, "
+        "where the one server process runs every strategy.",
+    )
+    lease_expires_ms: int | None = Field(
+        default=None,
+        description="When the owner's lease runs out unless renewed (every third of the lease "
+        "time); in the past: that replica stopped renewing, another takes the strategy over.",
+    )
+    lease_expires: str | None = None
 
 
 class ReplayView(_Result):

@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
@@ -89,11 +89,41 @@ class PgDatabase:
         row: asyncpg.Record | None = await self.pool.fetchrow(dollar_params(sql), *params)
         return row
 
+    async def listen(
+        self, handlers: Mapping[str, Callable[[str], None]]
+    ) -> Callable[[], Awaitable[None]]:
+        """LISTEN on each channel of ``handlers`` (called with the NOTIFY payload) on one pooled
+        connection kept for it; returns the function that stops listening and gives it back."""
+        conn = await self.pool.acquire()
+        callbacks = {channel: _payload_to(handler) for channel, handler in handlers.items()}
+        for channel, heard in callbacks.items():
+            await conn.add_listener(channel, heard)
+
+        async def stop() -> None:
+            try:
+                for channel, heard in callbacks.items():
+                    await conn.remove_listener(channel, heard)
+            finally:
+                await self.pool.release(conn)
+
+        return stop
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """One pooled connection in one transaction: committed on exit, rolled back on raise."""
         async with self.pool.acquire() as conn, conn.transaction():
             yield conn
+
+
+def _payload_to(
+    handler: Callable[[str], None],
+) -> Callable[[object, int, str, str], None]:
+    """An asyncpg listener that hands ``handler`` the payload only."""
+
+    def heard(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+        handler(payload)
+
+    return heard
 
 
 async def migrate(conn: asyncpg.Connection, migrations: Sequence[Migration], label: str) -> None:

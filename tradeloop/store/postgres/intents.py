@@ -10,7 +10,12 @@ import asyncpg
 from tradeloop.store.intents import COLUMNS, IntentReads, decode_intent, encode_intent, opt_str
 from tradeloop.store.postgres.db import PgDatabase
 from tradeloop.trading.errors import AccountingError
-from tradeloop.trading.execution.intents import OrderIntent, Settlement, apply_settlement
+from tradeloop.trading.execution.intents import (
+    OrderIntent,
+    Settlement,
+    apply_settlement,
+    check_applicable,
+)
 
 _INSERT = (
     f"INSERT INTO live_intents ({', '.join(COLUMNS)})"
@@ -81,19 +86,17 @@ async def mark_applied_pg(
     conn: asyncpg.Connection, client_order_ids: Iterable[str], ts: int
 ) -> None:
     """Mark fills applied inside the caller's transaction (the cycle's); raises
-    ``AccountingError`` (rolling it back) when one already is: a fill is never applied twice."""
+    ``AccountingError`` (rolling it back) when one already is or has no intent
+    (``check_applicable``): a fill is never applied twice."""
     ids = list(client_order_ids)
     if not ids:
         return
-    twice = await conn.fetch(
-        "SELECT client_order_id FROM live_intents WHERE applied = 1"
-        " AND client_order_id = ANY($1::text[]) FOR UPDATE",
+    stored = await conn.fetch(
+        "SELECT client_order_id, applied FROM live_intents"
+        " WHERE client_order_id = ANY($1::text[]) FOR UPDATE",
         ids,
     )
-    if twice:
-        raise AccountingError(
-            f"fills already applied to the portfolio: {', '.join(row[0] for row in twice)}"
-        )
+    check_applicable(ids, {row[0]: bool(row[1]) for row in stored})
     await conn.execute(
         "UPDATE live_intents SET applied = 1, updated_ts = $1 WHERE client_order_id = ANY($2::text[])",
         ts,

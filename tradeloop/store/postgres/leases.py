@@ -10,8 +10,8 @@ are the database's clock in ms, so replicas' clocks need not agree.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 
+from tradeloop.store.leases import Lease
 from tradeloop.store.postgres.db import PgDatabase
 from tradeloop.store.postgres.strategies import CHANGED
 
@@ -38,14 +38,6 @@ _RENEW = f"""UPDATE leases SET expires_at = {_NOW} + $2
 WHERE owner = $1 AND expires_at > {_NOW} AND strategy_id = ANY($3::text[])
   AND strategy_id IN (SELECT id FROM strategies WHERE status = 'running')
 RETURNING strategy_id"""
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    strategy_id: str
-    owner: str
-    expires_at: int
-    """Database clock, ms."""
 
 
 class PgLeases:
@@ -92,26 +84,21 @@ class PgLeases:
     async def listen(self, on_change: Callable[[str], None]) -> Callable[[], Awaitable[None]]:
         """Call ``on_change(strategy_id)`` whenever a replica commits a change to a strategy
         (``CHANGED``, sent by ``PgStrategyRepository``); returns the function that stops it."""
-        conn = await self._db.pool.acquire()
-
-        def heard(_conn: object, _pid: int, _channel: str, payload: str) -> None:
-            on_change(payload)
-
-        await conn.add_listener(CHANGED, heard)
-
-        async def stop() -> None:
-            try:
-                await conn.remove_listener(CHANGED, heard)
-            finally:
-                await self._db.pool.release(conn)
-
-        return stop
+        return await self._db.listen({CHANGED: on_change})
 
     async def all(self) -> list[Lease]:
         rows = await self._db.fetchall(
             "SELECT strategy_id, owner, expires_at FROM leases ORDER BY strategy_id"
         )
         return [Lease(row[0], row[1], int(row[2])) for row in rows]
+
+    async def of(self, strategy_ids: Iterable[str]) -> dict[str, Lease]:
+        """The lease rows of ``strategy_ids`` (expired ones too: their owner stopped renewing)."""
+        rows = await self._db.fetchall(
+            "SELECT strategy_id, owner, expires_at FROM leases WHERE strategy_id = ANY(?::text[])",
+            (list(strategy_ids),),
+        )
+        return {row[0]: Lease(row[0], row[1], int(row[2])) for row in rows}
 
     async def present(self, owner: str, ttl_ms: int) -> None:
         """``owner`` is alive for ``ttl_ms`` more (counted in everyone's fair share)."""

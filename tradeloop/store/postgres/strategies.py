@@ -39,9 +39,10 @@ class PgStrategyRepository(StrategyStore):
         agent_kind: str,
         request: UserRequest,
         replay: dict[str, Any] | None,
+        owner: str,
     ) -> StrategyRow:
         params = strategy_params(
-            strategy_id, name, agent_kind, request, replay, StrategyStatus.CREATED, None
+            strategy_id, name, agent_kind, request, replay, StrategyStatus.CREATED, None, owner
         )
         try:
             async with self._pg.transaction() as conn:

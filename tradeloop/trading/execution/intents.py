@@ -15,7 +15,7 @@ by sending it again. ``NOT_FOUND`` is the final state of an intent whose lookups
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
@@ -125,11 +125,16 @@ class IntentStore(Protocol):
         ...
 
     async def unapplied_fills(self, strategy_id: str) -> list[OrderIntent]:
-        """Final intents with a fill no portfolio has taken yet (``applied`` false), in creation
-        order: an order that filled while its cycle was never committed."""
+        """FILLED and PARTIAL intents with a fill no portfolio has taken yet (``applied`` false),
+        in creation order: an order that filled while its cycle was never committed. Only those
+        two statuses are fills (as in the portfolio, ``TxStatus.FILLED``/``PARTIAL``): REJECTED
+        means nothing filled, so a quantity recorded with it is never handed over."""
         ...
 
-    async def mark_applied(self, client_order_ids: Iterable[str], ts: int) -> None: ...
+    async def mark_applied(self, client_order_ids: Iterable[str], ts: int) -> None:
+        """Mark these fills as taken by the portfolio, all or none: raises ``AccountingError``
+        when an id is unknown (a fill with no intent behind it) or already applied."""
+        ...
 
 
 def apply_settlement(intent: OrderIntent, settlement: Settlement) -> OrderIntent:
@@ -193,6 +198,23 @@ def positions_from_intents(intents: Iterable[OrderIntent]) -> dict[str, Decimal]
     return {symbol: qty for symbol, qty in totals.items() if qty != 0}
 
 
+def is_fill(intent: OrderIntent) -> bool:
+    """The intent settled with a quantity the portfolio must take (FILLED or PARTIAL, above 0)."""
+    return intent.status in (IntentStatus.FILLED, IntentStatus.PARTIAL) and intent.filled_base > 0
+
+
+def check_applicable(client_order_ids: Sequence[str], applied: Mapping[str, bool]) -> None:
+    """Raise ``AccountingError`` unless every id is a known intent whose fill no portfolio took
+    yet (``applied``: the stored flag of each id the store knows). The one rule of every store's
+    ``mark_applied``: a fill is taken once, and never one with no intent behind it."""
+    unknown = [cid for cid in dict.fromkeys(client_order_ids) if cid not in applied]
+    if unknown:
+        raise AccountingError(f"no intent with client order id {', '.join(unknown)}")
+    twice = [cid for cid in dict.fromkeys(client_order_ids) if applied[cid]]
+    if twice:
+        raise AccountingError(f"fills already applied to the portfolio: {', '.join(twice)}")
+
+
 def counts_toward_traded_value(intent: OrderIntent) -> bool:
     return intent.status not in (IntentStatus.REJECTED, IntentStatus.NOT_FOUND)
 
@@ -247,20 +269,15 @@ class InMemoryIntentStore:
         return total
 
     async def unapplied_fills(self, strategy_id: str) -> list[OrderIntent]:
-        return [
-            i
-            for i in await self.list_intents(strategy_id)
-            if i.status.final and i.filled_base > 0 and not i.applied
-        ]
+        return [i for i in await self.list_intents(strategy_id) if is_fill(i) and not i.applied]
 
     async def mark_applied(self, client_order_ids: Iterable[str], ts: int) -> None:
         async with self._lock:
-            intents = [self._require(cid) for cid in client_order_ids]
-            twice = [i.client_order_id for i in intents if i.applied]
-            if twice:  # as SQLite: a portfolio must never take the same fill twice
-                raise AccountingError(f"fills already applied to the portfolio: {', '.join(twice)}")
-            for intent in intents:
-                self._intents[intent.client_order_id] = intent.model_copy(
+            ids = list(client_order_ids)
+            known = {cid: self._intents[cid].applied for cid in ids if cid in self._intents}
+            check_applicable(ids, known)
+            for cid in ids:
+                self._intents[cid] = self._intents[cid].model_copy(
                     update={"applied": True, "updated_ts": ts}
                 )
 
