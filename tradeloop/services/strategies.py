@@ -37,6 +37,7 @@ from tradeloop.backtest.store import store_run, stored_reason
 from tradeloop.scheduler.jobs import StrategyScheduler
 from tradeloop.services.changes import check_change
 from tradeloop.services.desk import Desks, PaperDesk
+from tradeloop.services.limits import admission, check_create, check_start
 from tradeloop.services.live_desk import LiveDesk
 from tradeloop.services.live_gate import LiveApproval, LiveGate
 from tradeloop.services.llm_keys import require_llm_key
@@ -192,6 +193,7 @@ class StrategyService:
         account (``LiveDesk``)."""
         strategy_id = new_id("s")
         require_llm_key(request)
+        await check_create(self.store.limits, owner, request)
         request, spec = await self.desks.of(request).prepare(
             request,
             strategy_id=strategy_id,
@@ -206,6 +208,7 @@ class StrategyService:
             request=request,
             replay=None if spec is None else spec.model_dump(),
             owner=owner,
+            admit=admission(request),
         )
         logger.info("created strategy_id=%s name=%s", row.id, row.name)
         return await self.queries.info(row)
@@ -233,6 +236,7 @@ class StrategyService:
         async with self.registry.lock(strategy_id):
             row = await self._strategies.require(strategy_id)
             check_allowed(row.id, row.status, action, allowed)
+            await check_start(self.store.limits, row, action=action)
             require_llm_key(row.request)
             desk = self.desks.of(row.request)
             loaded, pause = await desk.open(row, approval, resume=action == "resume")

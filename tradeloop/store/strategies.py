@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradeloop.store.db import Database
+from tradeloop.store.limits import Admission, read_holdings
 from tradeloop.store.rows import RowSource
 from tradeloop.trading.errors import ConfigError, InvalidTransition, NotFound
 from tradeloop.trading.models import StrategyStatus, UserRequest
@@ -53,8 +54,10 @@ class StrategyStore:
         request: UserRequest,
         replay: dict[str, Any] | None,
         owner: str,
+        admit: Admission | None = None,
     ) -> StrategyRow:
-        """Raises ``ConfigError`` when ``owner`` has a strategy of that name already."""
+        """Raises ``ConfigError`` when ``owner`` has a strategy of that name already. ``admit``
+        is asked first, inside the same transaction, with what ``owner`` holds (its limits)."""
         raise NotImplementedError
 
     async def transition(
@@ -142,8 +145,11 @@ class StrategyRepository(StrategyStore):
         request: UserRequest,
         replay: dict[str, Any] | None,
         owner: str,
+        admit: Admission | None = None,
     ) -> StrategyRow:
         def insert(conn: sqlite3.Connection) -> None:
+            if admit is not None:
+                admit(read_holdings(conn, owner))
             insert_strategy(
                 conn,
                 strategy_id=strategy_id,
