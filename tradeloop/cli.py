@@ -11,7 +11,17 @@ import os
 import sys
 from typing import Any, NoReturn
 
-COMMANDS = ("serve", "run", "backtest", "compare", "candles", "db", "tokens", "limits")
+COMMANDS = (
+    "serve",
+    "run",
+    "backtest",
+    "compare",
+    "candles",
+    "db",
+    "tokens",
+    "limits",
+    "strategies",
+)
 DESCRIPTION = """\
 tradeloop runs trading strategies that decide with rules or an LLM, trade on paper (live trading
 only when the operator turns it on), and keep every decision in a local database. Use it from a

@@ -8,8 +8,10 @@ import asyncio
 
 from tests.backtest.helpers import BTC, DATA, HOUR, rsi_request
 from tradeloop.backtest.runner import BacktestSpec, run_backtest
-from tradeloop.services.backtests import equity_chart_png
+from tradeloop.services.backtests import strategy_chart_png
 from tradeloop.services.models import ReplaySpec
+from tradeloop.services.owned import OwnedStrategies
+from tradeloop.services.principals import OWNER
 from tradeloop.services.strategies import REPLAY_FINISHED, StrategyService
 from tradeloop.settings import Settings
 from tradeloop.trading.models import CycleResult, StrategyStatus
@@ -47,7 +49,7 @@ async def scheduled_replay(tmp_path, request) -> tuple[list[CycleResult], float]
         await asyncio.wait_for(_stopped(events), WAIT_S)
         final = await service.get(info.strategy_id)
         assert final.reason == REPLAY_FINISHED
-        png = await equity_chart_png(info.strategy_id, service=service)
+        png = await strategy_chart_png(OwnedStrategies(service, OWNER), info.strategy_id)
         assert png.startswith(b"\x89PNG")
         cycles, cursor = [], None
         while True:

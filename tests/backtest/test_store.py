@@ -7,6 +7,8 @@ import pytest
 from tests.backtest.helpers import BTC, rsi_request
 from tradeloop.backtest.runner import BacktestSpec, run_backtest
 from tradeloop.services.backtests import equity_chart_png
+from tradeloop.services.owned import OwnedStrategies
+from tradeloop.services.principals import OWNER
 from tradeloop.services.strategies import StrategyService
 from tradeloop.settings import Settings
 from tradeloop.trading.errors import ConfigError
@@ -26,7 +28,9 @@ async def test_a_stored_backtest_has_the_trades_digest_and_equity_of_the_run(tmp
         digest = await service.get_digest("bt_stored")
         assert digest.by_instrument["BTC-USDT"].trade_count == run.stats.trades
         assert digest.sharpe_ratio == run.digest.sharpe_ratio
-        assert (await equity_chart_png("bt_stored", service=service)).startswith(b"\x89PNG")
+        assert (
+            await equity_chart_png("bt_stored", service=OwnedStrategies(service, OWNER))
+        ).startswith(b"\x89PNG")
 
 
 async def test_the_digest_of_a_stored_backtest_agrees_with_the_backtest_statistics(

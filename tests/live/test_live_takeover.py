@@ -66,6 +66,39 @@ async def applied(settings: Settings) -> list[int]:
     return [int(r["applied"]) for r in rows]
 
 
+async def started_live(svc: StrategyService) -> str:
+    request = live_request()
+    approval = svc.live_gate.approve_elicited(True, "create", live_params("create", request))
+    sid = (await svc.create(request, approval=approval)).strategy_id
+    params = live_params("start", (await svc.get(sid)).request, sid)  # capital as capped
+    token = svc.live_gate.issue("start", params).token
+    await svc.start(sid, approval=svc.live_gate.redeem(token, "start", params))
+    return sid
+
+
+async def test_a_live_close_given_to_another_replica_is_sent_once_by_the_owner(
+    venue: FakeAccount, settings: Settings
+) -> None:
+    clock = SimulatedClock(START_MS)
+    agents: dict[str, Any] = {"default": ScriptedAgent(PRICES, scripted([buys(0.01)]))}
+    async with AsyncExitStack() as stack:
+        a = await stack.enter_async_context(
+            StrategyService.open(settings, agents=agents, clock=clock)
+        )
+        b = await stack.enter_async_context(
+            StrategyService.open(settings, agents=agents, clock=clock)
+        )
+        sid = await started_live(a)
+        await b.run_cycle_now(sid)
+        closed = await b.close_position(sid, "BTC-USDT")
+        assert sid not in b.registry.loaded  # b never connected to the venue for it
+
+    assert [(tx.side, tx.filled_qty) for tx in closed.tx_results] == [(TradeSide.SELL, 0.01)]
+    assert venue.base_position("BTCUSDT") == Decimal("0")
+    assert len(venue.orders) == 2 and venue.duplicates() == {}
+    assert await applied(settings) == [1, 1]
+
+
 async def test_the_replica_taking_over_a_live_strategy_settles_its_unsettled_order_exactly_once(
     venue: FakeAccount, settings: Settings
 ) -> None:
@@ -75,12 +108,7 @@ async def test_the_replica_taking_over_a_live_strategy_settles_its_unsettled_ord
         a = await stack.enter_async_context(
             StrategyService.open(settings, agents=agents, clock=clock)
         )
-        request = live_request()
-        approval = a.live_gate.approve_elicited(True, "create", live_params("create", request))
-        sid = (await a.create(request, approval=approval)).strategy_id
-        params = live_params("start", (await a.get(sid)).request, sid)  # capital as capped
-        token = a.live_gate.issue("start", params).token
-        await a.start(sid, approval=a.live_gate.redeem(token, "start", params))
+        sid = await started_live(a)
         await a.run_cycle_now(sid)
         with pytest.raises(OperationalError, match="could not be recorded"):
             await a.run_cycle_now(sid)  # same slot: the order filled, its commit was refused
@@ -93,8 +121,8 @@ async def test_the_replica_taking_over_a_live_strategy_settles_its_unsettled_ord
         assert isinstance(a.store.rows, PgDatabase)
         a.store.rows.pool.terminate()  # replica a is cut off for good
 
-        async def taken_over() -> bool:
-            return sid in b.leases.ownership.held and sid in b.registry.loaded  # type: ignore[union-attr]
+        async def taken_over() -> bool:  # reconciled and scheduled on b
+            return b.scheduler.next_run_ms(sid) is not None
 
         await wait_for(taken_over, TTL_S + 3 * TTL_S / 3 + 2, "b takes the strategy over")
         info = await b.get(sid)

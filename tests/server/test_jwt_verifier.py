@@ -123,6 +123,10 @@ def refused_tokens(issuer: Issuer) -> dict[str, tuple[str, str]]:
             issuer.mint(issuer.claims(AUDIENCE, sub=OWNER_NAME)),
             "reserved",
         ),
+        "a reserved ~name as subject (the operator's)": (
+            issuer.mint(issuer.claims(AUDIENCE, sub="~operator")),
+            "reserved",
+        ),
         "unknown key id": (issuer.mint(good, kid="rsa-9"), "no signing key 'rsa-9'"),
         "not a JWT": ("not-a-jwt", "not a signed JWT"),
     }

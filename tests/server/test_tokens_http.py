@@ -4,6 +4,7 @@ read-only token cannot trade, and no token ever reaches the server's log."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -96,6 +97,31 @@ def served(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 def text(answer: CallToolResult) -> str:
     return " ".join(getattr(block, "text", "") for block in answer.content)
+
+
+async def test_the_sdk_client_with_a_bearer_token_sees_only_its_principals_strategies(
+    served,
+) -> None:
+    """Issue 15's done-means: alice's strategy is invisible to bob, and its id answers bob exactly
+    as an id nobody has."""
+    nobody = "s_00000000000000ff"
+    async with served.client("alice") as alice:
+        created = await alice.call_tool(
+            "create_strategy", {"symbols": ["ETH-USDT"], "initial_capital": 500, "name": "alice's"}
+        )
+        sid = created.structured_content["strategy_id"]
+        alice_sees = await alice.call_tool("list_strategies", {})
+        alice_gets = await alice.call_tool("get_strategy", {"strategy_id": sid})
+    async with served.client("bob") as bob:
+        bob_sees = await bob.call_tool("list_strategies", {})
+        foreign = await bob.call_tool("get_strategy", {"strategy_id": sid})
+        unknown = await bob.call_tool("get_strategy", {"strategy_id": nobody})
+    assert sid in json.dumps(alice_sees.structured_content)
+    assert not alice_gets.is_error
+    assert sid not in json.dumps(bob_sees.structured_content)
+    assert "alice's" not in json.dumps(bob_sees.structured_content)
+    assert foreign.is_error and unknown.is_error
+    assert text(foreign).replace(sid, "ID") == text(unknown).replace(nobody, "ID")
 
 
 async def test_a_token_from_the_file_lets_the_sdk_client_in_and_trade(served) -> None:

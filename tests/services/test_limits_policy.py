@@ -8,16 +8,11 @@ from decimal import Decimal
 import pytest
 
 from tests.services.helpers import live_request, perpetual_request, replay_request
-from tradeloop.services.limits import (
-    LimitExceeded,
-    Usage,
-    check_held,
-    check_new,
-    effective_limits,
-)
-from tradeloop.store.limits import PrincipalLimits
-from tradeloop.store.strategies import StrategyRow
+from tradeloop.services.limits import LimitExceeded, Usage, check, effective_limits
+from tradeloop.store.limits import HeldStrategy, PrincipalLimits
 from tradeloop.trading.models import ExchangeConfig, StrategyStatus, TradingMode, UserRequest
+
+NOTHING = Usage(0, Decimal(0))
 
 
 def live(capital: float) -> UserRequest:
@@ -26,70 +21,83 @@ def live(capital: float) -> UserRequest:
     return request.model_copy(update={"exchange_config": exchange})
 
 
-def row(request: UserRequest, *, kind: str = "default", status: str = "created") -> StrategyRow:
-    return StrategyRow(
-        id="s_1", name="n", agent_kind=kind, request=request, replay=None,
-        status=StrategyStatus(status), reason=None, consecutive_failures=0, last_slot_ts=None,
-        created_at=0, updated_at=0,
-    )  # fmt: skip
+def held(request: UserRequest, status: str = "created", kind: str = "default") -> HeldStrategy:
+    return HeldStrategy("s_1", kind, StrategyStatus(status), request)
 
 
-def test_stopped_strategies_count_and_stored_backtests_do_not() -> None:
+def test_strategies_of_every_status_count_and_stored_backtests_do_not() -> None:
     rows = [
-        row(replay_request(), status="stopped"),
-        row(replay_request(), status="running"),
-        row(replay_request(), kind="backtest", status="stopped"),
+        held(replay_request(), "stopped"),
+        held(replay_request(), "error"),
+        held(replay_request(), "stopped", kind="backtest"),
     ]
     assert Usage.of(rows).strategies == 2
 
 
-def test_live_capital_sums_the_initial_capital_of_live_strategies_exactly() -> None:
-    rows = [row(live(0.1)), row(live(0.2), status="stopped"), row(replay_request())]
+def test_live_capital_sums_live_strategies_not_stopped_exactly() -> None:
+    rows = [
+        held(live(0.1), "running"),
+        held(live(0.2), "paused"),
+        held(live(100), "stopped"),
+        held(replay_request(), "running"),
+    ]
     assert Usage.of(rows).live_capital == Decimal("0.3")
 
 
 def test_creating_up_to_max_strategies_passes_and_one_more_is_refused() -> None:
     limits = PrincipalLimits("alice", max_strategies=2)
-    check_new(limits, Usage(1, Decimal(0)), replay_request())
+    check(limits, Usage(1, Decimal(0)), replay_request(), action="create")
     with pytest.raises(LimitExceeded) as refused:
-        check_new(limits, Usage(2, Decimal(0)), replay_request())
-    assert "limit max_strategies 2 reached: you already have 2 strategies" in str(refused.value)
+        check(limits, Usage(2, Decimal(0)), replay_request(), action="create")
+    assert str(refused.value) == (
+        "limit max_strategies 2 reached: you already have 2 strategies (stopped ones count, "
+        "stored backtests do not; delete_strategy frees a place)"
+    )
 
 
 def test_live_capital_exactly_at_the_limit_passes_and_a_cent_over_is_refused() -> None:
     limits = PrincipalLimits("alice", max_live_capital=Decimal("1000"))
-    check_new(limits, Usage(1, Decimal("600")), live(400))
+    check(limits, Usage(1, Decimal("600")), live(400), action="create")
     with pytest.raises(LimitExceeded) as refused:
-        check_new(limits, Usage(1, Decimal("600.01")), live(400))
+        check(limits, Usage(1, Decimal("600.01")), live(400), action="create")
     assert str(refused.value) == (
-        "limit max_live_capital 1000 would be exceeded: your live strategies already hold "
-        "600.01 of initial capital and this one asks for 400.0 (1000.01 in all)"
+        "limit max_live_capital 1000 would be exceeded: your other live strategies that are not "
+        "stopped hold 600.01 of initial capital and this one 400.0 (1000.01 in all); stop or "
+        "delete one first"
     )
 
 
 def test_paper_strategies_are_never_held_to_the_live_capital_limit() -> None:
-    check_new(PrincipalLimits("alice", max_live_capital=Decimal(0)), Usage(0, Decimal(0)),
-              replay_request())  # fmt: skip
+    limits = PrincipalLimits("alice", max_live_capital=Decimal(0))
+    check(limits, Usage(0, Decimal(5)), replay_request(), action="create")
+    with pytest.raises(LimitExceeded, match="limit max_live_capital 0 would be exceeded"):
+        check(limits, NOTHING, live(0.01), action="create")
 
 
 def test_a_venue_outside_allowed_venues_is_refused_paper_or_live() -> None:
     limits = PrincipalLimits("alice", allowed_venues=("binance",))
-    check_new(limits, Usage(0, Decimal(0)), replay_request())
+    check(limits, NOTHING, replay_request(), action="create")
     with pytest.raises(LimitExceeded) as refused:
-        check_new(limits, Usage(0, Decimal(0)), perpetual_request())
+        check(limits, NOTHING, perpetual_request(), action="create")
     assert str(refused.value) == (
         "limit allowed_venues refuses exchange_id 'bybit': allowed venues are binance"
     )
 
 
-def test_starting_checks_what_is_held_against_limits_lowered_since() -> None:
-    limits = PrincipalLimits("alice", max_strategies=2, max_live_capital=Decimal(500))
-    check_held(limits, Usage(2, Decimal(500)), live(500))
-    with pytest.raises(LimitExceeded, match="limit max_strategies 2 exceeded: you have 3"):
-        check_held(limits, Usage(3, Decimal(500)), live(500))
-    with pytest.raises(LimitExceeded, match="limit max_live_capital 500 exceeded"):
-        check_held(limits, Usage(2, Decimal(501)), live(500))
-    check_held(limits, Usage(2, Decimal(501)), replay_request())  # a paper one may start
+def test_starting_counts_the_strategy_itself_against_limits_lowered_since() -> None:
+    limits = PrincipalLimits("alice", max_strategies=2)
+    check(limits, Usage(1, Decimal(0)), replay_request(), action="start")
+    with pytest.raises(LimitExceeded) as refused:
+        check(limits, Usage(3, Decimal(0)), replay_request(), action="resume")
+    assert str(refused.value) == (
+        "limit max_strategies 2 exceeded: you have 4 strategies, this one included (stopped ones "
+        "count, stored backtests do not); delete 2 before you resume one"
+    )
+
+
+def test_no_limits_refuse_nothing() -> None:
+    check(None, Usage(10**6, Decimal(10**12)), live(10**9), action="create")
+    check(PrincipalLimits("alice"), Usage(10**6, Decimal(10**12)), live(10**9), action="create")
 
 
 def test_the_default_applies_to_principals_without_their_own_but_not_the_implicit_owner() -> None:

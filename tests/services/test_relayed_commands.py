@@ -170,6 +170,27 @@ async def test_a_pause_given_to_another_replica_answers_once_the_owners_cycle_in
     assert (await in_flight).strategy_id == sid
 
 
+async def test_an_update_given_to_another_replica_answers_the_config_the_owner_runs_next(
+    replicas: tuple[StrategyService, StrategyService],
+) -> None:
+    a, b = replicas
+    sid = await running_on(a)
+
+    info = await b.update(sid, max_positions=2, name="renamed")
+
+    assert (info.name, info.request.trading_config.max_positions) == ("renamed", 2)
+    assert info.owner_replica == replica(a)  # still the owner's, not moved by the update
+
+    async def owner_reloaded() -> bool:
+        loaded = a.registry.loaded.get(sid)
+        return loaded is not None and loaded.row.request == info.request
+
+    await wait_for(owner_reloaded, 2.0)
+    ran = await b.run_cycle_now(sid)
+    assert ran.portfolio.constraints is not None
+    assert ran.portfolio.constraints.max_positions == 2  # the owner's next cycle runs with it
+
+
 async def test_a_command_the_owner_never_takes_fails_after_the_wait_saying_it_did_not_run(
     replicas: tuple[StrategyService, StrategyService], settings: Settings
 ) -> None:
@@ -212,7 +233,7 @@ async def test_a_command_sent_to_a_replica_that_lost_the_strategy_goes_on_to_the
     async with open_store(settings.db_path, settings.db_url.get_secret_value()) as store:  # type: ignore[union-attr]
         sid = (await store.strategies.insert(
             strategy_id="s-moved", name="moved", agent_kind="default",
-            request=live_request(), replay=None,
+            request=live_request(), replay=None, owner="~owner",
         )).id  # fmt: skip
         assert isinstance(store.rows, PgDatabase)
         relays = {

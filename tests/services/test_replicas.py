@@ -5,6 +5,7 @@ missed slots recorded as skipped, no slot run twice."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -15,13 +16,18 @@ import pytest
 
 from tests.pg_cluster import Cluster
 from tests.services.helpers import ScriptedAgent, live_request, scripted
-from tests.store_backends import StoreTarget, fetch
+from tests.store_backends import StoreTarget, execute, fetch
+from tradeloop.services.slots.leases import LeaseKeeper
 from tradeloop.services.strategies import StrategyService
 from tradeloop.settings import Settings
 from tradeloop.store.postgres.db import PgDatabase
+from tradeloop.trading.features.interfaces import BaseFeaturesPipeline
+from tradeloop.trading.models import UserRequest
 
 TTL_S = 1.5
 N = 6
+LOAD_S = 0.6
+"""How long ``SlowLoadingAgent`` takes to load a strategy: three of them take longer than a lease."""
 MISSED = re.compile(r"^missed (\d+) slot\(s\)")
 
 
@@ -169,3 +175,74 @@ async def _cycled_after(settings: Settings, strategy_id: str, after_ms: float) -
 
 async def _not_loaded(replica: StrategyService, sid: str) -> bool:
     return sid not in replica.registry.loaded
+
+
+class SlowLoadingAgent(ScriptedAgent):
+    """An agent whose runtimes take ``LOAD_S`` each to build (as one waiting on a slow service at
+    start-up does): a replica taking several strategies over needs longer than a lease to load
+    them."""
+
+    async def _build_features_pipeline(self, request: UserRequest) -> BaseFeaturesPipeline:
+        await asyncio.sleep(LOAD_S)
+        return await super()._build_features_pipeline(request)
+
+
+async def test_a_replica_loading_strategies_it_took_over_keeps_renewing_the_leases_it_holds(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tradeloop.services.slots.leases")
+    fast = ScriptedAgent([{"BTC-USDT": 100.0}], scripted([]))
+    slow = SlowLoadingAgent([{"BTC-USDT": 100.0}], scripted([]))
+    async with AsyncExitStack() as stack:
+        b = await stack.enter_async_context(
+            StrategyService.open(settings, agents={"default": fast})
+        )
+        ids = []
+        for i in range(N):
+            info = await b.create(live_request(decide_interval=1), name=f"s{i}")
+            await b.start(info.strategy_id)
+            ids.append(info.strategy_id)
+        a = await stack.enter_async_context(
+            StrategyService.open(settings, agents={"default": slow})
+        )
+        assert a.leases is not None
+        taken_from = time.time()
+
+        async def a_runs_its_half() -> bool:  # b hands half back, a takes and loads them
+            held = a.leases.ownership.held  # type: ignore[union-attr]
+            rows = await fetch(
+                settings,
+                "SELECT strategy_id, COUNT(*) AS n FROM cycles WHERE recorded_at > ?"
+                " GROUP BY strategy_id",
+                (int(taken_from * 1000),),
+            )
+            cycled = {r["strategy_id"] for r in rows if r["n"] >= 3}
+            return len(held) == N // 2 and held <= cycled
+
+        await wait_for(a_runs_its_half, 6 * TTL_S + N * LOAD_S, "a cycles the half it took")
+
+    lost = [r.getMessage() for r in caplog.records if r.getMessage().startswith("lease lost")]
+    assert lost == []  # nothing expired on a live replica while it was loading
+
+
+async def test_a_copy_loaded_before_its_lease_was_lost_and_taken_again_runs_no_slot_until_reloaded(
+    tmp_path: Path, postgres_cluster: Cluster
+) -> None:
+    target = StoreTarget("postgresql", tmp_path / "unused.db", postgres_cluster.create_database())
+    settings = target.settings(lease_ttl_s=60, shutdown_grace_s=1)  # no heartbeat in the test
+    agent = ScriptedAgent([{"BTC-USDT": 100.0}], scripted([]))
+    async with StrategyService.open(settings, agents={"default": agent}) as a:
+        assert isinstance(a.leases, LeaseKeeper)
+        ownership = a.leases.ownership
+        sid = (await a.create(live_request(decide_interval=3600), name="one")).strategy_id
+        await a.start(sid)
+        before = a.registry.loaded[sid]
+        assert ownership.may_run(before)
+        # its lease runs out (as while another replica held it), then this replica takes it again
+        await execute(settings, "UPDATE leases SET expires_at = 0 WHERE strategy_id = ?", (sid,))
+        assert await ownership.renew() == {sid}
+        assert (await ownership.acquire())[0] == [sid]
+
+        assert a.registry.loaded[sid] is before and not ownership.may_run(before)
+        await a.slots.resume([(await a.registry.strategies.get(sid))])  # type: ignore[list-item]
+        assert ownership.may_run(a.registry.loaded[sid])

@@ -43,7 +43,12 @@ async def cycles(store: Store) -> CycleStore:
     """On each backend (the ``store`` fixture): the rules are the store's, not SQLite's."""
     request = UserRequest(trading_config=TradingConfig(initial_capital=1000, symbols=["BTC-USDT"]))
     await store.strategies.insert(
-        strategy_id=SID, name=SID, agent_kind="default", request=request, replay=None
+        strategy_id=SID,
+        name=SID,
+        agent_kind="default",
+        request=request,
+        replay=None,
+        owner="~owner",
     )
     return store.cycles
 
@@ -353,6 +358,7 @@ async def test_a_whole_strategy_is_stored_with_all_its_cycles_and_their_failure_
         replay=None,
         status=StrategyStatus.STOPPED,
         reason=None,
+        owner="~owner",
     )
     richer = Ledger.open_account(MarketType.PERPETUAL, Decimal("1001"))
     ran = [
@@ -432,3 +438,32 @@ async def test_digest_inputs_are_the_decision_cycles_with_their_usage_and_trades
     ]
     first_id = inputs[0][0]
     assert [r.compose_id for _, r in await cycles.digest_inputs_after(SID, first_id)] == ["c3"]
+
+
+async def test_a_failed_cycle_reads_back_with_its_reason(cycles) -> None:
+    failed = cycle(1, 1_000, CycleStatus.ERROR).model_copy(
+        update={"reason": "temporary failure: exchange busy"}
+    )
+    await cycles.insert(failed, kind="failure", ledger=LEDGER)
+    stored = await cycles.get("c1")
+    assert stored is not None and stored.reason == "temporary failure: exchange busy"
+    assert stored == failed
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"response": "no prompt was recorded"},
+        {"prompt": "a prompt that is one string"},
+        {"prompt": {"messages": [{"role": "user", "content": "no system prompt"}]}},
+        {"prompt": {"system": {"text": "a system prompt that is an object, not a reference"}}},
+        {"prompt": {"system": "a system prompt stored once as a payload", "messages": []}},
+    ],
+)
+async def test_a_raw_reply_reads_back_as_it_was_whatever_its_prompt_holds(cycles, raw) -> None:
+    # only a system prompt that is a string is moved to a payload; anything else is kept inline
+    await cycles.insert(
+        cycle(1, 1_000).model_copy(update={"raw": raw}), kind="decision", ledger=LEDGER
+    )
+    stored = await cycles.get("c1")
+    assert stored is not None and stored.raw == raw

@@ -81,6 +81,7 @@ async def build(store: Store, request: UserRequest, strategy_id: str = "s_test")
         agent_kind="default",
         request=request,
         replay=None,
+        owner="~owner",
     )
     cycles = store.cycles
     portfolio = await SqlitePortfolioService.load(cycles, strategy_id, request)
@@ -273,7 +274,12 @@ async def test_credentials_never_reach_the_database_file(tmp_path: Path) -> None
     assert "api_key" not in request.model_dump()["exchange_config"]
     assert secret not in request_to_json(request)
     stored = await StrategyRepository(db).insert(
-        strategy_id="s_secret", name="s", agent_kind="default", request=request, replay=None
+        strategy_id="s_secret",
+        name="s",
+        agent_kind="default",
+        request=request,
+        replay=None,
+        owner="~owner",
     )
     assert stored.request.exchange_config.api_key is None
     files = [p for p in tmp_path.iterdir() if p.name.startswith("t.db")]

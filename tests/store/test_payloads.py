@@ -156,6 +156,7 @@ async def _strategy_with_cycles(
         agent_kind="default",
         request=replay_request(),
         replay=None,
+        owner="~owner",
     )
     cycles = CycleRepository(db)
     for result in results:

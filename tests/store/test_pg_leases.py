@@ -35,7 +35,12 @@ async def running(
     for i in range(n):
         sid = f"s_{status.value}_{i:03d}"
         await store.strategies.insert(
-            strategy_id=sid, name=sid, agent_kind="default", request=REQUEST, replay=None
+            strategy_id=sid,
+            name=sid,
+            agent_kind="default",
+            request=REQUEST,
+            replay=None,
+            owner="~owner",
         )
         if status is not StrategyStatus.CREATED:
             await store.strategies.transition(

@@ -553,6 +553,23 @@ def test_two_closes_of_one_small_long_never_sell_more_than_is_held() -> None:
     ]
 
 
+def test_a_second_close_over_what_is_left_by_exactly_dust_closes_the_rest_without_a_note() -> None:
+    # QUANTITY_DUST is 1e-12: 0.500000000001 asked of the 0.5 left is the same quantity
+    result = apply_guardrails(
+        [
+            order("BTC-USDT", SELL, 0.5, CLOSE_LONG, 0),
+            order("BTC-USDT", SELL, 0.500000000001, CLOSE_LONG, 1),
+        ],
+        context({"BTC-USDT": 1}),
+        limits(),
+    )
+    assert kept(result) == [
+        ("BTC-USDT", SELL, 0.5, CLOSE_LONG),
+        ("BTC-USDT", SELL, 0.5, CLOSE_LONG),
+    ]
+    assert notes(result) == []
+
+
 def test_a_flip_leaves_exactly_a_close_and_an_open_instruction_keeping_the_leverage() -> None:
     asked = instruction("BTC-USDT", SELL, 3, leverage=2.0)
     result = apply_guardrails([asked], context({"BTC-USDT": 1}), limits())

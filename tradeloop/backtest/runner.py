@@ -247,7 +247,10 @@ class BacktestRun:
 
 
 class BacktestRuns:
-    """Backtest runs by id, newest last; the server keeps one in its app state."""
+    """Backtest runs and comparisons by id, newest last; the server keeps one in its app state.
+
+    Each may have an owner (``own``, a principal's name): a lookup for an ``owner`` finds only
+    that owner's, and another's answers exactly like an unknown id."""
 
     def __init__(self, max_runs: int = 50) -> None:
         self._runs: dict[str, BacktestRun] = {}
@@ -255,26 +258,42 @@ class BacktestRuns:
         self.comparisons: dict[str, object] = {}
         """Finished comparisons (``compare.ComparisonRun``) by id, for their chart; the newest
         ``max_runs`` are kept."""
+        self._owners: dict[str, str] = {}
+
+    def own(self, run_id: str, owner: str) -> None:
+        """Record ``owner`` of the run or comparison ``run_id`` (before it is added)."""
+        self._owners[run_id] = owner
 
     def add_comparison(self, comparison_id: str, comparison: object) -> None:
         self.comparisons[comparison_id] = comparison
         for old in list(self.comparisons)[: max(0, len(self.comparisons) - self._max)]:
             del self.comparisons[old]
+            self._owners.pop(old, None)
 
     def add(self, run: BacktestRun) -> None:
         self._runs[run.run_id] = run
         finished = [r for r in self._runs.values() if r.status != "running"]
         for old in finished[: max(0, len(self._runs) - self._max)]:
             del self._runs[old.run_id]
+            self._owners.pop(old.run_id, None)
 
-    def get(self, run_id: str) -> BacktestRun:
+    def get(self, run_id: str, *, owner: str | None = None) -> BacktestRun:
+        """``owner``: only a run of that owner's; None: any."""
         run = self._runs.get(run_id)
-        if run is None:
+        if run is None or not self._sees(run_id, owner):
             raise NotFound(f"no backtest run {run_id!r}")
         return run
 
+    def comparison(self, comparison_id: str, *, owner: str | None = None) -> object | None:
+        """The comparison kept under ``comparison_id`` (of ``owner``'s, unless None), or None."""
+        done = self.comparisons.get(comparison_id)
+        return done if self._sees(comparison_id, owner) else None
+
     def list(self) -> list[BacktestRun]:
         return list(self._runs.values())
+
+    def _sees(self, run_id: str, owner: str | None) -> bool:
+        return owner is None or self._owners.get(run_id) == owner
 
 
 class _StoringRecorder(InMemoryHistoryRecorder):

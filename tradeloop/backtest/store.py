@@ -28,12 +28,14 @@ def stored_reason(status: str, stop_reason: str | None) -> str:
 async def store_run(
     store: Store,
     *,
+    owner: str,
     run_id: str,
     request: UserRequest,
     cycles: Sequence[tuple[CycleResult, Ledger]],
     reason: str,
 ) -> None:
-    """Insert the run as a stopped strategy with all its cycles: stored whole or not at all.
+    """Insert the run as a stopped strategy of ``owner`` with all its cycles: stored whole or not
+    at all.
     Raises ConfigError when a strategy with that id is already stored."""
     name = f"{request.trading_config.strategy_name or 'backtest'} [{run_id}]"
     strategy = NewStrategy(
@@ -44,6 +46,7 @@ async def store_run(
         replay=None,
         status=StrategyStatus.STOPPED,
         reason=reason,
+        owner=owner,
     )
     stored: list[StoredCycle] = [
         (result, "failure" if result.status is CycleStatus.ERROR else "decision", ledger)

@@ -9,7 +9,7 @@ import dataclasses
 import sys
 from decimal import Decimal, InvalidOperation
 
-from tradeloop.services.limits import KNOWN_VENUES, effective_limits
+from tradeloop.services.limits import KNOWN_VENUES, Usage, effective_limits, held_to
 from tradeloop.services.principals import OWNER_NAME
 from tradeloop.settings import Settings
 from tradeloop.store.backend import Store, open_store
@@ -108,15 +108,21 @@ async def set_limits(store: Store, name: str, changes: dict[str, object]) -> Pri
 
 
 async def show_one(store: Store, name: str) -> str:
-    own = await store.limits.get(name)
-    if own is not None or name == DEFAULT_PRINCIPAL:
-        return describe(own or PrincipalLimits(name))
-    default = await store.limits.get(DEFAULT_PRINCIPAL)
-    held = effective_limits(name, own, default)
+    """The limits ``name`` is held to, where they come from, and what it holds."""
+    if name == DEFAULT_PRINCIPAL:
+        return describe(await store.limits.get(name) or PrincipalLimits(name))
+    holdings = await store.limits.holdings(name)
+    usage = Usage.of(holdings.strategies)
+    holds = (
+        f"  {'holds':<17} {usage.strategies} strateg{'y' if usage.strategies == 1 else 'ies'}, "
+        f"{usage.live_capital} of live capital\n"
+    )
+    held = held_to(holdings)
     if held is None:
         why = "the implicit owner" if name == OWNER_NAME else "no default ('*') is set"
-        return f"{name}: unlimited ({why})\n"
-    return describe(dataclasses.replace(held, principal=name), source="the default '*'")
+        return f"{name}: unlimited ({why})\n{holds}"
+    source = "" if holdings.own is not None else "the default '*'"
+    return describe(dataclasses.replace(held, principal=name), source=source) + holds
 
 
 def describe(limits: PrincipalLimits, source: str = "") -> str:

@@ -22,7 +22,7 @@ from tradeloop.server.auth import token_gate
 from tradeloop.server.strict import StrictServer
 from tradeloop.services.app_state import AppState, ServiceOpener, open_strategy_service
 from tradeloop.services.market import close_exchanges
-from tradeloop.services.principals import ScopeNames
+from tradeloop.services.principals import ScopeNames, current_principal
 from tradeloop.tools import register_all
 from tradeloop.tools.dashboard import apps_extension
 from tradeloop.tools.resources import strategy_resources
@@ -95,7 +95,8 @@ class TradeloopServer(StrictServer):
         listed = await super()._handle_list_resources(ctx, params)
         state = ctx.lifespan_context
         if isinstance(state, AppState):
-            listed.resources.extend(await strategy_resources(state))
+            caller = current_principal(self.scopes)
+            listed.resources.extend(await strategy_resources(state, caller))
         return listed
 
 

@@ -6,7 +6,8 @@
     GET /dashboard/events   server-sent events, one ``strategy`` event per stored cycle and status
                             change (coalesced per strategy when they come faster than they are
                             read); behind the bearer token when one is configured, as /mcp
-                            (the same 401 and ``WWW-Authenticate`` challenge).
+                            (the same 401 and ``WWW-Authenticate`` challenge), and only about
+                            the caller's own strategies.
 
 Both validate Host and Origin as /mcp does (DNS-rebinding protection). The page's
 Content-Security-Policy runs only its own inline script (by hash) and allows no other origin: it
@@ -32,11 +33,12 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route, request_response
 
 from tradeloop.dashboard.page import dashboard_html
+from tradeloop.services.principals import current_principal
 
 if TYPE_CHECKING:
     from tradeloop.server.app import TradeloopServer
     from tradeloop.services.models import ServiceEvent
-    from tradeloop.services.strategies import StrategyService
+    from tradeloop.services.owned import OwnedStrategies
 
 DASHBOARD_PATH = "/dashboard"
 EVENTS_PATH = "/dashboard/events"
@@ -76,8 +78,8 @@ def dashboard_routes(
         state = server.app_state
         if state is None:
             return PlainTextResponse("tradeloop is not running", status_code=503)
-        try:
-            service = await state.service()
+        try:  # the caller's strategies only, as on /mcp
+            service = await state.owned(current_principal(server.scopes))
         except ToolError as exc:
             return PlainTextResponse(str(exc), status_code=503)
         stream = _event_stream(service, service.subscribe(), closing)
@@ -110,7 +112,7 @@ def page_policy(html: str) -> str:
 
 
 async def _event_stream(
-    service: StrategyService,
+    service: OwnedStrategies,
     queue: asyncio.Queue[ServiceEvent],
     closing: Callable[[], bool],
 ) -> AsyncIterator[str]:

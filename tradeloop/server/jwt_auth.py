@@ -22,7 +22,7 @@ import jwt
 from mcp.server.auth.provider import AccessToken
 
 from tradeloop.server.oauth_config import OAuthConfig, web_url
-from tradeloop.services.principals import OWNER_NAME
+from tradeloop.services.principals import is_reserved
 from tradeloop.trading.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ class JwtVerifier:
             options={"require": ["exp", "iss", "aud", "sub"]},
         )
         subject = claims["sub"]
-        if not isinstance(subject, str) or not subject or subject == OWNER_NAME:
+        if not isinstance(subject, str) or not subject or is_reserved(subject):
             raise RefusedToken("the subject is empty or reserved")
         return AccessToken(
             token="",

@@ -28,6 +28,8 @@ from tradeloop.trading.errors import ConfigError
 
 if TYPE_CHECKING:
     from tradeloop.services.backtests import BacktestService
+    from tradeloop.services.owned import OwnedStrategies
+    from tradeloop.services.principals import Principal
     from tradeloop.services.strategies import StrategyService
     from tradeloop.settings import Settings
     from tradeloop.store.db import StoreInUse
@@ -134,6 +136,12 @@ class AppState:
                 raise ToolError("tradeloop is shutting down; the strategy store is closed")
             raise ToolError(f"the strategy store could not be opened: {self._failure}")
         return self._service
+
+    async def owned(self, principal: Principal) -> OwnedStrategies:
+        """The strategy service as ``principal`` sees it (``services.owned``)."""
+        from tradeloop.services.owned import OwnedStrategies  # with the service stack, not before
+
+        return OwnedStrategies(await self.service(), principal)
 
     def backtests(self) -> BacktestService:
         """The backtest service of this server (it keeps the runs in memory), made on first use."""

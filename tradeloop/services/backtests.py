@@ -30,6 +30,8 @@ from tradeloop.backtest.runner import (
 from tradeloop.backtest.stats import EquityPoint
 from tradeloop.backtest.sweep import best_spec, parse_grid, run_sweep_async
 from tradeloop.backtest.sweep_models import SweepResult
+from tradeloop.services.owned import OwnedStrategies
+from tradeloop.services.principals import Principal
 from tradeloop.trading.errors import ConfigError, NotFound
 from tradeloop.trading.models import TradeHistoryEntry, UserRequest
 from tradeloop.trading.utils import new_id
@@ -62,7 +64,7 @@ def backtest_chart_png(run: BacktestRun) -> bytes:
     )
 
 
-async def strategy_chart_png(service: StrategyService, strategy_id: str) -> bytes:
+async def strategy_chart_png(service: OwnedStrategies, strategy_id: str) -> bytes:
     """The chart of a stored strategy (live, paper or replay), from its stored cycles and trades."""
     info = await service.get(strategy_id)
     curve = [point async for point in _stored_curve(service, strategy_id)]
@@ -76,19 +78,23 @@ async def strategy_chart_png(service: StrategyService, strategy_id: str) -> byte
 
 
 async def equity_chart_png(
-    strategy_id: str, *, runs: BacktestRuns | None = None, service: StrategyService | None = None
+    strategy_id: str,
+    *,
+    runs: BacktestRuns | None = None,
+    service: OwnedStrategies | None = None,
 ) -> bytes:
     """The equity chart of a backtest run or a comparison in ``runs``, or else a strategy in
-    ``service``."""
-    if runs is not None and strategy_id in runs.comparisons:
-        done = runs.comparisons[strategy_id]
-        assert isinstance(done, ComparisonRun)
-        return comparison_chart_png(
-            done.curves, title=f"comparison {strategy_id}", initial_capital=done.initial_capital
-        )
+    ``service``: only those of ``service``'s principal (without a service, any run)."""
+    owner = None if service is None else service.principal.owner_filter
     if runs is not None:
+        done = runs.comparison(strategy_id, owner=owner)
+        if done is not None:
+            assert isinstance(done, ComparisonRun)
+            return comparison_chart_png(
+                done.curves, title=f"comparison {strategy_id}", initial_capital=done.initial_capital
+            )
         try:
-            return backtest_chart_png(runs.get(strategy_id))
+            return backtest_chart_png(runs.get(strategy_id, owner=owner))
         except NotFound:
             if service is None:
                 raise
@@ -97,7 +103,7 @@ async def equity_chart_png(
     return await strategy_chart_png(service, strategy_id)
 
 
-async def _stored_curve(service: StrategyService, strategy_id: str) -> AsyncIterator[EquityPoint]:
+async def _stored_curve(service: OwnedStrategies, strategy_id: str) -> AsyncIterator[EquityPoint]:
     cursor: str | None = None
     while True:
         page = await service.list_cycles(strategy_id, cursor=cursor, limit=PAGE)
@@ -109,7 +115,7 @@ async def _stored_curve(service: StrategyService, strategy_id: str) -> AsyncIter
 
 
 async def _stored_trades(
-    service: StrategyService, strategy_id: str
+    service: OwnedStrategies, strategy_id: str
 ) -> AsyncIterator[TradeHistoryEntry]:
     cursor: str | None = None
     while True:
@@ -131,7 +137,8 @@ class Backtested:
 
 
 class BacktestService:
-    """Runs backtests over the server's replay directory and owns their runs."""
+    """Runs backtests over the server's replay directory and owns their runs. Each run and
+    comparison belongs to the principal that asked for it; only that principal finds it."""
 
     def __init__(
         self,
@@ -162,11 +169,13 @@ class BacktestService:
         sort_by: str = "sharpe",
         walk_forward: int | None = None,
         progress: ProgressCallback | None = None,
+        principal: Principal,
     ) -> Backtested:
         """Run ``request`` from ``start_ms`` to ``end_ms`` (None: where the data starts or ends)
         and store it as a stopped strategy under its run id; the run is listed in ``runs`` from
         its start. ``sweep``: rules parameters to vary (``NAME: START:STOP:STEP`` or a comma
-        list), ranked by ``sort_by``; the run is then the best set's (see ``best_spec``)."""
+        list), ranked by ``sort_by``; the run is then the best set's (see ``best_spec``). The run
+        and its stored strategy are ``principal``'s."""
         spec = BacktestSpec(
             request=request,
             data=self._data(),
@@ -181,8 +190,12 @@ class BacktestService:
             swept = await run_sweep_async(spec, grid, sort_by=sort_by, walk_forward=walk_forward)
             spec = best_spec(spec, swept)
         strategies = await self._strategies()  # before the run: a closed store fails at once
-        run = await run_backtest(spec, progress=progress, runs=self.runs, storable=True)
-        await strategies.import_backtest(run)
+        run_id = new_id("bt")
+        self.runs.own(run_id, principal.name)
+        run = await run_backtest(
+            spec, progress=progress, runs=self.runs, run_id=run_id, storable=True
+        )
+        await strategies.import_backtest(run, owner=principal.name)
         return Backtested(run=run, sweep=swept)
 
     async def compare(
@@ -194,6 +207,7 @@ class BacktestService:
         repeats: int = 1,
         max_cost_usd: float | None = None,
         progress: Progress | None = None,
+        principal: Principal,
     ) -> tuple[str, ComparisonRun]:
         """Compare ``entries`` (``(label, request)``) over the same window (see ``compare``);
         the comparison is kept under the returned id for its chart."""
@@ -207,15 +221,21 @@ class BacktestService:
             progress=progress,
         )
         comparison_id = new_id("cmp")
+        self.runs.own(comparison_id, principal.name)
         self.runs.add_comparison(comparison_id, done)
         return comparison_id, done
 
-    def comparison(self, comparison_id: str) -> ComparisonRun | None:
-        """A finished comparison still kept in memory, or None."""
-        done = self.runs.comparisons.get(comparison_id)
+    def comparison(self, comparison_id: str, principal: Principal) -> ComparisonRun | None:
+        """``principal``'s finished comparison still kept in memory, or None."""
+        done = self.runs.comparison(comparison_id, owner=principal.owner_filter)
         return done if isinstance(done, ComparisonRun) else None
 
-    async def chart_png(self, chart_id: str) -> bytes:
-        """The equity chart of a run, a comparison or a stored strategy (see ``equity_chart_png``)."""
-        strategies = await self._strategies()
+    def run_of(self, run_id: str, principal: Principal) -> BacktestRun:
+        """``principal``'s run kept in memory; ``NotFound`` for another's as for an unknown one."""
+        return self.runs.get(run_id, owner=principal.owner_filter)
+
+    async def chart_png(self, chart_id: str, principal: Principal) -> bytes:
+        """The equity chart of ``principal``'s run, comparison or stored strategy (see
+        ``equity_chart_png``)."""
+        strategies = OwnedStrategies(await self._strategies(), principal)
         return await equity_chart_png(chart_id, runs=self.runs, service=strategies)

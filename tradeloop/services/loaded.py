@@ -15,9 +15,10 @@ is the coordinator's dry run, leaving the portfolio and the replay clock as they
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -75,6 +76,9 @@ class LoadedStrategy:
     """(start of the current UTC day, equity then), for the daily loss limit."""
     live: LiveLink | None = None
     """Set when a live strategy was loaded to trade (started, resumed, closing positions)."""
+    loaded_at: float = field(default_factory=time.monotonic)
+    """When (monotonic) the store was read for this copy: a lease taken after it makes the copy
+    stale (another replica may have run cycles meanwhile), see ``LeasedOwnership.may_run``."""
 
     @property
     def strategy_id(self) -> str:

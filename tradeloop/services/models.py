@@ -50,6 +50,8 @@ class ReplaySpec(_Frozen):
 
 class StrategyInfo(_Frozen):
     strategy_id: str
+    owner: str
+    """The principal it belongs to (``services.principals``)."""
     name: str
     agent_kind: str
     status: StrategyStatus

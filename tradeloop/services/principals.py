@@ -13,6 +13,9 @@ THE CONTRACT (issue 15; authentication and ownership are built on it separately)
   owner, ``OWNER``: today's single-user behaviour; existing data belongs to it.
 - ``current_principal`` is the one way code asks "who is this request": it reads the token the
   SDK's auth middleware put in the request's context.
+- Every strategy (and stored backtest) belongs to the principal that created it; a principal
+  sees only its own, another's id answers like an unknown one (``services.owned``). The operator
+  (``OPERATOR``, ``sees_all``) sees every one; only the server-side CLI acts as it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ from tradeloop.settings import DEFAULT_READ_SCOPE, DEFAULT_TRADE_SCOPE, Settings
 
 OWNER_NAME = "~owner"
 """The implicit single owner. The ``~`` keeps it apart from names an issuer or the tokens file
-hands out (``verify`` refuses a JWT whose subject is this name)."""
+hands out (``is_reserved``)."""
+
+
+def is_reserved(name: str) -> bool:
+    """Names starting with ``~`` are the server's own (the implicit owner, the operator): no token
+    may stand for one."""
+    return name.startswith("~")
 
 
 class ScopeNames(BaseModel):
@@ -53,9 +62,18 @@ class Principal(BaseModel):
 
     name: str = Field(min_length=1)
     can_trade: bool
+    sees_all: bool = False
+    """The operator: sees and acts on every principal's strategies. Only ``OPERATOR`` has it, and
+    only the server-side CLI uses that (``tradeloop strategies``); no token makes one."""
+
+    @property
+    def owner_filter(self) -> str | None:
+        """The owner a store read is limited to; None (every owner's) for the operator."""
+        return None if self.sees_all else self.name
 
 
 OWNER = Principal(name=OWNER_NAME, can_trade=True)
+OPERATOR = Principal(name="~operator", can_trade=True, sees_all=True)
 
 
 def principal_from_token(token: AccessToken, scopes: ScopeNames) -> Principal:

@@ -13,6 +13,7 @@ from typing import Any
 from tradeloop.scheduler.jobs import StrategyScheduler
 from tradeloop.services.loaded import LoadedStrategy
 from tradeloop.services.models import CyclePage, ReplaySpec, StrategyInfo, TradePage
+from tradeloop.services.principals import OWNER_NAME
 from tradeloop.store.cycles import CycleStore, PageCursor
 from tradeloop.store.leases import Lease
 from tradeloop.store.sqlite_digest import FoldedDigest, fold_stored
@@ -55,11 +56,26 @@ class StrategyQueries:
     def forget(self, strategy_id: str) -> None:
         self._digests.pop(strategy_id, None)
 
+    async def require(self, strategy_id: str, *, owner: str | None = None) -> StrategyRow:
+        """The stored strategy; ``owner``: only if it is that principal's, else ``NotFound`` in
+        the words of an unknown id (``services.owned``)."""
+        return await self._strategies.require(strategy_id, owner=owner)
+
+    async def require_cycle(self, compose_id: str, *, owner: str | None = None) -> StrategyRow:
+        """The strategy that stored cycle ``compose_id`` (of ``owner``'s, unless None)."""
+        row = await self._strategies.of_cycle(compose_id, owner=owner)
+        if row is None:
+            raise no_cycle(compose_id)
+        return row
+
     async def get(self, strategy_id: str) -> StrategyInfo:
         return await self.info(await self._strategies.require(strategy_id))
 
-    async def list(self, status: StrategyStatus | None = None) -> list[StrategyInfo]:
-        rows = await self._strategies.all(status)
+    async def list(
+        self, status: StrategyStatus | None = None, *, owner: str | None = None
+    ) -> list[StrategyInfo]:
+        """Every strategy, or ``owner``'s only."""
+        rows = await self._strategies.all(status, owner=owner)
         leases = await self._leases([row.id for row in rows])
         return [await self.info(row, leases) for row in rows]
 
@@ -68,8 +84,9 @@ class StrategyQueries:
             return {}
         return await self._leases_of(strategy_ids)
 
-    async def find(self, name: str) -> StrategyInfo | None:
-        row = await self._strategies.by_name(name)
+    async def find(self, name: str, *, owner: str = OWNER_NAME) -> StrategyInfo | None:
+        """``owner``'s strategy called ``name`` (names are unique per owner)."""
+        row = await self._strategies.by_name(name, owner=owner)
         return None if row is None else await self.info(row)
 
     async def get_portfolio(self, strategy_id: str) -> PortfolioView:
@@ -139,7 +156,7 @@ class StrategyQueries:
     async def get_cycle(self, compose_id: str) -> CycleResult:
         result = await self._cycles.get(compose_id)
         if result is None:
-            raise NotFound(f"no cycle with compose_id {compose_id!r}")
+            raise no_cycle(compose_id)
         return result
 
     async def chart_rows(self, strategy_id: str) -> Sequence[tuple[int, float, str]]:
@@ -160,6 +177,7 @@ class StrategyQueries:
         running = row.status is StrategyStatus.RUNNING
         return StrategyInfo(
             strategy_id=row.id,
+            owner=row.owner,
             name=row.name,
             agent_kind=row.agent_kind,
             status=row.status,
@@ -195,6 +213,11 @@ async def stored_portfolio(cycles: CycleStore, row: StrategyRow) -> PortfolioVie
         cycles, row.id, row.request, opened_ts=row.created_at
     )
     return await portfolio.get_view()
+
+
+def no_cycle(compose_id: str) -> NotFound:
+    """What an unknown cycle (or another principal's) answers."""
+    return NotFound(f"no cycle with compose_id {compose_id!r}")
 
 
 def replay_spec(row: StrategyRow) -> ReplaySpec | None:

@@ -11,7 +11,6 @@ it. Loading builds the runtime from the store (``load_strategy``); unloading clo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
@@ -52,7 +51,8 @@ class StrategyRegistry:
         self._agents = dict(agents)
         self._clock = clock
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._subscribers: list[asyncio.Queue[ServiceEvent]] = []
+        self._subscribers: dict[asyncio.Queue[ServiceEvent], str | None] = {}
+        """Each subscriber's queue and the owner whose strategies it hears of (None: all)."""
 
     def lock(self, strategy_id: str) -> asyncio.Lock:
         """The strategy's lock: one command or cycle at a time."""
@@ -158,14 +158,15 @@ class StrategyRegistry:
 
     def publish(self, row: StrategyRow, cycle: CycleResult | None = None) -> None:
         event = ServiceEvent(row.id, row.name, row.status, row.reason, cycle)
-        for queue in self._subscribers:
-            queue.put_nowait(event)
+        for queue, owner in self._subscribers.items():
+            if owner is None or owner == row.owner:
+                queue.put_nowait(event)
 
-    def subscribe(self) -> asyncio.Queue[ServiceEvent]:
+    def subscribe(self, owner: str | None = None) -> asyncio.Queue[ServiceEvent]:
+        """A queue of the events about ``owner``'s strategies (None: every strategy's)."""
         queue: asyncio.Queue[ServiceEvent] = asyncio.Queue()
-        self._subscribers.append(queue)
+        self._subscribers[queue] = owner
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[ServiceEvent]) -> None:
-        with contextlib.suppress(ValueError):
-            self._subscribers.remove(queue)
+        self._subscribers.pop(queue, None)

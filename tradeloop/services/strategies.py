@@ -24,6 +24,7 @@ exactly that request (see ``live_desk``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -36,10 +37,12 @@ from tradeloop.backtest.store import store_run, stored_reason
 from tradeloop.scheduler.jobs import StrategyScheduler
 from tradeloop.services.changes import check_change
 from tradeloop.services.desk import Desks, PaperDesk
+from tradeloop.services.limits import admission, check_create, check_start
 from tradeloop.services.live_desk import LiveDesk
 from tradeloop.services.live_gate import LiveApproval, LiveGate
 from tradeloop.services.llm_keys import require_llm_key
 from tradeloop.services.models import ReplaySpec, StrategyInfo
+from tradeloop.services.principals import OWNER_NAME
 from tradeloop.services.queries import StrategyQueries
 from tradeloop.services.registry import StrategyRegistry
 from tradeloop.services.slots.leases import LeaseKeeper
@@ -68,6 +71,8 @@ CYCLE = TypeAdapter(CycleResult)
 
 logger = logging.getLogger(__name__)
 S = StrategyStatus
+READINESS_PROBE_S = 1.0
+"""How long ``readiness`` waits for the database (probes time out after 1 s by default)."""
 CAN_START = frozenset({S.CREATED, S.STOPPED, S.ERROR})
 
 
@@ -129,8 +134,10 @@ class StrategyService:
         )
         # Reads are the queries room's methods and events the registry's, under the names the
         # tools call: get, list, find, get_portfolio, get_digest, list_trades, list_cycles,
-        # get_cycle, chart_rows; subscribe, unsubscribe.
+        # get_cycle, chart_rows, and the ownership checks require, require_cycle; subscribe,
+        # unsubscribe.
         q = self.queries
+        self.require, self.require_cycle = q.require, q.require_cycle
         self.get, self.list, self.find, self.get_cycle = q.get, q.list, q.find, q.get_cycle
         self.get_portfolio, self.get_digest = q.get_portfolio, q.get_digest
         self.list_trades, self.list_cycles = q.list_trades, q.list_cycles
@@ -178,12 +185,15 @@ class StrategyService:
         agent_kind: str = "default",
         replay: ReplaySpec | str | Path | None = None,
         approval: LiveApproval | None = None,
+        owner: str = OWNER_NAME,
     ) -> StrategyInfo:
-        """Store a new strategy (status created). ``replay`` None: the server's ``replay_dir`` if
-        set, else live market data. Raises ConfigError for what cannot run (unknown agent kind,
-        missing replay data). Live: ``initial_capital`` is capped by the account (``LiveDesk``)."""
+        """Store a new strategy (status created) belonging to ``owner``. ``replay`` None: the
+        server's ``replay_dir`` if set, else live market data. Raises ConfigError for what cannot
+        run (unknown agent kind, missing replay data). Live: ``initial_capital`` is capped by the
+        account (``LiveDesk``)."""
         strategy_id = new_id("s")
         require_llm_key(request)
+        await check_create(self.store.limits, owner, request)
         request, spec = await self.desks.of(request).prepare(
             request,
             strategy_id=strategy_id,
@@ -197,6 +207,8 @@ class StrategyService:
             agent_kind=agent_kind,
             request=request,
             replay=None if spec is None else spec.model_dump(),
+            owner=owner,
+            admit=admission(request),
         )
         logger.info("created strategy_id=%s name=%s", row.id, row.name)
         return await self.queries.info(row)
@@ -224,6 +236,7 @@ class StrategyService:
         async with self.registry.lock(strategy_id):
             row = await self._strategies.require(strategy_id)
             check_allowed(row.id, row.status, action, allowed)
+            await check_start(self.store.limits, row, action=action)
             require_llm_key(row.request)
             desk = self.desks.of(row.request)
             loaded, pause = await desk.open(row, approval, resume=action == "resume")
@@ -292,13 +305,14 @@ class StrategyService:
                 await self.slots.reload(row)
         return await self.get(strategy_id)
 
-    async def import_backtest(self, run: BacktestRun) -> StrategyInfo:
+    async def import_backtest(self, run: BacktestRun, *, owner: str = OWNER_NAME) -> StrategyInfo:
         """Store a finished backtest run (started with ``storable=True``) as a stopped strategy
         with ``agent_kind='backtest'`` under its run id, every cycle in one transaction. Its
         history and digest then read like any strategy's; it can never be started or run.
         Raises ConfigError when the run has nothing to store or its id is taken."""
         await store_run(
             self.store,
+            owner=owner,
             run_id=run.run_id,
             request=run.request,
             cycles=run.take_cycles_to_store(),
@@ -362,13 +376,18 @@ class StrategyService:
 
     async def readiness(self) -> str | None:
         """None when this process can serve and run strategies (its database answers and, on a
-        shared database, its leases renew); else why not (``/readyz``)."""
-        try:
-            await self.store.rows.fetchone("SELECT 1")
-        except Exception as exc:
-            return f"database unreachable ({type(exc).__name__})"
+        shared database, its leases renew); else why not (``/readyz``). Answers within
+        ``READINESS_PROBE_S``: a database cut off by a stalled network never answers, and a
+        probe that hangs with it tells a load balancer nothing."""
         if not self.leases.renewing:
             return "leases not renewing"
+        try:
+            async with asyncio.timeout(READINESS_PROBE_S):
+                await self.store.rows.fetchone("SELECT 1")
+        except TimeoutError:
+            return f"database unreachable (no answer within {READINESS_PROBE_S:g} s)"
+        except Exception as exc:
+            return f"database unreachable ({type(exc).__name__})"
         return None
 
     async def _close(self) -> None:

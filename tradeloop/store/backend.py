@@ -40,6 +40,7 @@ class NewStrategy:
     replay: dict[str, Any] | None
     status: StrategyStatus
     reason: str | None
+    owner: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,7 @@ def sqlite_store(db: Database) -> Store:
                 replay=strategy.replay,
                 status=strategy.status,
                 reason=strategy.reason,
+                owner=strategy.owner,
             )
             for result, kind, ledger in cycles:  # encoded on the writer thread, off the loop
                 insert_cycle(conn, result, kind=kind, ledger=ledger)

@@ -3,7 +3,8 @@
 Opening: an existing file is first checked read-only (SQLite header, ``PRAGMA quick_check``, schema
 version); a corrupt file, a foreign database or one written by a newer tradeloop raises
 ``StoreError`` and is left byte-for-byte unchanged. Only then is it opened read-write, switched to
-WAL and migrated (``migrations/NNNN_name.sql``, each in its own transaction).
+WAL and migrated (``migrations/NNNN_name.sql``, each in its own transaction, with foreign keys
+off so that a migration may rebuild a table; ``foreign_key_check`` must pass before it commits).
 
 Writing: every write is a ``BEGIN IMMEDIATE`` transaction on one writer connection, owned by one
 thread. A deferred transaction that reads then writes fails at once with "database is locked" when
@@ -195,6 +196,41 @@ class Database:
         return loop.run_in_executor(self._executor, fn, self._writer)
 
 
+class ReadOnlyRows:
+    """A SQLite file opened for reading only (``mode=ro``): what a command reads while a server
+    holds the file's ``ProcessLock`` (WAL lets readers beside the writer). It never migrates, so
+    the file must already have this tradeloop's schema."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, path: str | Path) -> AsyncIterator[ReadOnlyRows]:
+        path = Path(path).expanduser().resolve()
+        if not path.is_file():
+            raise StoreError(f"no database at {path}")
+        latest = load_migrations()[-1].version
+        await check_existing(path, latest=latest)
+        async with aiosqlite.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            conn.row_factory = sqlite3.Row
+            await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            rows = cls(conn)
+            version = _version(await rows.fetchone("SELECT MAX(version) FROM schema_version"))
+            if version != latest:
+                raise StoreError(
+                    f"{path} has schema version {version}, this tradeloop reads {latest}: let "
+                    "its server (or 'tradeloop db migrate') migrate it first"
+                )
+            yield rows
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        return next(iter(await self._conn.execute_fetchall(sql, params)), None)
+
+
 class WriterConnection:
     """The writer inside ``Database.transaction()``: each call runs on the writer thread."""
 
@@ -268,18 +304,33 @@ def _migrate(conn: sqlite3.Connection, migrations: Iterable[Migration]) -> None:
     for migration in migrations:
         if migration.version <= current:
             continue
-        script = (
-            f"BEGIN IMMEDIATE;\n{migration.sql}\n"
-            f"INSERT INTO schema_version (version, name, applied_at) VALUES "
-            f"({migration.version}, '{migration.name}', {int(time.time() * 1000)});\nCOMMIT;"
-        )
+        name = f"{migration.version:04d}_{migration.name}"
+        # Foreign keys off: SQLite's way to rebuild a table (a DROP TABLE with them on would
+        # cascade to its children); foreign_key_check proves the result before it commits.
+        conn.execute("PRAGMA foreign_keys = OFF")
         try:
-            conn.executescript(script)
-        except sqlite3.Error as exc:
-            _rollback(conn)
-            name = f"{migration.version:04d}_{migration.name}"
-            raise StoreError(f"migration {name} failed: {exc}") from exc
+            _apply(conn, migration, name)
+        finally:
+            conn.execute("PRAGMA foreign_keys = ON")
         logger.info("database migrated to version %d (%s)", migration.version, migration.name)
+
+
+def _apply(conn: sqlite3.Connection, migration: Migration, name: str) -> None:
+    """``migration`` in one transaction, committed only when every foreign key still holds."""
+    script = (
+        f"BEGIN IMMEDIATE;\n{migration.sql}\n"
+        f"INSERT INTO schema_version (version, name, applied_at) VALUES "
+        f"({migration.version}, '{migration.name}', {int(time.time() * 1000)});"
+    )
+    try:
+        conn.executescript(script)
+        broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise sqlite3.IntegrityError(f"{len(broken)} rows lost their parent row")
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        _rollback(conn)
+        raise StoreError(f"migration {name} failed: {exc}") from exc
 
 
 def _version(row: Sequence[Any] | None) -> int:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from tradeloop.store.db import Database
 from tradeloop.store.rows import RowSource
-from tradeloop.store.strategies import now_ms
+from tradeloop.trading.models import StrategyStatus, UserRequest
 
 DEFAULT_PRINCIPAL = "*"
 """The row that holds the limits of every principal without its own."""
@@ -32,7 +34,35 @@ class PrincipalLimits:
     allowed_venues: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HeldStrategy:
+    """A strategy as the limits count it."""
+
+    id: str
+    agent_kind: str
+    status: StrategyStatus
+    request: UserRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Holdings:
+    """What a principal holds and the limit rows that may apply to it, read together: inside the
+    transaction that would add a strategy, so that what it says stays true until the commit."""
+
+    principal: str
+    own: PrincipalLimits | None
+    default: PrincipalLimits | None
+    strategies: tuple[HeldStrategy, ...]
+
+
+Admission = Callable[[Holdings], None]
+"""Decides whether a new strategy may be stored for ``Holdings.principal``: raises to refuse, and
+then the insert is rolled back (``StrategyStore.insert``). Called inside the transaction; it must
+not block or do I/O."""
+
 SELECT_LIMITS = "SELECT * FROM principal_limits WHERE principal = ?"
+SELECT_HELD = "SELECT id, agent_kind, status, request_json FROM strategies WHERE owner = ?"
+SELECT_APPLICABLE = "SELECT * FROM principal_limits WHERE principal IN (?, ?)"
 UPSERT_LIMITS = (
     "INSERT INTO principal_limits"
     " (principal, max_strategies, max_live_capital, allowed_venues, updated_at)"
@@ -51,7 +81,7 @@ def limits_params(limits: PrincipalLimits) -> tuple[Any, ...]:
         limits.max_strategies,
         None if capital is None else str(capital),
         None if venues is None else json.dumps(list(venues)),
-        now_ms(),
+        time.time_ns() // 1_000_000,
     )
 
 
@@ -62,6 +92,31 @@ def decode_limits(row: Any) -> PrincipalLimits:
         max_strategies=row["max_strategies"],
         max_live_capital=None if capital is None else Decimal(capital),
         allowed_venues=None if venues is None else tuple(json.loads(venues)),
+    )
+
+
+def holdings_of(principal: str, limit_rows: Iterable[Any], held_rows: Iterable[Any]) -> Holdings:
+    """``Holdings`` from the rows of ``SELECT_APPLICABLE`` and ``SELECT_HELD`` (both backends)."""
+    rows = {limits.principal: limits for limits in map(decode_limits, limit_rows)}
+    held = (
+        HeldStrategy(
+            row["id"],
+            row["agent_kind"],
+            StrategyStatus(row["status"]),
+            UserRequest.model_validate_json(row["request_json"]),
+        )
+        for row in held_rows
+    )
+    return Holdings(principal, rows.get(principal), rows.get(DEFAULT_PRINCIPAL), tuple(held))
+
+
+def read_holdings(conn: sqlite3.Connection, principal: str) -> Holdings:
+    """``principal``'s holdings inside the caller's SQLite transaction (``BEGIN IMMEDIATE`` holds
+    every other writer off until it ends)."""
+    return holdings_of(
+        principal,
+        conn.execute(SELECT_APPLICABLE, (principal, DEFAULT_PRINCIPAL)).fetchall(),
+        conn.execute(SELECT_HELD, (principal,)).fetchall(),
     )
 
 
@@ -81,6 +136,14 @@ class LimitStore:
         """Every row, the default first (``*`` sorts before any name)."""
         rows = await self._db.fetchall("SELECT * FROM principal_limits ORDER BY principal")
         return [decode_limits(row) for row in rows]
+
+    async def holdings(self, principal: str) -> Holdings:
+        """``principal``'s holdings as committed now (for checks that need no transaction)."""
+        return holdings_of(
+            principal,
+            await self._db.fetchall(SELECT_APPLICABLE, (principal, DEFAULT_PRINCIPAL)),
+            await self._db.fetchall(SELECT_HELD, (principal,)),
+        )
 
     async def put(self, limits: PrincipalLimits) -> None:
         """Store ``limits`` as the principal's whole row (replacing the one it had)."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradeloop.store.db import Database
+from tradeloop.store.limits import Admission, read_holdings
 from tradeloop.store.rows import RowSource
 from tradeloop.trading.errors import ConfigError, InvalidTransition, NotFound
 from tradeloop.trading.models import StrategyStatus, UserRequest
@@ -18,6 +19,8 @@ from tradeloop.trading.models import StrategyStatus, UserRequest
 @dataclass(frozen=True, slots=True)
 class StrategyRow:
     id: str
+    owner: str
+    """The principal it belongs to (``services.principals``); names are unique per owner."""
     name: str
     agent_kind: str
     request: UserRequest
@@ -50,8 +53,11 @@ class StrategyStore:
         agent_kind: str,
         request: UserRequest,
         replay: dict[str, Any] | None,
+        owner: str,
+        admit: Admission | None = None,
     ) -> StrategyRow:
-        """Raises ``ConfigError`` when the name is taken."""
+        """Raises ``ConfigError`` when ``owner`` has a strategy of that name already. ``admit``
+        is asked first, inside the same transaction, with what ``owner`` holds (its limits)."""
         raise NotImplementedError
 
     async def transition(
@@ -76,28 +82,51 @@ class StrategyStore:
         """Delete the strategy and, by cascade, all its cycles, instructions, fills and trades."""
         raise NotImplementedError
 
-    async def get(self, strategy_id: str) -> StrategyRow | None:
-        row = await self._db.fetchone("SELECT * FROM strategies WHERE id = ?", (strategy_id,))
+    # Reads take ``owner``: only that principal's strategies (another's reads exactly as a
+    # missing one, by the same query), or None for every owner's (the scheduler, the operator).
+
+    async def get(self, strategy_id: str, *, owner: str | None = None) -> StrategyRow | None:
+        sql, params = _owned("SELECT * FROM strategies WHERE id = ?", (strategy_id,), owner)
+        row = await self._db.fetchone(sql, params)
         return None if row is None else decode_strategy(row)
 
-    async def require(self, strategy_id: str) -> StrategyRow:
-        found = await self.get(strategy_id)
+    async def require(self, strategy_id: str, *, owner: str | None = None) -> StrategyRow:
+        found = await self.get(strategy_id, owner=owner)
         if found is None:
             raise NotFound(f"no strategy with id {strategy_id!r}")
         return found
 
-    async def by_name(self, name: str) -> StrategyRow | None:
-        row = await self._db.fetchone("SELECT * FROM strategies WHERE name = ?", (name,))
+    async def by_name(self, name: str, *, owner: str) -> StrategyRow | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM strategies WHERE name = ? AND owner = ?", (name, owner)
+        )
         return None if row is None else decode_strategy(row)
 
-    async def all(self, status: StrategyStatus | None = None) -> list[StrategyRow]:
-        if status is None:
-            rows = await self._db.fetchall("SELECT * FROM strategies ORDER BY created_at, id")
-        else:
-            rows = await self._db.fetchall(
-                "SELECT * FROM strategies WHERE status = ? ORDER BY created_at, id", (status.value,)
-            )
+    async def of_cycle(self, compose_id: str, *, owner: str | None = None) -> StrategyRow | None:
+        """The strategy that stored the cycle ``compose_id``."""
+        sql, params = _owned(
+            "SELECT * FROM strategies WHERE id = (SELECT strategy_id FROM cycles"
+            " WHERE compose_id = ?)",
+            (compose_id,),
+            owner,
+        )
+        row = await self._db.fetchone(sql, params)
+        return None if row is None else decode_strategy(row)
+
+    async def all(
+        self, status: StrategyStatus | None = None, *, owner: str | None = None
+    ) -> list[StrategyRow]:
+        params: tuple[Any, ...]
+        sql, params = "SELECT * FROM strategies WHERE 1 = 1", ()
+        if status is not None:
+            sql, params = f"{sql} AND status = ?", (status.value,)
+        sql, params = _owned(sql, params, owner)
+        rows = await self._db.fetchall(f"{sql} ORDER BY created_at, id", params)
         return [decode_strategy(row) for row in rows]
+
+
+def _owned(sql: str, params: tuple[Any, ...], owner: str | None) -> tuple[str, tuple[Any, ...]]:
+    return (sql, params) if owner is None else (f"{sql} AND owner = ?", (*params, owner))
 
 
 class StrategyRepository(StrategyStore):
@@ -115,8 +144,12 @@ class StrategyRepository(StrategyStore):
         agent_kind: str,
         request: UserRequest,
         replay: dict[str, Any] | None,
+        owner: str,
+        admit: Admission | None = None,
     ) -> StrategyRow:
         def insert(conn: sqlite3.Connection) -> None:
+            if admit is not None:
+                admit(read_holdings(conn, owner))
             insert_strategy(
                 conn,
                 strategy_id=strategy_id,
@@ -124,6 +157,7 @@ class StrategyRepository(StrategyStore):
                 agent_kind=agent_kind,
                 request=request,
                 replay=replay,
+                owner=owner,
             )
 
         await self._write_named(insert, name)
@@ -181,20 +215,21 @@ def insert_strategy(
     agent_kind: str,
     request: UserRequest,
     replay: dict[str, Any] | None,
+    owner: str,
     status: StrategyStatus = StrategyStatus.CREATED,
     reason: str | None = None,
 ) -> None:
     """The strategy row, inside the caller's transaction; ``sqlite3.IntegrityError`` when the id or
-    the name is taken."""
+    the owner's name is taken."""
     conn.execute(
         INSERT_STRATEGY,
-        strategy_params(strategy_id, name, agent_kind, request, replay, status, reason),
+        strategy_params(strategy_id, name, agent_kind, request, replay, status, reason, owner),
     )
 
 
 INSERT_STRATEGY = (
     "INSERT INTO strategies (id, name, agent_kind, request_json, replay_json, status, reason,"
-    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " owner, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -206,6 +241,7 @@ def strategy_params(
     replay: dict[str, Any] | None,
     status: StrategyStatus,
     reason: str | None,
+    owner: str,
 ) -> tuple[Any, ...]:
     """The values of ``INSERT_STRATEGY`` (both backends)."""
     now = now_ms()
@@ -217,6 +253,7 @@ def strategy_params(
         None if replay is None else json.dumps(replay),
         status.value,
         reason,
+        owner,
         now,
         now,
     )
@@ -257,6 +294,7 @@ def decode_strategy(row: Any) -> StrategyRow:
     replay = row["replay_json"]
     return StrategyRow(
         id=row["id"],
+        owner=row["owner"],
         name=row["name"],
         agent_kind=row["agent_kind"],
         request=UserRequest.model_validate_json(row["request_json"]),

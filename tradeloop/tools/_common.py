@@ -10,10 +10,11 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from tradeloop.services.app_state import AppState
+from tradeloop.services.principals import Principal, ScopeNames, current_principal
 from tradeloop.tools.errors import tool_boundary
 
 if TYPE_CHECKING:
-    from tradeloop.services.strategies import StrategyService
+    from tradeloop.services.owned import OwnedStrategies
 
 Ctx = Context[AppState, Any]
 
@@ -65,8 +66,14 @@ def state(ctx: Ctx) -> AppState:
     return ctx.request_context.lifespan_context
 
 
-async def service(ctx: Ctx) -> StrategyService:
-    return await state(ctx).service()
+def principal(ctx: Ctx) -> Principal:
+    """The caller of this request (the implicit owner on stdio and loopback without auth)."""
+    return current_principal(ScopeNames.of(state(ctx).settings))
+
+
+async def service(ctx: Ctx) -> OwnedStrategies:
+    """The strategy service as the caller sees it: its own strategies only."""
+    return await state(ctx).owned(principal(ctx))
 
 
 StrategyId = Annotated[

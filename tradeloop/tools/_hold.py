@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from tradeloop.trading.models import CycleResult
 
 if TYPE_CHECKING:
-    from tradeloop.services.strategies import StrategyService
+    from tradeloop.services.owned import OwnedStrategies
 
 PROBE = 5
 """Cycles looked at from each end for one whose snapshot priced every symbol."""
@@ -26,7 +26,7 @@ class BuyAndHold(BaseModel):
     until: int = Field(description="Time of the latest cycle (epoch ms).")
 
 
-async def buy_and_hold(service: StrategyService, strategy_id: str) -> BuyAndHold | None:
+async def buy_and_hold(service: OwnedStrategies, strategy_id: str) -> BuyAndHold | None:
     """None before two priced cycles."""
     from tradeloop.backtest.baselines import hold_return_pct  # here: it imports pandas
 
@@ -44,7 +44,7 @@ async def buy_and_hold(service: StrategyService, strategy_id: str) -> BuyAndHold
 
 
 async def _priced(
-    service: StrategyService, strategy_id: str, symbols: list[str], *, newest_first: bool
+    service: OwnedStrategies, strategy_id: str, symbols: list[str], *, newest_first: bool
 ) -> tuple[int, dict[str, float]] | None:
     page = await service.list_cycles(strategy_id, limit=PROBE, newest_first=newest_first)
     for record in page.items:

@@ -15,7 +15,7 @@ from pydantic import Field
 from tradeloop.backtest.times import parse_time_ms
 from tradeloop.dashboard.page import LINKED_META
 from tradeloop.tools import _views as views
-from tradeloop.tools._common import READ_ONLY, Ctx, add_tool, changes, state
+from tradeloop.tools._common import READ_ONLY, Ctx, add_tool, changes, principal, state
 from tradeloop.tools._config import StrategyParams, config_arguments
 from tradeloop.tools.models import BacktestResult
 from tradeloop.trading.errors import ConfigError
@@ -140,6 +140,7 @@ async def run_backtest(
         sort_by=sort_by,
         walk_forward=walk_forward,
         progress=progress,
+        principal=principal(ctx),
     )
     reply = views.backtest(result.run.summary())
     return reply.model_copy(update={"sweep": result.sweep}) if result.sweep is not None else reply
@@ -160,7 +161,7 @@ async def get_equity_chart(
 ) -> Image:
     """A PNG chart of the equity curve (with trades marked, and the drawdown below) of a backtest
     run or of any strategy, running or finished."""
-    png = await state(ctx).backtests().chart_png(strategy_id)
+    png = await state(ctx).backtests().chart_png(strategy_id, principal(ctx))
     return Image(data=png, format="png")
 
 

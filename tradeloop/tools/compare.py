@@ -13,7 +13,7 @@ from tradeloop.backtest.models import Comparison
 from tradeloop.backtest.times import parse_time_ms
 from tradeloop.dashboard.page import LINKED_META
 from tradeloop.tools import _views as views
-from tradeloop.tools._common import Ctx, add_tool, changes, state
+from tradeloop.tools._common import Ctx, add_tool, changes, principal, state
 from tradeloop.tools._config import StrategyParams
 from tradeloop.tools._params import (
     Composer,
@@ -124,6 +124,7 @@ async def compare_strategies(
         repeats=repeats,
         max_cost_usd=max_cost_usd,
         progress=progress,
+        principal=principal(ctx),
     )
     result = done.result
     return ComparisonResult(

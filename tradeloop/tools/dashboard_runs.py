@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tradeloop.backtest.models import BacktestSummary, Comparison
 from tradeloop.dashboard import series
-from tradeloop.tools._common import Ctx, state
+from tradeloop.tools._common import Ctx, principal, state
 from tradeloop.trading.errors import NotFound
 
 if TYPE_CHECKING:
@@ -62,8 +62,8 @@ HOLD_LABEL = "buy and hold"
 
 async def get_run_series(run_id: RunId, ctx: Ctx) -> RunSeries:
     """Curves and statistics of a backtest run or a comparison, for the dashboard page."""
-    backtests = state(ctx).backtests()
-    done = backtests.comparison(run_id)
+    backtests, caller = state(ctx).backtests(), principal(ctx)
+    done = backtests.comparison(run_id, caller)
     if done is not None:
         return RunSeries(
             run_id=run_id,
@@ -73,7 +73,7 @@ async def get_run_series(run_id: RunId, ctx: Ctx) -> RunSeries:
             comparison=done.result,
         )
     try:
-        run = backtests.runs.get(run_id)
+        run = backtests.run_of(run_id, caller)
     except NotFound:
         raise NotFound(
             f"no backtest run or comparison {run_id!r} in this server's memory: it keeps the "

@@ -7,6 +7,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import Resource
 
 from tradeloop.services.app_state import AppState
+from tradeloop.services.principals import Principal
 from tradeloop.tools import _views as views
 from tradeloop.tools._common import Ctx, service
 from tradeloop.tools.errors import resource_boundary
@@ -40,12 +41,12 @@ PARTS = (
 )
 
 
-async def strategy_resources(state: AppState) -> list[Resource]:
-    """Each stored strategy's resources, for ``resources/list`` (the SDK lists only the
+async def strategy_resources(state: AppState, caller: Principal) -> list[Resource]:
+    """Each of ``caller``'s strategies' resources, for ``resources/list`` (the SDK lists only the
     templates above, so a host that attaches listed resources would see none). Empty while the
     store cannot be opened: listing must not fail because of it."""
     try:
-        svc = await state.service()
+        svc = await state.owned(caller)
     except ToolError:
         return []
     return [

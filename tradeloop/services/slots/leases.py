@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
 import time
@@ -78,6 +79,8 @@ class LeasedOwnership(SlotOwnership):
         self.ttl_s = ttl_s
         self.heartbeat_s = ttl_s / 3
         self.held: set[str] = set()
+        self._taken_at: dict[str, float] = {}
+        """When (monotonic, before asking) each lease held was taken by a heartbeat."""
         self._monotonic = monotonic
         self._valid_until = 0.0
         self.last_contact: float | None = None
@@ -87,9 +90,15 @@ class LeasedOwnership(SlotOwnership):
         return [row for row in running if row.id in self.held]
 
     def may_run(self, loaded: LoadedStrategy, slot: int | None = None) -> bool:
+        """Also: the lease held and renewed recently enough, and ``loaded`` read from the store
+        after the lease was taken (a copy loaded here before it, e.g. while it was another
+        replica's, may lag the cycles that replica ran: it waits for the resume that rebuilds
+        it)."""
+        sid = loaded.strategy_id
         return (
-            loaded.strategy_id in self.held
+            sid in self.held
             and self._monotonic() < self._valid_until
+            and loaded.loaded_at > self._taken_at.get(sid, -math.inf)
             and super().may_run(loaded, slot)
         )
 
@@ -105,6 +114,8 @@ class LeasedOwnership(SlotOwnership):
         self._valid_until = sent + self.ttl_s - self.heartbeat_s
         self.last_contact = sent
         lost, self.held = self.held - kept, kept
+        for strategy_id in lost:
+            self._taken_at.pop(strategy_id, None)
         return lost
 
     async def acquire(self) -> tuple[list[str], list[str]]:
@@ -120,6 +131,7 @@ class LeasedOwnership(SlotOwnership):
         if taken and not self.held:
             self._valid_until = sent + self.ttl_s - self.heartbeat_s
         self.held.update(taken)
+        self._taken_at.update(dict.fromkeys(taken, sent))
         return taken, over
 
     @property
@@ -142,6 +154,8 @@ class LeasedOwnership(SlotOwnership):
     async def release(self, strategy_ids: Iterable[str]) -> None:
         given = set(strategy_ids)
         self.held -= given
+        for strategy_id in given:
+            self._taken_at.pop(strategy_id, None)
         await self.leases.release(self.replica, given)
 
     async def release_all(self) -> None:
@@ -162,6 +176,9 @@ class LeaseKeeper:
         self._slots: SlotRunner | None = None
         self._task: asyncio.Task[None] | None = None
         self._following: set[asyncio.Task[None]] = set()
+        self._settling: asyncio.Task[None] | None = None
+        """The latest ``_settle``: the next one waits for it."""
+        self._settles: set[asyncio.Task[None]] = set()
         self._unlisten: Callable[[], Awaitable[None]] | None = None
 
     @classmethod
@@ -236,8 +253,10 @@ class LeaseKeeper:
         return await self.ownership.leases.of(strategy_ids)
 
     def _heard(self, strategy_id: str) -> None:
-        """A strategy changed on some replica: if it runs here, follow at once (see ``follow``)."""
-        if strategy_id in self._registry.loaded:
+        """A strategy changed on some replica: if it runs here, follow at once (see ``follow``).
+        Held counts too: a strategy being reloaded for an earlier change is briefly not loaded,
+        and a second change heard then must not be lost."""
+        if strategy_id in self._registry.loaded or strategy_id in self.ownership.held:
             self._following.add(asyncio.create_task(self.follow(strategy_id)))
             for task in [t for t in self._following if t.done()]:
                 self._following.discard(task)
@@ -258,28 +277,57 @@ class LeaseKeeper:
                 await self._slots.reload(row)
 
     async def beat(self) -> None:
+        """Renew, then take up to the fair share: two short queries, never waiting on a cycle
+        or a load. What follows from them (dropping the strategies lost, handing back those over
+        the share once their cycle in flight ended, resuming those taken) is ``_settle``'s, in a
+        task of its own: were the heartbeat to wait for it, the leases it keeps would run out
+        meanwhile (resuming dozens of strategies takes longer than a lease on a busy machine),
+        and a live replica would lose them to another while still cycling."""
         try:
             lost = await self.ownership.renew()
         except Exception as exc:  # the database unreachable: cycling stops before expiry
             logger.warning("lease renewal failed (%s: %s)", type(exc).__name__, exc)
             return
-        for strategy_id in sorted(lost):
-            logger.info("lease lost strategy_id=%s", strategy_id)
-            async with self._registry.lock(strategy_id):
-                await self._registry.unload(strategy_id)
+        taken: list[str] = []
+        over: list[str] = []
         try:
             taken, over = await self.ownership.acquire()
-            for strategy_id in over:  # more than the fair share: another replica takes these
-                async with self._registry.lock(strategy_id):
-                    await self._registry.unload(strategy_id)
-                    await self.ownership.release([strategy_id])
         except Exception as exc:
             logger.warning("taking leases failed (%s: %s)", type(exc).__name__, exc)
-            return
-        if taken and self._slots is not None:
-            logger.info("leases taken: %s", ", ".join(taken))
-            rows = [await self._registry.strategies.get(sid) for sid in taken]
-            await self._slots.resume([row for row in rows if row is not None])
+        if lost or taken or over:
+            task = asyncio.create_task(self._settle(self._settling, lost, over, taken))
+            self._settles.add(task)
+            task.add_done_callback(self._settles.discard)
+            self._settling = task
+
+    async def _settle(
+        self,
+        before: asyncio.Task[None] | None,
+        lost: set[str],
+        over: list[str],
+        taken: list[str],
+    ) -> None:
+        """Act on one heartbeat's outcome, after the previous one's (in heartbeat order)."""
+        if before is not None:
+            await asyncio.wait({before})
+        try:
+            for strategy_id in sorted(lost):
+                logger.info("lease lost strategy_id=%s", strategy_id)
+                async with self._registry.lock(strategy_id):
+                    await self._registry.unload(strategy_id)
+            for strategy_id in over:  # more than the fair share: another replica takes these
+                async with self._registry.lock(strategy_id):
+                    if strategy_id in self.ownership.held:
+                        await self._registry.unload(strategy_id)
+                        await self.ownership.release([strategy_id])
+            if taken and self._slots is not None:
+                logger.info("leases taken: %s", ", ".join(taken))
+                for strategy_id in taken:
+                    row = await self._registry.strategies.get(strategy_id)
+                    if row is not None and strategy_id in self.ownership.held:
+                        await self._slots.resume([row])
+        except Exception:  # one heartbeat's follow-up failing must not stop the next ones
+            logger.exception("acting on the leases lost, over the share or taken failed")
 
     @property
     def renewing(self) -> bool:
@@ -300,13 +348,11 @@ class LeaseKeeper:
             except Exception as exc:
                 logger.warning("could not stop listening (%s)", exc)
             self._unlisten = None
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        for task in (self._task, *self._settles):
+            if task is not None:
+                task.cancel()
+                await asyncio.wait({task})
+        self._task = self._settling = None
         try:
             await self.ownership.release_all()
         except Exception as exc:

@@ -11,6 +11,7 @@ slot may run here is ``SlotOwnership``'s to say.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -115,10 +116,14 @@ class SlotRunner:
     async def resume(self, rows: Sequence[StrategyRow]) -> None:
         """Schedule each of ``rows`` where it left off (at open, or taken over from a replica
         whose lease expired: missed slots become one skipped cycle)."""
-        for row in rows:
-            async with self._registry.lock(row.id):
-                if row.id in self._registry.loaded:
-                    await self._registry.unload(row.id)  # rebuilt from the store: it moved on
+        for given in rows:
+            async with self._registry.lock(given.id):
+                if given.id in self._registry.loaded:
+                    await self._registry.unload(given.id)  # rebuilt from the store: it moved on
+                read_at = time.monotonic()
+                row = await self._registry.strategies.get(given.id)  # as of now, not of ``rows``
+                if row is None or row.status is not S.RUNNING:
+                    continue
                 missing = missing_llm_key(row.request)
                 if missing is not None:
                     await self._keep_paused(row, missing)
@@ -134,6 +139,7 @@ class SlotRunner:
                     continue
                 if loaded is None:
                     continue  # paused by its desk, saying why
+                loaded.loaded_at = read_at
                 loaded.check_gap = True
                 self.schedule(loaded)
 

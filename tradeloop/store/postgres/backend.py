@@ -37,6 +37,7 @@ def postgres_store(db: PgDatabase) -> Store:
             strategy.replay,
             strategy.status,
             strategy.reason,
+            strategy.owner,
         )
         try:
             async with db.transaction() as conn:

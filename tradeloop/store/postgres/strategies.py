@@ -8,7 +8,9 @@ from typing import Any
 
 import asyncpg
 
+from tradeloop.store.limits import Admission
 from tradeloop.store.postgres.db import PgDatabase, dollar_params
+from tradeloop.store.postgres.limits import read_locked_holdings
 from tradeloop.store.strategies import (
     INSERT_STRATEGY,
     StrategyRow,
@@ -39,12 +41,16 @@ class PgStrategyRepository(StrategyStore):
         agent_kind: str,
         request: UserRequest,
         replay: dict[str, Any] | None,
+        owner: str,
+        admit: Admission | None = None,
     ) -> StrategyRow:
         params = strategy_params(
-            strategy_id, name, agent_kind, request, replay, StrategyStatus.CREATED, None
+            strategy_id, name, agent_kind, request, replay, StrategyStatus.CREATED, None, owner
         )
         try:
             async with self._pg.transaction() as conn:
+                if admit is not None:
+                    admit(await read_locked_holdings(conn, owner))
                 await conn.execute(dollar_params(INSERT_STRATEGY), *params)
         except asyncpg.UniqueViolationError as exc:
             raise ConfigError(f"a strategy named {name!r} already exists") from exc
